@@ -1,0 +1,281 @@
+"""The spec: one JSON file that fully describes one training run, validated when it is loaded.
+
+A spec names a network of a zoo, a regulariser and its weight, the optimiser, the stopping rule, the seed and where
+the run folder goes. Unknown fields, wrong types and out-of-range values raise `SpecError` naming the file, the field,
+the value and what was expected. Nothing read from disk is evaluated. This module only validates and resolves; it
+must not build models, load data or write files.
+
+Fields (JSON object; only `network` and `regulariser` are required):
+
+| field | type, range | default | meaning |
+|---|---|---|---|
+| `network` | `"family/id"` | required | zoo network, e.g. `"digits/0"`, `"mnist/2"`, `"pgdl/task1_v4/20"` |
+| `regulariser` | one of `model.regularisers.IDS` | required | `none t1 t2 l1 l2 corr decov` |
+| `weight` | number ≥ 0 | 0.0 | ω in CE + ω·R; 0 means R is not computed |
+| `sampling` | number in (0, 1] | 1.0 | fraction of each hidden layer's neurons kept (importance sampling); logits always whole |
+| `regulariser_options` | object | `{}` | extra keyword options for `model.regularisers.make` (validated by it) |
+| `optimizer` | object, below | SGD, lr 0.01, momentum 0.9, Nesterov, constant | |
+| `batch_size` | int ≥ 1 | 256 | training and validation batch size |
+| `max_epochs` | int ≥ 1 | 1200 | |
+| `patience` | int ≥ 0 | 20 | stop after `patience + 1` consecutive epochs without strict improvement |
+| `monitor` | `"val_loss"` or `"val_accuracy"` | `"val_loss"` | early-stopping quantity (T2: the code monitors val CE, the paper says accuracy) |
+| `checkpoint_every` | int ≥ 1 | 10 | save a resumable checkpoint every k epochs |
+| `seed` | int ≥ 0 | 0 | seeds the per-epoch shuffle (from (seed, epoch)), dropout and every other random choice (T8) |
+| `output_root` | string | `"experiments"` | run folders go under it (relative paths: to the working directory) |
+| `data_root` | string | `"data"` | where zoos find downloaded data (digits needs none) |
+| `profile` | `"corrected"` or `"paper"` | `"corrected"` | sets the defaults of the quirk settings below (and is passed to the zoo) |
+
+`optimizer` fields: `name` (`"sgd"`), `learning_rate` (> 0), `momentum` (in [0, 1)), `nesterov` (bool),
+`schedule` (`"constant"` or `"exponential_decay"`: lr · decay_rate^(step / decay_steps), floored when `staircase`),
+`decay_steps` (int ≥ 1, 3520), `decay_rate` (in (0, 1], 0.95), `staircase` (bool, true). MNIST in the original:
+sgd 0.01, momentum 0.9, Nesterov, exponential_decay 3520 / 0.95 / staircase; PGDL: sgd 0.001, momentum 0.9, no
+Nesterov, constant (protocol §7.5, T7).
+
+Quirk settings (protocol §15; each defaults from `profile`, and an explicit value in the file wins):
+
+| field | corrected | paper | defect |
+|---|---|---|---|
+| `shuffle_buffer` | `null` (full seeded shuffle each epoch) | 1000 | D8 |
+| `restore_best` | `"always"` | `"only_if_stopped"` (last weights when max_epochs is reached) | T1 |
+| `val_loss` | `"per_example"` (exact mean) | `"batch_mean"` (mean of batch means) | T11 |
+| `reg_forward` | `"auto"`: activations from the training forward pass, or a separate inference-mode pass when the network has Dropout/BatchNorm | `"inference"` (always the separate pass) | R6 |
+| `reg_nonfinite` | `"fail"` (a non-finite regulariser gradient fails the run) | `"zero_per_variable"` (zero that variable's regulariser gradient) | R2 |
+
+The resolved spec (`Spec.to_dict()`, every field explicit) is itself a valid spec file; the run folder keeps it as
+`spec.json`.
+"""
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from model.errors import SpecError
+
+PROFILES = ("corrected", "paper")
+
+QUIRKS = {
+    # field: (corrected, paper)
+    "shuffle_buffer": (None, 1000),
+    "restore_best": ("always", "only_if_stopped"),
+    "val_loss": ("per_example", "batch_mean"),
+    "reg_forward": ("auto", "inference"),
+    "reg_nonfinite": ("fail", "zero_per_variable"),
+}
+
+CHOICES = {
+    "profile": PROFILES,
+    "monitor": ("val_loss", "val_accuracy"),
+    "restore_best": ("always", "only_if_stopped"),
+    "val_loss": ("per_example", "batch_mean"),
+    "reg_forward": ("auto", "train_pass", "inference"),
+    "reg_nonfinite": ("fail", "zero_per_variable"),
+}
+
+OPTIMIZER_CHOICES = {"name": ("sgd",), "schedule": ("constant", "exponential_decay")}
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """SGD with momentum and an optional exponential-decay learning-rate schedule (step = optimiser iteration)."""
+
+    name: str = "sgd"
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = True
+    schedule: str = "constant"
+    decay_steps: int = 3520
+    decay_rate: float = 0.95
+    staircase: bool = True
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One training run; see the module docstring for the meaning, range and default of every field."""
+
+    network: str
+    regulariser: str
+    weight: float = 0.0
+    sampling: float = 1.0
+    regulariser_options: dict = field(default_factory=dict)
+    optimizer: Optimizer = field(default_factory=Optimizer)
+    batch_size: int = 256
+    max_epochs: int = 1200
+    patience: int = 20
+    monitor: str = "val_loss"
+    checkpoint_every: int = 10
+    seed: int = 0
+    output_root: str = "experiments"
+    data_root: str = "data"
+    profile: str = "corrected"
+    shuffle_buffer: int | None = None
+    restore_best: str = "always"
+    val_loss: str = "per_example"
+    reg_forward: str = "auto"
+    reg_nonfinite: str = "fail"
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Spec":
+        """Read and validate a spec file; any problem raises `SpecError` naming the file."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise SpecError(f"{path}: cannot read the spec file ({err.strerror or err})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<spec>") -> "Spec":
+        """Validate `data` (a parsed spec) and fill the defaults of its profile; `source` names it in errors."""
+        if not isinstance(data, dict):
+            raise SpecError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        known = [f.name for f in fields(cls)]
+        _reject_unknown(data, known, source, "")
+        for name in ("network", "regulariser"):
+            if name not in data:
+                raise SpecError(f"{source}: field {name!r} is required")
+        values = {"profile": _choice(data, "profile", "corrected", source)}
+        corrected, paper = 0, 1
+        defaults = {k: v[paper if values["profile"] == "paper" else corrected] for k, v in QUIRKS.items()}
+
+        network = _get(data, "network", None, str, source)
+        family, _, ident = network.partition("/")
+        if not family or not ident:
+            raise SpecError(f"{source}: field 'network' = {network!r}: expected 'family/id', e.g. 'digits/0'")
+        values["network"] = network
+        values["regulariser"] = _regulariser_id(data, source)
+        values["weight"] = _number(data, "weight", 0.0, source, low=0.0)
+        values["sampling"] = _number(data, "sampling", 1.0, source, low=0.0, low_open=True, high=1.0)
+        values["regulariser_options"] = _get(data, "regulariser_options", {}, dict, source)
+        values["optimizer"] = _optimizer(data.get("optimizer", {}), source)
+        values["batch_size"] = _integer(data, "batch_size", 256, source, low=1)
+        values["max_epochs"] = _integer(data, "max_epochs", 1200, source, low=1)
+        values["patience"] = _integer(data, "patience", 20, source, low=0)
+        values["monitor"] = _choice(data, "monitor", "val_loss", source)
+        values["checkpoint_every"] = _integer(data, "checkpoint_every", 10, source, low=1)
+        values["seed"] = _integer(data, "seed", 0, source, low=0)
+        values["output_root"] = _nonempty(data, "output_root", "experiments", source)
+        values["data_root"] = _nonempty(data, "data_root", "data", source)
+        if data.get("shuffle_buffer", defaults["shuffle_buffer"]) is None:
+            values["shuffle_buffer"] = None
+        else:
+            values["shuffle_buffer"] = _integer(data, "shuffle_buffer", defaults["shuffle_buffer"], source, low=1)
+        for name in ("restore_best", "val_loss", "reg_forward", "reg_nonfinite"):
+            values[name] = _choice(data, name, defaults[name], source)
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        """Every field explicit, JSON-ready; `Spec.from_dict(spec.to_dict()) == spec`."""
+        return asdict(self)
+
+    def replace(self, **changes) -> "Spec":
+        """A copy with some fields changed, validated again."""
+        return Spec.from_dict({**self.to_dict(), **changes}, source="<spec>")
+
+    @property
+    def block(self) -> str:
+        """The network's family (`digits`, `mnist`, `pgdl`): statistics are per block."""
+        return self.network.split("/", 1)[0]
+
+    @property
+    def task_id(self) -> str:
+        """`<network>/<regulariser>/<repr(float(weight))>/seed_<seed>`, the run folder relative to output_root."""
+        return f"{self.network}/{self.regulariser}/{float(self.weight)!r}/seed_{self.seed}"
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder: `<output_root>/<task_id>`."""
+        return Path(self.output_root) / self.task_id
+
+
+def _reject_unknown(data: dict, known: list[str], source: str, prefix: str) -> None:
+    for key in data:
+        if key not in known:
+            raise SpecError(f"{source}: unknown field {prefix + key!r}; expected one of {', '.join(known)}")
+
+
+def _get(data: dict, name: str, default, kind, source: str, label: str | None = None):
+    value = data.get(name, default)
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        expected = {float: "a number", int: "an integer", str: "a string", bool: "true or false",
+                    dict: "a JSON object"}[kind]
+        raise SpecError(f"{source}: field {label or name!r} = {value!r}: expected {expected}")
+    return value
+
+
+def _number(data, name, default, source, low=None, high=None, low_open=False, high_open=False, label=None):
+    value = float(_get(data, name, default, float, source, label))
+    bad = not math.isfinite(value)
+    bad |= low is not None and (value <= low if low_open else value < low)
+    bad |= high is not None and (value >= high if high_open else value > high)
+    if bad:
+        lo = "" if low is None else ("> " if low_open else ">= ") + str(low)
+        hi = "" if high is None else ("< " if high_open else "<= ") + str(high)
+        raise SpecError(f"{source}: field {label or name!r} = {value!r}: expected a finite number "
+                        + " and ".join(p for p in (lo, hi) if p))
+    return value
+
+
+def _integer(data, name, default, source, low=None, label=None):
+    value = _get(data, name, default, int, source, label)
+    if low is not None and value < low:
+        raise SpecError(f"{source}: field {label or name!r} = {value!r}: expected an integer >= {low}")
+    return value
+
+
+def _nonempty(data, name, default, source):
+    value = _get(data, name, default, str, source)
+    if not value:
+        raise SpecError(f"{source}: field {name!r} is empty: expected a path")
+    return value
+
+
+def _choice(data, name, default, source, choices=None, label=None):
+    choices = choices or CHOICES[name]
+    value = data.get(name, default)
+    if value not in choices or not isinstance(value, str):
+        raise SpecError(f"{source}: field {label or name!r} = {value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def _regulariser_id(data: dict, source: str) -> str:
+    from model.regularisers import IDS
+
+    value = data["regulariser"]
+    if value not in IDS or not isinstance(value, str):
+        raise SpecError(f"{source}: field 'regulariser' = {value!r}: expected one of {', '.join(IDS)}")
+    return value
+
+
+def _optimizer(data, source: str) -> Optimizer:
+    if isinstance(data, Optimizer):
+        return data
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: field 'optimizer' = {data!r}: expected a JSON object")
+    known = [f.name for f in fields(Optimizer)]
+    _reject_unknown(data, known, source, "optimizer.")
+    d = Optimizer()
+    label = "optimizer.{}".format
+    return replace(
+        d,
+        name=_choice(data, "name", d.name, source, OPTIMIZER_CHOICES["name"], label("name")),
+        learning_rate=_number(data, "learning_rate", d.learning_rate, source, low=0.0, low_open=True,
+                              label=label("learning_rate")),
+        momentum=_number(data, "momentum", d.momentum, source, low=0.0, high=1.0, high_open=True,
+                         label=label("momentum")),
+        nesterov=_get(data, "nesterov", d.nesterov, bool, source, label("nesterov")),
+        schedule=_choice(data, "schedule", d.schedule, source, OPTIMIZER_CHOICES["schedule"], label("schedule")),
+        decay_steps=_integer(data, "decay_steps", d.decay_steps, source, low=1, label=label("decay_steps")),
+        decay_rate=_number(data, "decay_rate", d.decay_rate, source, low=0.0, low_open=True, high=1.0,
+                           label=label("decay_rate")),
+        staircase=_get(data, "staircase", d.staircase, bool, source, label("staircase")),
+    )
