@@ -1,0 +1,279 @@
+"""0-dimensional Vietoris–Rips persistence of a dense dissimilarity matrix, i.e. its minimum spanning tree (MST).
+
+With a zero diagonal every 0-dim bar is born at 0 and dies at the weight of an MST edge (single-linkage merge
+heights; paper App. A, Theorem 2). The *pairing* (which N−1 edges) is piecewise constant in the matrix, so it is
+computed without gradient and the deaths are gathered from the differentiable matrix (protocol §5).
+
+Pairing back-ends, all exact, all in float64, all returning the *same* edge array:
+- `"numpy"`: a compiled O(N²) Prim (numba, imported lazily) or, without numba, a vectorised NumPy Prim, called
+  through `tf.numpy_function` (so not XLA-compilable);
+- `"tf"`: an in-graph Borůvka (O(log N) rounds of masked N×N row minima, no host round trip; the GPU path);
+- `"auto"`: `"tf"` when TensorFlow sees a GPU, `"numpy"` otherwise.
+
+Tie-break (protocol defect R9): edges are totally ordered by (weight, smaller endpoint, larger endpoint); every
+back-end returns the unique MST that is minimal in this order, as rows (i, j) with i < j sorted in that order. A
+matrix can be given as a dissimilarity `d` or, with `similarity=True`, as a similarity `s`, read as the
+dissimilarity clamp(1 − |s|, 0, 1) (the correlation dissimilarity, protocol §4) without forming it.
+
+This module knows nothing about neurons, correlations of activations or losses.
+"""
+import math
+
+import numpy as np
+import tensorflow as tf
+
+PAIRINGS = ("auto", "numpy", "tf")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# NumPy / numba kernels (host side)
+
+def _as_dissimilarity(row, similarity):
+    """One row (or matrix) of the dissimilarity, float64: itself, or clamp(1 − |s|, 0, 1) for a similarity."""
+    row = np.asarray(row, dtype=np.float64)
+    return np.clip(1.0 - np.abs(row), 0.0, 1.0) if similarity else row
+
+
+def prim_numpy(m, similarity=False):
+    """Vectorised O(N²) Prim: N−1 rounds of a masked argmin and a row update.
+
+    m: (N, N) float array, symmetric, finite. Returns the MST as an (N−1, 2) int32 array (see module docstring).
+    """
+    m = _check_matrix(m)
+    n = m.shape[0]
+    in_tree = np.zeros(n, dtype=bool)
+    in_tree[0] = True
+    best = _as_dissimilarity(m[0], similarity)      # weight of the lightest edge from each vertex to the tree
+    parent = np.zeros(n, dtype=np.int64)            # its tree endpoint
+    edges = np.empty((n - 1, 2), dtype=np.int64)
+    idx = np.arange(n)
+    for k in range(n - 1):
+        cand = np.where(in_tree, np.inf, best)
+        w = cand.min()
+        tied = np.flatnonzero(cand == w)
+        if len(tied) > 1:                            # lexicographic (w, min, max) among equal weights
+            lo, hi = np.minimum(parent[tied], tied), np.maximum(parent[tied], tied)
+            tied = tied[np.lexsort((hi, lo))[:1]]
+        v = tied[0]
+        edges[k] = parent[v], v
+        in_tree[v] = True
+        row = _as_dissimilarity(m[v], similarity)
+        # Replace the stored edge (parent[j], j) by (v, j) when (row[j], min(v,j), max(v,j)) is smaller.
+        lo_new, hi_new = np.minimum(v, idx), np.maximum(v, idx)
+        lo_old, hi_old = np.minimum(parent, idx), np.maximum(parent, idx)
+        better = (row < best) | ((row == best) & ((lo_new < lo_old) | ((lo_new == lo_old) & (hi_new < hi_old))))
+        better &= ~in_tree
+        best = np.where(better, row, best)
+        parent = np.where(better, v, parent)
+    return _canonical(edges, m, similarity)
+
+
+def _prim_loop(m, similarity, edges, weights):
+    """Scalar O(N²) Prim, written for numba (also runs as plain Python, slowly). Fills edges (N−1, 2), weights."""
+    n = m.shape[0]
+    in_tree = np.zeros(n, dtype=np.bool_)
+    best = np.full(n, np.inf)
+    parent = np.zeros(n, dtype=np.int64)
+    v = 0
+    in_tree[0] = True
+    for k in range(n - 1):
+        bj = -1
+        bw = np.inf
+        blo = n
+        bhi = n
+        for j in range(n):
+            if in_tree[j]:
+                continue
+            x = np.float64(m[v, j])
+            if similarity:
+                x = 1.0 - abs(x)
+                if x < 0.0:
+                    x = 0.0
+            if not (x == x and abs(x) < np.inf):
+                return False                          # non-finite entry
+            lo_new, hi_new = min(v, j), max(v, j)
+            lo_old, hi_old = min(parent[j], j), max(parent[j], j)
+            if x < best[j] or (x == best[j] and (lo_new < lo_old or (lo_new == lo_old and hi_new < hi_old))):
+                best[j] = x
+                parent[j] = v
+            lo, hi = min(parent[j], j), max(parent[j], j)
+            if bj < 0 or best[j] < bw or (best[j] == bw and (lo < blo or (lo == blo and hi < bhi))):
+                bj, bw, blo, bhi = j, best[j], lo, hi
+        edges[k, 0] = blo
+        edges[k, 1] = bhi
+        weights[k] = bw
+        in_tree[bj] = True
+        v = bj
+    return True
+
+
+_compiled_prim = None
+
+
+def _numba_prim():
+    """The numba-compiled `_prim_loop`, or None when numba is not installed (compiled once per process)."""
+    global _compiled_prim
+    if _compiled_prim is None:
+        try:
+            import numba
+        except ImportError:
+            _compiled_prim = False
+        else:
+            _compiled_prim = numba.njit(cache=True, nogil=True)(_prim_loop)
+    return _compiled_prim or None
+
+
+def prim_compiled(m, similarity=False):
+    """Compiled scalar O(N²) Prim (numba); falls back to `prim_numpy` when numba is missing. Same result."""
+    kernel = _numba_prim()
+    if kernel is None:
+        return prim_numpy(m, similarity)
+    m = np.ascontiguousarray(m)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 1:
+        raise ValueError(f"expected a square (N, N) matrix with N ≥ 1, got shape {m.shape}")
+    n = m.shape[0]
+    edges = np.empty((n - 1, 2), dtype=np.int64)
+    weights = np.empty(n - 1, dtype=np.float64)
+    if not kernel(m, bool(similarity), edges, weights):
+        raise ValueError("the matrix holds a NaN or an infinite entry")
+    order = np.lexsort((edges[:, 1], edges[:, 0], weights))
+    return edges[order].astype(np.int32)
+
+
+def mst_edges_numpy(m, similarity=False):
+    """MST edges (N−1, 2) int32 of a NumPy matrix with the fastest available CPU kernel (`prim_compiled`)."""
+    return prim_compiled(m, similarity)
+
+
+def _check_matrix(m):
+    m = np.asarray(m)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] < 1:
+        raise ValueError(f"expected a square (N, N) matrix with N ≥ 1, got shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError("the matrix holds a NaN or an infinite entry")
+    return m
+
+
+def _canonical(edges, m, similarity):
+    """Rows (i, j), i < j, sorted by (weight, i, j), int32."""
+    edges = np.sort(edges, axis=1)
+    w = _as_dissimilarity(m[edges[:, 0], edges[:, 1]], similarity)
+    order = np.lexsort((edges[:, 1], edges[:, 0], w))
+    return edges[order].astype(np.int32)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# In-graph TensorFlow Borůvka
+
+def boruvka_tf(m, similarity=False):
+    """In-graph Borůvka MST of a (N, N) tensor; returns (N−1, 2) int32 edges (same array as the NumPy kernels).
+
+    Static shapes throughout (XLA-compatible). Each round every component picks its lightest outgoing edge in the
+    total order (weight, min endpoint, max endpoint); mutual picks are merged once; labels are propagated by pointer
+    jumping. At most ⌈log2 N⌉ rounds. The matrix is read in float64 and must be finite.
+    """
+    m = tf.convert_to_tensor(m)
+    n = m.shape[0]
+    if n is None or m.shape.rank != 2 or m.shape[1] != n or n < 1:
+        raise ValueError(f"expected a square (N, N) tensor with a static N ≥ 1, got shape {m.shape}")
+    d = tf.cast(m, tf.float64)
+    d = tf.clip_by_value(1.0 - tf.abs(d), 0.0, 1.0) if similarity else d
+    if n == 1:
+        return tf.zeros((0, 2), tf.int32)
+    ids = tf.range(n, dtype=tf.int32)
+    ids64 = tf.cast(ids, tf.int64)
+    big = tf.constant(n * n, tf.int64)
+    inf = tf.constant(np.inf, tf.float64)
+
+    def one_round(comp, edges, count):
+        same = tf.equal(comp[:, None], comp[None, :])
+        masked = tf.where(same, inf, d)
+        w = tf.reduce_min(masked, axis=1)                                        # (N,) lightest outgoing weight
+        j = tf.reduce_min(tf.where(tf.equal(masked, w[:, None]), ids[None, :], n), axis=1)  # lowest such j
+        code = tf.minimum(ids64, tf.cast(j, tf.int64)) * n + tf.maximum(ids64, tf.cast(j, tf.int64))
+        cw = tf.math.unsorted_segment_min(w, comp, n)                             # per component label
+        tie = tf.equal(w, tf.gather(cw, comp))
+        ccode = tf.math.unsorted_segment_min(tf.where(tie, code, big), comp, n)
+        active = tf.equal(comp, ids)                                              # label c is in use iff comp[c] == c
+        u = tf.cast(tf.where(active, ccode // n, 0), tf.int32)
+        v = tf.cast(tf.where(active, ccode % n, 0), tf.int32)
+        cu, cv = tf.gather(comp, u), tf.gather(comp, v)
+        target = tf.where(tf.equal(cu, ids), cv, cu)
+        parent = tf.where(active, target, ids)
+        mutual = tf.equal(tf.gather(parent, parent), ids) & (ids < parent)
+        parent = tf.where(mutual, ids, parent)
+        adds = active & tf.not_equal(parent, ids)                                 # one new edge per merging label
+        parent = tf.while_loop(lambda p: tf.reduce_any(tf.not_equal(tf.gather(p, p), p)),
+                               lambda p: [tf.gather(p, p)], [parent], maximum_iterations=n)[0]
+        slot = tf.where(adds, count + tf.cumsum(tf.cast(adds, tf.int32)) - 1, n - 1)  # row n−1 is a dump row
+        edges = tf.tensor_scatter_nd_update(edges, slot[:, None], tf.stack([tf.minimum(u, v), tf.maximum(u, v)], 1))
+        count += tf.reduce_sum(tf.cast(adds, tf.int32))
+        return [tf.gather(parent, comp), edges, count]
+
+    rounds = int(math.ceil(math.log2(n))) + 1
+    _, edges, _ = tf.while_loop(lambda c, e, k: k < n - 1, one_round,
+                                [ids, tf.zeros((n, 2), tf.int32), tf.constant(0)], maximum_iterations=rounds)
+    edges = edges[: n - 1]
+    w = tf.gather_nd(d, edges)
+    order = tf.argsort(edges[:, 1], stable=True)                                 # sort by (w, i, j)
+    order = tf.gather(order, tf.argsort(tf.gather(edges[:, 0], order), stable=True))
+    order = tf.gather(order, tf.argsort(tf.gather(w, order), stable=True))
+    return tf.gather(edges, order)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Graph-level entry points
+
+def resolve_pairing(pairing):
+    """`"auto"` → `"tf"` when TensorFlow sees a GPU, else `"numpy"`; other valid names unchanged."""
+    if pairing not in PAIRINGS:
+        raise ValueError(f"pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}")
+    if pairing == "auto":
+        return "tf" if tf.config.list_physical_devices("GPU") else "numpy"
+    return pairing
+
+
+def mst_edges(m, *, similarity=False, pairing="auto"):
+    """MST edge indices (N−1, 2) int32 of a (N, N) tensor, without gradient; works inside `tf.function`.
+
+    m: a dissimilarity (or, with `similarity=True`, a similarity read as clamp(1 − |s|, 0, 1)); N static.
+    """
+    m = tf.stop_gradient(tf.convert_to_tensor(m))
+    n = m.shape[0]
+    if resolve_pairing(pairing) == "tf":
+        return boruvka_tf(m, similarity)
+    edges = tf.numpy_function(lambda x: mst_edges_numpy(x, similarity), [m], tf.int32, stateful=False)
+    edges.set_shape((None if n is None else max(n - 1, 0), 2))
+    return tf.stop_gradient(edges)
+
+
+def mst_edges_of_gram(z, *, pairing="auto"):
+    """MST of the dissimilarity clamp(1 − |zᵀz|, 0, 1) of the columns of z, without gradient.
+
+    z: (b, N) tensor (for unit-norm centred columns, zᵀz is the Pearson correlation matrix). The Gram matrix is
+    formed in float64 without gradient: on the host by a symmetric rank-b update (NumPy `zᵀ @ z` runs BLAS syrk)
+    for `"numpy"`, in-graph for `"tf"`. Returns (N−1, 2) int32.
+    """
+    z = tf.stop_gradient(tf.convert_to_tensor(z))
+    n = z.shape[1]
+    if resolve_pairing(pairing) == "tf":
+        z64 = tf.cast(z, tf.float64)
+        return boruvka_tf(tf.matmul(z64, z64, transpose_a=True), similarity=True)
+
+    def host(x):
+        x = np.asarray(x, dtype=np.float64)
+        return mst_edges_numpy(x.T @ x, similarity=True)
+
+    edges = tf.numpy_function(host, [z], tf.int32, stateful=False)
+    edges.set_shape((None if n is None else max(n - 1, 0), 2))
+    return tf.stop_gradient(edges)
+
+
+def deaths(d, *, pairing="auto"):
+    """Differentiable 0-dim deaths of a dissimilarity tensor d (N, N) with zero diagonal: the N−1 MST weights.
+
+    The pairing is found without gradient; the deaths are gathered from d, so gradients flow to those N−1
+    entries only. Zero-length bars are included (callers apply their zero-length policy). Returns (N−1,), sorted
+    ascending.
+    """
+    return tf.gather_nd(d, mst_edges(d, pairing=pairing))

@@ -1,0 +1,198 @@
+"""The registry of regularisers: `make(id, sampling=p, **options)` → a callable `reg(activations, weights)`.
+
+Ids (paper eqs. 1, 2, 4; protocol §6): `none`; `t1` = −Σ deaths; `t2` = ½·std − ½·mean of deaths (population std);
+`l1`, `l2` = Σ|w|, Σw² over every trainable variable, biases included, no ½ (defect R10, kept for comparability);
+`corr` = mean |corr| over the off-diagonal non-zero entries; `decov` (Cogswell et al. 2016) =
+½(‖C‖²_F − ‖diag C‖²) of the batch covariance C. The activation regularisers see the sampled neurons
+(`model.sampling`) of all neuron layers together, as one (b, N) point cloud.
+
+Speed: T1/T2 find the MST on a no-gradient float64 Gram matrix (`model.persistence.mst_edges_of_gram`) and recompute
+only the N−1 MST-edge correlations differentiably, so their backward pass is O(N·b); `corr` uses one N×N Gram
+product forward and one backward (custom gradient); `decov` uses the b×b Gram when b < N. Regularisers are pure
+functions of tensors, usable inside `tf.function` in float32 and float64; they know nothing about models or files.
+"""
+import dataclasses
+
+import tensorflow as tf
+
+from model import persistence
+from model.correlation import standardise
+from model.errors import SpecError
+from model.sampling import check_fraction, sample_neurons
+
+IDS = ("none", "t1", "t2", "l1", "l2", "corr", "decov")
+ZERO_LENGTH_BARS = ("keep", "drop", "zero_loss")
+DEAD_NEURONS = ("safe", "zero_grad")
+DEFAULT_OPTIONS = {"zero_length_bars": "keep", "dead_neurons": "safe", "pairing": "auto"}
+PAPER_OPTIONS = {"zero_length_bars": "zero_loss", "dead_neurons": "zero_grad"}  # the original's behaviour
+
+
+@dataclasses.dataclass(frozen=True)
+class Regulariser:
+    """`reg(activations, weights) -> scalar tf.Tensor`; see `make`."""
+
+    id: str
+    sampling: float
+    options: dict
+    uses_activations: bool
+    jit_compatible: bool  # False when the pairing goes through tf.numpy_function (XLA cannot compile it)
+    fn: object = dataclasses.field(repr=False)
+
+    def __call__(self, activations, weights):
+        return self.fn(activations, weights)
+
+
+def make(id, *, sampling=1.0, **options):
+    """Build the regulariser `id` (one of `IDS`) on a fraction `sampling` ∈ (0, 1] of each hidden layer's neurons.
+
+    Options (every option is accepted by every id and ignored where it does not apply; protocol §15.2):
+    - `zero_length_bars` (t1, t2; defect R1): `"keep"` (default) uses all N−1 MST edges with the dissimilarity
+      clamped to [0, 1] (defect R3); `"drop"` keeps only deaths > 0 (the paper's definition: the non-zero MST
+      weights; the loss is 0 when none is left); `"zero_loss"` is the original's behaviour: if any MST death is
+      ≤ 0 the whole regulariser is 0 with zero gradient for that batch.
+    - `dead_neurons` (t1, t2, corr; defect R2): `"safe"` (default) is the policy of `model.correlation` (a constant
+      neuron has correlation 0 to all others; values and gradients finite); `"zero_grad"` reproduces the original's
+      effect: when any sampled neuron is constant the forward value is still reported but the regulariser's
+      gradient is zero for the whole step (the original's backward pass was NaN everywhere and got zeroed).
+    - `pairing` (t1, t2; defect R9): `"auto"` (default: in-graph TF Borůvka on a GPU, the compiled CPU Prim
+      otherwise), `"numpy"`, `"tf"`. All compute in float64 and return the same MST (tie-break in
+      `model.persistence`).
+    Unknown ids or option values raise `SpecError` naming the valid ones.
+    """
+    if id not in IDS:
+        raise SpecError(f"unknown regulariser {id!r}; valid ids: {', '.join(IDS)}")
+    unknown = set(options) - set(DEFAULT_OPTIONS)
+    if unknown:
+        raise SpecError(f"unknown regulariser option(s) {', '.join(sorted(unknown))}; "
+                        f"valid options: {', '.join(DEFAULT_OPTIONS)}")
+    opts = {**DEFAULT_OPTIONS, **options}
+    for name, valid in (("zero_length_bars", ZERO_LENGTH_BARS), ("dead_neurons", DEAD_NEURONS),
+                        ("pairing", persistence.PAIRINGS)):
+        if opts[name] not in valid:
+            raise SpecError(f"regulariser option {name}={opts[name]!r}; expected one of {', '.join(valid)}")
+    p = check_fraction(sampling)
+    pairing = persistence.resolve_pairing(opts["pairing"])
+
+    if id == "none":
+        fn = _none
+    elif id in ("l1", "l2"):
+        fn = _l1 if id == "l1" else _l2
+    else:
+        loss = {"t1": _t1, "t2": _t2, "corr": _corr, "decov": _decov}[id]
+
+        def fn(activations, weights):
+            x = sample_neurons(activations, p)
+            if x.shape[1] < 2:
+                raise SpecError(f"regulariser {id} needs at least 2 sampled neurons, got {x.shape[1]} "
+                                f"(sampling={p}); raise the sampling fraction")
+            return loss(x, opts, pairing)
+
+    uses = id not in ("none", "l1", "l2")
+    return Regulariser(id=id, sampling=p, options=opts, uses_activations=uses,
+                       jit_compatible=not (id in ("t1", "t2") and pairing == "numpy"), fn=fn)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Weight regularisers
+
+def _none(activations, weights):
+    dtype = activations[-1].dtype if activations else tf.float32
+    return tf.zeros((), dtype)
+
+
+def _weight_sum(weights, f):
+    if not weights:
+        return tf.zeros((), tf.float32)
+    dtype = weights[0].dtype
+    return tf.add_n([tf.reduce_sum(f(tf.cast(w, dtype))) for w in weights])
+
+
+def _l1(activations, weights):
+    return _weight_sum(weights, tf.abs)
+
+
+def _l2(activations, weights):
+    return _weight_sum(weights, tf.square)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Activation regularisers: x is the sampled (b, N) point cloud
+
+def mst_deaths(x, pairing="auto"):
+    """Differentiable MST deaths of the correlation dissimilarity of x (b, N): (N−1,) clamped to [0, 1].
+
+    The MST is found on a no-gradient float64 Gram matrix; only the N−1 edge correlations are recomputed with
+    gradient (O(N·b)). Also returns the dead mask (N,) of `model.correlation.standardise`.
+    """
+    z, dead = standardise(x)
+    edges = persistence.mst_edges_of_gram(z, pairing=pairing)
+    c = tf.reduce_sum(tf.gather(z, edges[:, 0], axis=1) * tf.gather(z, edges[:, 1], axis=1), axis=0)
+    return tf.clip_by_value(1.0 - tf.abs(c), 0.0, 1.0), dead
+
+
+def _bar_weights(d, mode):
+    """(N−1,) 0/1 weights of the bars that count, and a flag 'the whole loss is zero' (zero_loss mode)."""
+    positive = tf.cast(d > 0, d.dtype)
+    if mode == "keep":
+        return tf.ones_like(d), tf.constant(False)
+    if mode == "drop":
+        return positive, tf.constant(False)
+    return tf.ones_like(d), tf.reduce_any(d <= 0)
+
+
+def _finish(value, zero, dead, opts):
+    """Apply the zero-loss and dead-neuron policies to a scalar loss."""
+    if opts["dead_neurons"] == "zero_grad":
+        value = tf.where(tf.reduce_any(dead), tf.stop_gradient(value), value)
+    return tf.where(zero, tf.zeros_like(value), value)
+
+
+def _t1(x, opts, pairing):
+    d, dead = mst_deaths(x, pairing)
+    w, zero = _bar_weights(d, opts["zero_length_bars"])
+    return _finish(-tf.reduce_sum(w * d), zero, dead, opts)
+
+
+def _t2(x, opts, pairing):
+    d, dead = mst_deaths(x, pairing)
+    w, zero = _bar_weights(d, opts["zero_length_bars"])
+    count = tf.maximum(tf.reduce_sum(w), 1.0)
+    mean = tf.reduce_sum(w * d) / count
+    var = tf.reduce_sum(w * tf.square(d - mean)) / count
+    positive = var > 0
+    std = tf.where(positive, tf.sqrt(tf.where(positive, var, tf.ones_like(var))), tf.zeros_like(var))  # ∂std(0) := 0
+    return _finish(0.5 * std - 0.5 * mean, zero, dead, opts)
+
+
+def _mean_abs_offdiagonal(z):
+    """mean |zᵀz| over off-diagonal non-zero entries; backward one (b,N)×(N,N) product. z: (b, N) → scalar."""
+
+    @tf.custom_gradient
+    def f(z):
+        c = tf.matmul(z, z, transpose_a=True)
+        s = tf.linalg.set_diag(tf.sign(c), tf.zeros_like(c[0]))     # sign, 0 on the diagonal and where c == 0
+        count = tf.maximum(tf.reduce_sum(tf.abs(s)), 1.0)
+
+        def grad(up):
+            return up * 2.0 * tf.matmul(z, s) / count                  # s is symmetric
+
+        return tf.reduce_sum(s * c) / count, grad
+
+    return f(z)
+
+
+def _corr(x, opts, pairing):
+    z, dead = standardise(x)
+    return _finish(_mean_abs_offdiagonal(z), tf.constant(False), dead, opts)
+
+
+def _decov(x, opts, pairing):
+    """½(‖C‖²_F − ‖diag C‖²), C = (1/b) x̃ᵀx̃ with x̃ = x − mean; ‖x̃ᵀx̃‖_F = ‖x̃x̃ᵀ‖_F, so the smaller Gram is used."""
+    xc = x - tf.reduce_mean(x, axis=0, keepdims=True)
+    b = tf.shape(x)[0]
+    fro2 = tf.cond(b < x.shape[1],
+                   lambda: tf.reduce_sum(tf.square(tf.matmul(xc, xc, transpose_b=True))),
+                   lambda: tf.reduce_sum(tf.square(tf.matmul(xc, xc, transpose_a=True))))
+    bf = tf.cast(b, x.dtype)
+    diag = tf.reduce_sum(tf.square(xc), axis=0) / bf
+    return 0.5 * (fro2 / (bf * bf) - tf.reduce_sum(tf.square(diag)))
