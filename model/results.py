@@ -1,0 +1,130 @@
+"""Run folders → one tidy accuracies table, and that table read back from CSV.
+
+A run is finished if and only if its `DONE.json` parses (docs/architecture.md); every other run folder (failed,
+running, interrupted) and every expected task without a folder is listed in `Collection.incomplete`, never
+silently dropped. This module reads run folders and CSVs; it must not train, select or test anything.
+"""
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model import atomic, runs
+from model.errors import DataError
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("block", "network", "regulariser", "weight", "seed", "val_accuracy", "test_accuracy")
+EXTRA_COLUMNS = ("train_accuracy", "val_loss", "epochs", "best_epoch", "stop_reason", "wall_seconds", "profile",
+                 "task_id")
+INCOMPLETE_COLUMNS = ("task_id", "status", "detail")
+
+
+@dataclass(frozen=True)
+class Collection:
+    """frame: one row per finished run, COLUMNS then EXTRA_COLUMNS, sorted by task id.
+    incomplete: one row per unfinished run (status `failed`, `running`, `partial` or `missing`)."""
+
+    frame: pd.DataFrame
+    incomplete: pd.DataFrame
+
+
+def _done_row(path: Path, done: dict, task_id: str) -> dict:
+    missing = [key for key in COLUMNS if key not in done]
+    if missing:
+        raise DataError(f"{path}: DONE.json lacks key(s) {missing}; expected at least {list(COLUMNS)}")
+    row = {key: done.get(key) for key in COLUMNS + EXTRA_COLUMNS}
+    try:
+        row["weight"], row["seed"] = float(row["weight"]), int(row["seed"])
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: weight {row['weight']!r} / seed {row['seed']!r}: expected a number and an "
+                        "integer") from None
+    row["task_id"] = task_id  # the folder's path relative to the root: where history.csv is found again
+    return row
+
+
+def collect(root: str | os.PathLike, expected=()) -> Collection:
+    """Scan `root` for run folders (`.../seed_<seed>`) and tabulate them.
+
+    expected: task ids (`digits/0/t1/0.01/seed_0`, relative to root) that should exist, e.g. a sweep's tasks; those
+    with no folder are listed as `missing`. A DONE.json that parses but lacks a contract key raises DataError.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder of run folders")
+    rows, incomplete = [], []
+    seen = set()
+    for run in sorted(p for p in root.rglob("seed_*") if p.is_dir()):
+        task_id = run.relative_to(root).as_posix()
+        seen.add(task_id)
+        done = runs.read_done(run)
+        status = "done" if done is not None else runs.status(run)
+        if status == "done":
+            rows.append(_done_row(run / runs.DONE, done, task_id))
+        elif status == "failed":
+            failed = runs.read_json(run / runs.FAILED) or {}
+            incomplete.append((task_id, "failed", str(failed.get("error", "FAILED.json does not parse"))))
+        elif status == "running":
+            incomplete.append((task_id, "running", "a live RUNNING.json claim"))
+        else:
+            why = "DONE.json does not parse" if (run / runs.DONE).exists() else "started, no DONE.json"
+            incomplete.append((task_id, "partial", why))
+    incomplete += [(t, "missing", "no run folder") for t in expected if t not in seen]
+    frame = pd.DataFrame(rows, columns=list(COLUMNS + EXTRA_COLUMNS))
+    frame = frame.sort_values("task_id", kind="stable").reset_index(drop=True)
+    for task_id, status, detail in incomplete:
+        log.warning("run %s is %s: %s", task_id, status, detail)
+    return Collection(frame, pd.DataFrame(incomplete, columns=list(INCOMPLETE_COLUMNS)))
+
+
+def write(collection: Collection, path: str | os.PathLike, force: bool = False) -> tuple[Path, Path]:
+    """Write the accuracies CSV and, beside it, `<stem>.incomplete.csv`; refuse to overwrite without `force`."""
+    path = Path(path)
+    side = path.with_name(path.stem + ".incomplete.csv")
+    if not force and (path.exists() or side.exists()):
+        raise DataError(f"{path}: already exists; pass --force to overwrite it")
+    atomic.write_text(path, collection.frame.to_csv(index=False))
+    atomic.write_text(side, collection.incomplete.to_csv(index=False))
+    return path, side
+
+
+def read(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate an accuracies CSV: the contract's columns, numeric values, one row per run.
+
+    Raises DataError naming the file and what is wrong (missing or empty file, missing column, non-numeric value,
+    accuracy outside [0, 1], duplicated run).
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such accuracies CSV") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty file; expected a header with columns {','.join(COLUMNS)}") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; expected columns {','.join(COLUMNS)} first")
+    if frame.empty:
+        raise DataError(f"{path}: no rows (no finished run was collected)")
+    for col in ("weight", "seed", "val_accuracy", "test_accuracy"):
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = frame[col][values.isna() & frame[col].notna()]
+        if not bad.empty:
+            raise DataError(f"{path}: column {col!r} holds non-numeric value {bad.iloc[0]!r}")
+        frame[col] = values
+    for col in ("val_accuracy", "test_accuracy"):
+        out = frame[(frame[col] < 0) | (frame[col] > 1)]
+        if not out.empty:
+            raise DataError(f"{path}: {col} {out[col].iloc[0]} of network {out['network'].iloc[0]!r} is outside "
+                            "[0, 1]; expected a fraction")
+    for col in ("block", "network", "regulariser"):
+        frame[col] = frame[col].astype(str)
+    key = ["network", "regulariser", "weight", "seed"]
+    dup = frame[frame.duplicated(key, keep=False)]
+    if not dup.empty:
+        raise DataError(f"{path}: run {dict(dup[key].iloc[0])} appears more than once")
+    frame["seed"] = frame["seed"].astype(np.int64)
+    return frame

@@ -1,0 +1,60 @@
+"""One analysis → the files of its folder: statistics.json, details.json, CD diagram (PNG, PDF, TikZ), tables.
+
+`extract` is what `extract_statistics.py` runs: accuracies CSV → `<out>/<block>/...` and `<out>/combined/...`.
+statistics.json holds exactly the contract's keys (docs/architecture.md); what else an analysis knows (groups,
+dropped networks, q_α, p-value variant) goes to details.json. This module writes; it must not compute statistics.
+"""
+import logging
+from pathlib import Path
+
+from model import atomic, cd_diagram, results, stats, tables
+from model.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def details(analysis: stats.Analysis) -> dict:
+    """What statistics.json does not hold: groups and how they were formed, dropped networks, q_α, p variant."""
+    return {
+        "groups": analysis.groups,
+        "groups_rule": "Iman–Davenport p > alpha: one group; else maximal cliques of Nemenyi p >= alpha, widened to "
+                       "the rank interval; nested intervals and singletons dropped",
+        "q_alpha": analysis.q_alpha,
+        "nemenyi_p_variant": "capped to [0.001, 0.9] (scikit-posthocs <= 0.9)" if analysis.nemenyi_capped
+        else "uncapped (scipy studentized_range)",
+        "dropped_networks": analysis.dropped_networks,
+        "networks": list(analysis.matrix.index),
+        "selection": "per network and regulariser the weight > 0 with the best mean validation accuracy (ties: "
+                     "smallest weight), scored by its mean test accuracy; the baseline has no weight to choose",
+    }
+
+
+def write_block(analysis: stats.Analysis, out_dir: str | Path) -> list[Path]:
+    """Write every output of one analysis into out_dir; return the paths."""
+    out_dir = Path(out_dir)
+    paths = [atomic.write_json(out_dir / "statistics.json", analysis.to_json()),
+             atomic.write_json(out_dir / "details.json", details(analysis))]
+    paths += cd_diagram.write_all(analysis.average_ranks.to_dict(), analysis.groups, analysis.critical_difference,
+                                  out_dir / "cd_diagram", title=analysis.block)
+    paths += tables.write_all(analysis, out_dir)
+    return paths
+
+
+def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05, blocks=None,
+            capped: bool = False, force: bool = False) -> dict[str, Path]:
+    """Analyse every block and `combined`; write `<out_dir>/<name>/`; return {name: folder}.
+
+    An existing statistics.json is not overwritten unless `force`.
+    """
+    out_dir = Path(out_dir)
+    analyses = stats.analyse_blocks(results.read(accuracies_csv), alpha=alpha, blocks=blocks, capped=capped)
+    existing = [out_dir / name / "statistics.json" for name in analyses
+                if (out_dir / name / "statistics.json").exists()]
+    if existing and not force:
+        raise DataError(f"{existing[0]}: already exists; pass --force to overwrite it")
+    folders = {}
+    for name, analysis in analyses.items():
+        write_block(analysis, out_dir / name)
+        folders[name] = out_dir / name
+        log.info("%s: %d networks × %d treatments → %s", name, *analysis.matrix.shape, out_dir / name)
+    return folders

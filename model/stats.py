@@ -1,0 +1,279 @@
+"""Ranking treatments over networks: selection rule, Friedman, Iman–Davenport, Nemenyi, critical difference, groups.
+
+Input is the tidy accuracies frame (`model.results`); output is an `Analysis` holding the numbers that
+`statistics.json` records. Formulas follow Demšar (2006) (reference/anchors.md §5): rank 1 = best (highest
+accuracy), average ranks for ties, Friedman χ² without tie correction. This module computes; it must not read run
+folders, draw or write files.
+"""
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.stats as ss
+
+from model.errors import PipelineError
+from model.paper import TREATMENT_ORDER
+
+log = logging.getLogger(__name__)
+
+BASELINE = "none"
+
+
+class StatsError(PipelineError):
+    """The accuracies cannot support the requested analysis (too few networks or treatments, bad values)."""
+
+
+@dataclass(frozen=True)
+class Friedman:
+    """Friedman χ² (df k−1) and Iman–Davenport F (df k−1, (k−1)(n−1)), each with its right-tail p-value."""
+
+    chi2: float
+    chi2_p: float
+    iman_davenport_f: float
+    iman_davenport_p: float
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything one block's statistics.json, tables and CD diagram need.
+
+    matrix: test accuracies, rows = networks, columns = treatments (complete networks only).
+    selected: one row per (network, treatment): weight, n_seeds, val/test accuracy means and standard deviations.
+    average_ranks: treatment -> mean rank (1 = best). nemenyi_p: symmetric treatment × treatment p-values.
+    groups: treatments not significantly different from each other (sorted by rank; singletons not listed).
+    dropped_networks: network -> treatments it lacks (left out of the analysis).
+    """
+
+    block: str
+    matrix: pd.DataFrame
+    selected: pd.DataFrame
+    average_ranks: pd.Series
+    friedman: Friedman
+    nemenyi_p: pd.DataFrame
+    critical_difference: float
+    q_alpha: float
+    alpha: float
+    groups: list
+    dropped_networks: dict
+    nemenyi_capped: bool
+
+    @property
+    def treatments(self) -> list:
+        return list(self.matrix.columns)
+
+    def to_json(self) -> dict:
+        """The statistics.json object: exactly the keys of the contract (non-finite numbers become null)."""
+        sel = {}
+        for row in self.selected.itertuples(index=False):
+            sel.setdefault(row.network, {})[row.treatment] = {
+                "weight": _num(row.weight), "val_accuracy": _num(row.val_accuracy),
+                "test_accuracy": _num(row.test_accuracy), "val_std": _num(row.val_std),
+                "test_std": _num(row.test_std), "n_seeds": int(row.n_seeds)}
+        return {
+            "n_networks": int(len(self.matrix)),
+            "treatments": self.treatments,
+            "average_ranks": {t: _num(r) for t, r in self.average_ranks.items()},
+            "friedman": {k: _num(v) for k, v in vars(self.friedman).items()},
+            "nemenyi_p": {a: {b: _num(self.nemenyi_p.loc[a, b]) for b in self.treatments} for a in self.treatments},
+            "critical_difference": _num(self.critical_difference),
+            "alpha": float(self.alpha),
+            "selected": sel,
+        }
+
+
+def _num(x):
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders `pgdl/task1_v4/20` before `pgdl/task1_v4/148` (digit runs compared as integers)."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(name)) if p)
+
+
+def treatment_key(treatment: str) -> tuple:
+    """Sort key: the paper's row order first (none, t1, t2, l1, l2, corr, decov), unknown ids after, by name."""
+    return (TREATMENT_ORDER.index(treatment), "") if treatment in TREATMENT_ORDER else (len(TREATMENT_ORDER),
+                                                                                          treatment)
+
+
+def select(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
+    """Apply the selection rule (protocol.md §10) to a tidy accuracies frame.
+
+    Per network and regulariser, among weights > 0 (the baseline takes all its weights, normally only 0.0), pick the
+    weight with the highest mean validation accuracy over seeds; ties go to the smallest weight (strict >). Its mean
+    test accuracy is the cell's score. Runs with a missing (NaN) validation accuracy cannot be selected.
+    Returns columns block, network, treatment, weight, n_seeds, val_accuracy, val_std, test_accuracy, test_std.
+    """
+    runs = frame[(frame["regulariser"] == baseline) | (frame["weight"] > 0)]
+    runs = runs[runs["val_accuracy"].notna()]
+    if runs.empty:
+        raise StatsError("no run can be selected: every run has weight 0 (and is not the baseline "
+                         f"{baseline!r}) or lacks a validation accuracy")
+    per_weight = (runs.groupby(["network", "regulariser", "weight"], sort=True)
+                  .agg(block=("block", "first"), n_seeds=("seed", "nunique"),
+                       val_accuracy=("val_accuracy", "mean"), val_std=("val_accuracy", "std"),
+                       test_accuracy=("test_accuracy", "mean"), test_std=("test_accuracy", "std"))
+                  .reset_index())
+    # groupby sorts weights ascending; idxmax returns the first maximum, i.e. the smallest weight among ties.
+    best = per_weight.loc[per_weight.groupby(["network", "regulariser"], sort=False)["val_accuracy"].idxmax()]
+    best = best.rename(columns={"regulariser": "treatment"})
+    best = best.sort_values(["network", "treatment"],
+                            key=lambda col: col.map(natural_key if col.name == "network" else treatment_key))
+    return best[["block", "network", "treatment", "weight", "n_seeds", "val_accuracy", "val_std", "test_accuracy",
+                 "test_std"]].reset_index(drop=True)
+
+
+def accuracy_matrix(selected: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Selected test accuracies as a networks × treatments matrix of complete networks.
+
+    A network lacking a treatment (or with a NaN test accuracy) is dropped with a warning that names it; returns
+    the matrix and {dropped network: [missing treatments]}. Fewer than 2 networks or treatments raises StatsError.
+    """
+    treatments = sorted(selected["treatment"].unique(), key=treatment_key)
+    networks = sorted(selected["network"].unique(), key=natural_key)
+    matrix = selected.pivot(index="network", columns="treatment", values="test_accuracy")
+    matrix = matrix.reindex(index=networks, columns=treatments)
+    if len(treatments) < 2:
+        raise StatsError(f"need at least 2 treatments (regularisers) to compare, found {treatments}")
+    incomplete = matrix.isna().any(axis=1)
+    dropped = {net: [t for t in treatments if np.isnan(matrix.loc[net, t])] for net in matrix.index[incomplete]}
+    for net, missing in dropped.items():
+        warnings.warn(f"network {net!r} lacks treatment(s) {missing}; analysing the complete networks only",
+                      stacklevel=2)
+    matrix = matrix[~incomplete]
+    if len(matrix) < 2:
+        raise StatsError(f"need at least 2 networks with every treatment {treatments}, found "
+                         f"{list(matrix.index)} (incomplete: {sorted(dropped, key=natural_key)})")
+    matrix.columns.name = None
+    return matrix, dropped
+
+
+def average_ranks(matrix: pd.DataFrame) -> pd.Series:
+    """Mean rank per treatment over networks; rank 1 = highest accuracy, ties share the average rank."""
+    ranks = ss.rankdata(-matrix.to_numpy(dtype=float), axis=1, method="average")
+    return pd.Series(ranks.mean(axis=0), index=matrix.columns)
+
+
+def friedman(avg_ranks, n: int) -> Friedman:
+    """Friedman χ² = 12n/(k(k+1)) Σ (R_j − (k+1)/2)² (no tie correction) and Iman–Davenport F from mean ranks.
+
+    avg_ranks: (k,) mean ranks; n: number of networks. F is +inf (p = 0) when every network ranks identically.
+    """
+    r = np.asarray(avg_ranks, dtype=float)
+    k = r.size
+    chi2 = 12.0 * n / (k * (k + 1)) * float(np.sum((r - (k + 1) / 2.0) ** 2))
+    denominator = n * (k - 1) - chi2
+    f = (n - 1) * chi2 / denominator if denominator > 1e-12 else np.inf
+    f_p = float(ss.f.sf(f, k - 1, (k - 1) * (n - 1))) if np.isfinite(f) else 0.0
+    return Friedman(chi2=chi2, chi2_p=float(ss.chi2.sf(chi2, k - 1)), iman_davenport_f=float(f),
+                    iman_davenport_p=f_p)
+
+
+def nemenyi_p(matrix: pd.DataFrame, capped: bool = False) -> pd.DataFrame:
+    """All-pairs Nemenyi p-values (scikit-posthocs `posthoc_nemenyi_friedman`), treatments × treatments.
+
+    p_ij = P(Q_{k,∞} ≥ √2 |R_i − R_j| / √(k(k+1)/(6n))); the diagonal is 1. `capped=True` clips to [0.001, 0.9] as
+    scikit-posthocs ≤ 0.9 (statsmodels psturng) did, for a digit-level comparison with the paper (S4).
+    """
+    import scikit_posthocs
+
+    p = scikit_posthocs.posthoc_nemenyi_friedman(matrix.to_numpy(dtype=float))
+    p = pd.DataFrame(p.to_numpy(), index=matrix.columns, columns=matrix.columns)
+    return p.clip(0.001, 0.9) if capped else p
+
+
+def q_alpha(k: int, alpha: float) -> float:
+    """Nemenyi critical value q_α = studentised-range quantile(1 − α; k, ∞) / √2 (Demšar Table 5a)."""
+    return float(ss.studentized_range.ppf(1.0 - alpha, k, np.inf) / np.sqrt(2.0))
+
+
+def critical_difference(k: int, n: int, alpha: float) -> float:
+    """Nemenyi critical difference q_α √(k(k+1)/(6n)) in mean-rank units."""
+    return q_alpha(k, alpha) * float(np.sqrt(k * (k + 1) / (6.0 * n)))
+
+
+def groups(avg_ranks: pd.Series, p: pd.DataFrame, friedman_p: float, alpha: float) -> list[list[str]]:
+    """Sets of treatments not significantly different, as bars of a CD diagram (protocol.md §11 step 5).
+
+    If the Friedman (Iman–Davenport) p > α, all treatments form one group. Otherwise: maximal cliques of the graph
+    with an edge where the Nemenyi p ≥ α, each widened to every treatment whose mean rank lies within the clique's
+    rank range; ranges inside another are dropped, and so are singletons. Each group is sorted by mean rank.
+    """
+    order = list(avg_ranks.sort_values(kind="stable").index)
+    if not friedman_p <= alpha:
+        return [order]
+    adjacent = {a: {b for b in order if b != a and np.isfinite(p.loc[a, b]) and p.loc[a, b] >= alpha}
+                for a in order}
+    intervals = set()
+    for clique in _maximal_cliques(adjacent):
+        lo, hi = min(avg_ranks[list(clique)]), max(avg_ranks[list(clique)])
+        intervals.add((lo, hi))
+    kept = [iv for iv in intervals
+            if not any(o != iv and o[0] <= iv[0] and iv[1] <= o[1] for o in intervals)]
+    out = []
+    for lo, hi in sorted(kept):
+        members = [t for t in order if lo - 1e-12 <= avg_ranks[t] <= hi + 1e-12]
+        if len(members) > 1:
+            out.append(members)
+    return out
+
+
+def _maximal_cliques(adjacent: dict) -> list[frozenset]:
+    """Bron–Kerbosch without pivoting: fine for the handful of treatments a CD diagram holds."""
+    cliques = []
+
+    def expand(r, p, x):
+        if not p and not x:
+            cliques.append(frozenset(r))
+        for v in list(p):
+            expand(r | {v}, p & adjacent[v], x & adjacent[v])
+            p = p - {v}
+            x = x | {v}
+
+    expand(set(), set(adjacent), set())
+    return cliques
+
+
+def analyse(frame: pd.DataFrame, block: str, alpha: float = 0.05, capped: bool = False) -> Analysis:
+    """Selection, ranks, Friedman/Iman–Davenport, Nemenyi, CD and groups for the runs in `frame` (one analysis)."""
+    if not 0.0 < alpha < 1.0:
+        raise StatsError(f"alpha {alpha}: expected a number strictly between 0 and 1")
+    selected = select(frame)
+    matrix, dropped = accuracy_matrix(selected)
+    selected = selected[selected["network"].isin(matrix.index)].reset_index(drop=True)
+    n, k = matrix.shape
+    ranks = average_ranks(matrix)
+    fr = friedman(ranks.to_numpy(), n)
+    p = nemenyi_p(matrix, capped=capped)
+    log.info("block %s: %d networks × %d treatments, Iman–Davenport p = %.4g", block, n, k, fr.iman_davenport_p)
+    return Analysis(block=block, matrix=matrix, selected=selected, average_ranks=ranks, friedman=fr, nemenyi_p=p,
+                    critical_difference=critical_difference(k, n, alpha), q_alpha=q_alpha(k, alpha), alpha=alpha,
+                    groups=groups(ranks, p, fr.iman_davenport_p, alpha), dropped_networks=dropped,
+                    nemenyi_capped=capped)
+
+
+def analyse_blocks(frame: pd.DataFrame, alpha: float = 0.05, blocks=None, capped: bool = False) -> dict:
+    """One `Analysis` per block plus `combined` (all requested blocks pooled); returns {name: Analysis}.
+
+    blocks: restrict to these block names (unknown names raise StatsError). A block that cannot be analysed alone
+    (e.g. a single network) is skipped with a warning; the combined analysis must succeed.
+    """
+    present = sorted(frame["block"].unique(), key=natural_key)
+    blocks = list(blocks) if blocks else present
+    unknown = [b for b in blocks if b not in present]
+    if unknown:
+        raise StatsError(f"--blocks {unknown}: not in the accuracies (blocks present: {present})")
+    frame = frame[frame["block"].isin(blocks)]
+    out = {}
+    for block in blocks:
+        try:
+            out[block] = analyse(frame[frame["block"] == block], block, alpha, capped)
+        except StatsError as err:
+            warnings.warn(f"block {block!r} not analysed on its own: {err}", stacklevel=2)
+    out["combined"] = analyse(frame, "combined", alpha, capped)
+    return out
+

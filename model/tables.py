@@ -1,0 +1,109 @@
+"""Tables of one analysis as CSV, Markdown and LaTeX (booktabs), with the paper's emphasis rules.
+
+Accuracy table: rows = treatments, columns = networks, 3 decimals, best per network in bold (like Table 1; ties
+at 3 decimals are all bold). Nemenyi table: p-values below α in bold. Paper comparison: reproduced next to Table 1.
+This module formats; it must not compute statistics or draw.
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model import atomic
+from model.paper import TABLE1, TREATMENT_LABELS, TREATMENT_LABELS_LATEX
+from model.stats import Analysis, natural_key, treatment_key
+
+
+def _cell(value, digits: int) -> str:
+    return "–" if value is None or (isinstance(value, float) and np.isnan(value)) else (
+        f"{value:.{digits}f}" if isinstance(value, (float, np.floating)) else str(value))
+
+
+def to_markdown(table: pd.DataFrame, bold: pd.DataFrame | None = None, digits: int = 3) -> str:
+    """GitHub Markdown; `bold` is a same-shape boolean frame (None: nothing bold)."""
+    head = "| " + " | ".join([str(table.index.name or "")] + [str(c) for c in table.columns]) + " |"
+    lines = [head, "|" + "---|" * (len(table.columns) + 1)]
+    for i, (name, row) in enumerate(table.iterrows()):
+        cells = [_cell(v, digits) for v in row]
+        if bold is not None:
+            cells = [f"**{c}**" if bold.iloc[i, j] else c for j, c in enumerate(cells)]
+        lines.append("| " + " | ".join([str(name)] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _tex(text) -> str:
+    return str(text).replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&").replace("%", r"\%")
+
+
+def to_latex(table: pd.DataFrame, bold: pd.DataFrame | None = None, digits: int = 3,
+             row_labels: dict | None = None) -> str:
+    """A booktabs `tabular` (needs \\usepackage{booktabs}); row_labels maps index values to LaTeX labels."""
+    row_labels = row_labels or {}
+    out = [r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\toprule",
+           " & ".join([_tex(table.index.name or "")] + [_tex(c) for c in table.columns]) + r" \\", r"\midrule"]
+    for i, (name, row) in enumerate(table.iterrows()):
+        cells = [_cell(v, digits) for v in row]
+        if bold is not None:
+            cells = [rf"\textbf{{{c}}}" if bold.iloc[i, j] else c for j, c in enumerate(cells)]
+        out.append(" & ".join([row_labels.get(name, _tex(name))] + cells) + r" \\")
+    out += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
+def accuracy_table(analysis: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(test accuracies with rows = treatment ids, columns = networks; bold mask = best per network at 3 d.p.)"""
+    table = analysis.matrix.T.copy()
+    table.index.name = "treatment"
+    rounded = table.round(3)
+    return table, rounded.eq(rounded.max(axis=0), axis=1)
+
+
+def nemenyi_table(analysis: Analysis) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Nemenyi p-values, treatment × treatment; bold mask = p < α off the diagonal)"""
+    p = analysis.nemenyi_p.copy()
+    p.index.name = "treatment"
+    return p, (p < analysis.alpha) & ~pd.DataFrame(np.eye(len(p), dtype=bool), index=p.index, columns=p.columns)
+
+
+def ranks_table(analysis: Analysis) -> pd.DataFrame:
+    """Mean rank per treatment (1 = best), best first."""
+    ranks = analysis.average_ranks.sort_values(kind="stable").to_frame("average_rank")
+    ranks.index.name = "treatment"
+    return ranks
+
+
+def paper_comparison(analysis: Analysis) -> pd.DataFrame | None:
+    """Reproduced vs Table 1 for the networks and treatments both hold: rows (network, treatment); None if none."""
+    rows = [(net, t, TABLE1[net][t], analysis.matrix.loc[net, t])
+            for net in sorted(set(analysis.matrix.index) & set(TABLE1), key=natural_key)
+            for t in sorted(set(analysis.matrix.columns) & set(TABLE1[net]), key=treatment_key)]
+    if not rows:
+        return None
+    frame = pd.DataFrame(rows, columns=["network", "treatment", "paper", "reproduced"])
+    frame["difference"] = frame["reproduced"] - frame["paper"]
+    return frame.set_index(["network", "treatment"])
+
+
+def labelled(table: pd.DataFrame) -> pd.DataFrame:
+    """The same table with treatment ids in the index replaced by the paper's labels (`∅`, `T1`, ...)."""
+    return table.rename(index=lambda t: TREATMENT_LABELS.get(t, t))
+
+
+def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
+    """Write accuracies, nemenyi_p and average_ranks (.csv/.md/.tex), selected.csv and, when Table 1 overlaps,
+    paper_comparison (.csv/.md) into out_dir; return the paths."""
+    out_dir = Path(out_dir)
+    paths = []
+    for name, (table, bold) in {"accuracies": accuracy_table(analysis), "nemenyi_p": nemenyi_table(analysis),
+                                "average_ranks": (ranks_table(analysis), None)}.items():
+        paths.append(atomic.write_text(out_dir / f"{name}.csv", table.to_csv()))
+        paths.append(atomic.write_text(out_dir / f"{name}.md", to_markdown(labelled(table), bold)))
+        paths.append(atomic.write_text(out_dir / f"{name}.tex", to_latex(table, bold,
+                                                                         row_labels=TREATMENT_LABELS_LATEX)))
+    paths.append(atomic.write_text(out_dir / "selected.csv", analysis.selected.to_csv(index=False)))
+    comparison = paper_comparison(analysis)
+    if comparison is not None:
+        paths.append(atomic.write_text(out_dir / "paper_comparison.csv", comparison.to_csv()))
+        flat = comparison.reset_index().set_index("network")
+        paths.append(atomic.write_text(out_dir / "paper_comparison.md", to_markdown(flat)))
+    return paths
