@@ -1,0 +1,162 @@
+"""Sweep file → tasks: one resolved spec per (network, regulariser, weight, seed), with a stable id.
+
+A sweep is a JSON file holding a base spec and a grid (a list of blocks):
+
+    {"description": "...", "expect_tasks": 153,
+     "base": {<spec fields shared by every task>},
+     "grid": [{"networks": ["mnist/0", ...], "seeds": [0], "set": {<spec fields for this block>},
+               "cells": [{"regulariser": "none", "weights": [0.0]},
+                         {"regulariser": "t1", "weights": [1e-06, ...], "set": {<fields for this cell>}}]}]}
+
+Each task's spec is `base`, then the block's `set`, then the cell's `set`, then network/regulariser/weight/seed;
+`expand` validates it with `model.spec` and gives its id, the run folder's path relative to the output root. Order
+is the file's order (blocks, networks, cells, weights, seeds); expansion is deterministic and writes nothing.
+`write_specs` writes each task's spec into its run folder as `spec.json`, the file `python -m model.experiment`
+runs, so any single task can be rerun by hand. This module decides nothing about scheduling or completion.
+"""
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from model import atomic, runs
+from model.spec import Spec
+from model.errors import SpecError
+
+SWEEP_KEYS = {"description", "expect_tasks", "base", "grid"}
+BLOCK_KEYS = {"networks", "seeds", "cells", "set"}
+CELL_KEYS = {"regulariser", "weights", "set"}
+GRID_FIELDS = ("network", "regulariser", "weight", "seed")  # set by the grid, never by `base` or `set`
+STATES = ("done", "running", "failed", "pending")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of a sweep.
+
+    task_id: the run folder relative to the output root, e.g. `digits/0/t1/0.01/seed_0`.
+    spec: the resolved spec (a `model.spec.Spec`); `spec.to_dict()` is what `spec.json` holds.
+    run_dir: the run folder (as the spec resolves it: relative paths stay relative to the working directory).
+    """
+
+    task_id: str
+    spec: Spec
+    run_dir: Path
+
+    @property
+    def cell(self) -> str:
+        """The grid cell `regulariser/weight` (what `sweep_status.py` groups by)."""
+        return f"{self.spec.regulariser}/{float(self.spec.weight)!r}"
+
+    @property
+    def spec_path(self) -> Path:
+        """Where `write_specs` puts this task's spec: `<run_dir>/spec.json`."""
+        return self.run_dir / runs.SPEC
+
+
+def load(path: str | Path) -> list[Task]:
+    """Read a sweep file and expand it (`expand`); a bad file raises `SpecError` naming it and the field."""
+    path = Path(path)
+    try:
+        sweep = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path}: sweep file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SpecError(f"{path}: not a readable JSON sweep file ({err})") from None
+    return expand(sweep, source=str(path))
+
+
+def expand(sweep: dict, source: str = "<sweep>") -> list[Task]:
+    """Expand a sweep dict into its tasks, in file order; duplicate task ids or a wrong `expect_tasks` are errors."""
+    _check_keys(sweep, SWEEP_KEYS, source, required={"base", "grid"})
+    base = _mapping(sweep["base"], f"{source}: base")
+    for field in GRID_FIELDS:
+        if field in base:
+            raise SpecError(f"{source}: base.{field}: set by the grid, not by the base spec")
+    blocks = _list(sweep["grid"], f"{source}: grid")
+    tasks, seen = [], {}
+    for b, block in enumerate(blocks):
+        where = f"{source}: grid[{b}]"
+        _check_keys(block, BLOCK_KEYS, where, required={"networks", "cells"})
+        block_set = _overrides(block.get("set", {}), f"{where}.set")
+        networks = _list(block["networks"], f"{where}.networks")
+        seeds = _list(block.get("seeds", [0]), f"{where}.seeds")
+        for c, cell in enumerate(_list(block["cells"], f"{where}.cells")):
+            cwhere = f"{where}.cells[{c}]"
+            _check_keys(cell, CELL_KEYS, cwhere, required={"regulariser", "weights"})
+            cell_set = _overrides(cell.get("set", {}), f"{cwhere}.set")
+            weights = _list(cell["weights"], f"{cwhere}.weights")
+            for network in networks:
+                for weight in weights:
+                    for seed in seeds:
+                        raw = {**copy.deepcopy(base), **block_set, **cell_set, "network": network,
+                               "regulariser": cell["regulariser"], "weight": weight, "seed": seed}
+                        spec = Spec.from_dict(raw, source=f"{cwhere} (network {network!r}, weight {weight!r}, "
+                                                          f"seed {seed!r})")
+                        task_id = spec.task_id
+                        if task_id in seen:
+                            raise SpecError(f"{cwhere}: task {task_id} is already produced by {seen[task_id]}")
+                        seen[task_id] = cwhere
+                        tasks.append(Task(task_id, spec, spec.run_dir))
+    expected = sweep.get("expect_tasks")
+    if expected is not None and expected != len(tasks):
+        raise SpecError(f"{source}: expect_tasks is {expected!r} but the grid expands to {len(tasks)} tasks")
+    return tasks
+
+
+def write_specs(tasks: list[Task]) -> None:
+    """Write each task's spec to `<run_dir>/spec.json` (atomically) unless an equal one is there.
+
+    A run folder that already holds a different spec raises `SpecError` naming it: the sweep changed under
+    finished or partial runs, which are never overwritten (use another `output_root`, or remove that folder).
+    """
+    for task in tasks:
+        wanted = task.spec.to_dict()
+        if task.spec_path.exists():
+            try:
+                held = json.loads(task.spec_path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                held = None
+            if held == wanted:
+                continue
+            raise SpecError(f"{task.spec_path}: holds a different spec than the sweep's task {task.task_id} "
+                            f"(the sweep or a default changed); use another output_root or remove that run folder")
+        atomic.write_json(task.spec_path, wanted)
+
+
+def state(task: Task) -> str:
+    """`done` (DONE.json parses), `running` (a live claim), `failed` (FAILED.json) or `pending` (not started, or
+    interrupted and resumable)."""
+    status = runs.status(task.run_dir)
+    return status if status in STATES else "pending"
+
+
+def _check_keys(obj, allowed: set, where: str, required: set) -> None:
+    if not isinstance(obj, dict):
+        raise SpecError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise SpecError(f"{where}: unknown field {unknown[0]!r}; expected one of {sorted(allowed)}")
+    missing = sorted(required - set(obj))
+    if missing:
+        raise SpecError(f"{where}: missing field {missing[0]!r}")
+
+
+def _mapping(obj, where: str) -> dict:
+    if not isinstance(obj, dict):
+        raise SpecError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _overrides(obj, where: str) -> dict:
+    obj = _mapping(obj, where)
+    for field in GRID_FIELDS:
+        if field in obj:
+            raise SpecError(f"{where}.{field}: set by the grid, not by `set`")
+    return copy.deepcopy(obj)
+
+
+def _list(obj, where: str) -> list:
+    if not isinstance(obj, list) or not obj:
+        raise SpecError(f"{where}: expected a non-empty JSON list, got {obj!r}")
+    return obj

@@ -1,0 +1,60 @@
+#!/usr/bin/env python
+"""Where a sweep stands: done / running / failed / pending tasks per grid cell, and why each failed task failed.
+
+    python scripts/sweep_status.py configs/digits/sweep.json
+
+Read-only: it looks at the run folders (DONE.json, RUNNING.json, FAILED.json) and changes nothing. Exit status: 0,
+or 2 for a bad sweep file.
+"""
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
+
+from model import runs, sweeps
+from model.errors import PipelineError
+
+
+def table(tasks) -> tuple[list[str], list[str]]:
+    """(lines of the per-cell table, lines `task_id: reason` for failed tasks), cells in sweep order."""
+    counts: dict[str, dict[str, int]] = {}
+    failures = []
+    for task in tasks:
+        state = sweeps.state(task)
+        counts.setdefault(task.cell, dict.fromkeys(sweeps.STATES, 0))[state] += 1
+        if state == "failed":
+            record = runs.read_json(task.run_dir / runs.FAILED) or {}
+            failures.append(f"{task.task_id}: {record.get('type', '?')}: {record.get('error', '(no reason)')}")
+    width = max(len("cell"), *(len(c) for c in counts))
+    head = f"{'cell':<{width}} " + " ".join(f"{s:>8}" for s in sweeps.STATES) + f" {'total':>8}"
+    lines = [head]
+    for cell, c in counts.items():
+        lines.append(f"{cell:<{width}} " + " ".join(f"{c[s]:>8}" for s in sweeps.STATES) + f" {sum(c.values()):>8}")
+    totals = {s: sum(c[s] for c in counts.values()) for s in sweeps.STATES}
+    lines.append(f"{'all':<{width}} " + " ".join(f"{totals[s]:>8}" for s in sweeps.STATES) + f" {len(tasks):>8}")
+    return lines, failures
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("sweep", help="sweep file (JSON)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = p.parse_args(argv)
+    try:
+        tasks = sweeps.load(args.sweep)
+    except PipelineError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    lines, failures = table(tasks)
+    print("\n".join(lines))
+    if failures:
+        print("\nfailed (tried again by the next run_sweep.py):")
+        print("\n".join(f"  {line}" for line in failures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
