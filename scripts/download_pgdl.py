@@ -1,0 +1,41 @@
+#!/usr/bin/env python
+"""Fetch what the paper needs from the PGDL 2020 public archive into data/pgdl/ (resumable, CRC-checked).
+
+Reads the remote zip's central directory with HTTP Range requests and fetches only task1_v4 models 20-23 and
+148-151, the task's dataset shards and reference_data/task1_v4/model_configs.json; if the server ignores Range
+requests, downloads the whole archive (8.8 GB) once and extracts from it. Run it again to resume.
+
+    python scripts/download_pgdl.py
+    python scripts/download_pgdl.py --url http://mirror.example/public_data.zip
+"""
+import argparse
+import logging
+import sys
+
+from model.errors import PipelineError
+from model.zoo import pgdl_fetch
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default="data", help="data folder (default: data); files go to <it>/pgdl/")
+    parser.add_argument("--url", default=pgdl_fetch.PUBLIC_URL, help=f"archive URL (default: {pgdl_fetch.PUBLIC_URL})")
+    parser.add_argument("--task", default=pgdl_fetch.TASK, help=f"task folder (default: {pgdl_fetch.TASK})")
+    parser.add_argument("--models", type=int, nargs="+", default=list(pgdl_fetch.PAPER_MODELS),
+                        help="model ids (default: the paper's " + " ".join(map(str, pgdl_fetch.PAPER_MODELS)) + ")")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        paths = pgdl_fetch.fetch(args.data_root, args.url, args.task, tuple(args.models))
+    except PipelineError as err:
+        if args.debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{len(paths)} files under {args.data_root}/pgdl")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+#!/usr/bin/env python
+"""Write a tiny synthetic PGDL tree in the real formats (random data, not CIFAR-10), and optionally zip it.
+
+For tests and offline trials of the loader and the downloader, never for results:
+
+    python scripts/make_pgdl_replica.py --out /tmp/replica/pgdl --zip /tmp/replica.zip
+    python scripts/download_pgdl.py --data-root /tmp/d --url http://127.0.0.1:8000/replica.zip
+"""
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from model.zoo import pgdl_replica
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="folder to write (plays public_data/)")
+    parser.add_argument("--zip", help="also write this zip of the tree")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="write into an existing, non-empty folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        print(f"error: {out}: exists and is not empty; use --force", file=sys.stderr)
+        return 2
+    pgdl_replica.write_replica(out, seed=args.seed)
+    if args.zip:
+        pgdl_replica.write_zip(out, args.zip)
+    print(args.zip or out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
