@@ -13,7 +13,7 @@ Fields (JSON object; only `network` and `regulariser` are required):
 | `regulariser` | one of `model.regularisers.IDS` | required | `none t1 t2 l1 l2 corr decov` |
 | `weight` | number ≥ 0 | 0.0 | ω in CE + ω·R; 0 means R is not computed |
 | `sampling` | number in (0, 1] | 1.0 | fraction of each hidden layer's neurons kept (importance sampling); logits always whole |
-| `regulariser_options` | object | `{}` | extra keyword options for `model.regularisers.make` (validated by it) |
+| `regulariser_options` | object | `{}`; paper: `model.regularisers.PAPER_OPTIONS` | keyword options for `model.regularisers.make` (`zero_length_bars` R1, `dead_neurons` R2, `pairing` R9), checked by it; the profile's are updated by the file's |
 | `optimizer` | object, below | SGD, lr 0.01, momentum 0.9, Nesterov, constant | |
 | `batch_size` | int ≥ 1 | 256 | training and validation batch size |
 | `max_epochs` | int ≥ 1 | 1200 | |
@@ -149,7 +149,7 @@ class Spec:
         values["regulariser"] = _regulariser_id(data, source)
         values["weight"] = _number(data, "weight", 0.0, source, low=0.0)
         values["sampling"] = _number(data, "sampling", 1.0, source, low=0.0, low_open=True, high=1.0)
-        values["regulariser_options"] = _get(data, "regulariser_options", {}, dict, source)
+        values["regulariser_options"] = _regulariser_options(data, values, source)
         values["optimizer"] = _optimizer(data.get("optimizer", {}), source)
         values["batch_size"] = _integer(data, "batch_size", 256, source, low=1)
         values["max_epochs"] = _integer(data, "max_epochs", 1200, source, low=1)
@@ -254,6 +254,20 @@ def _regulariser_id(data: dict, source: str) -> str:
     if value not in IDS or not isinstance(value, str):
         raise SpecError(f"{source}: field 'regulariser' = {value!r}: expected one of {', '.join(IDS)}")
     return value
+
+
+def _regulariser_options(data: dict, values: dict, source: str) -> dict:
+    """The profile's regulariser options (paper: `model.regularisers.PAPER_OPTIONS`) updated by the file's, checked
+    by building the regulariser once."""
+    from model import regularisers
+
+    given = _get(data, "regulariser_options", {}, dict, source)
+    options = {**(regularisers.PAPER_OPTIONS if values["profile"] == "paper" else {}), **given}
+    try:
+        regularisers.make(values["regulariser"], sampling=values["sampling"], **options)
+    except SpecError as err:
+        raise SpecError(f"{source}: field 'regulariser_options' = {given!r}: {err}") from None
+    return options
 
 
 def _optimizer(data, source: str) -> Optimizer:

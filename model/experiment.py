@@ -1,0 +1,149 @@
+"""One run, one entry point: `python -m model.experiment SPEC.json [--force] [--debug]`.
+
+Validates the spec and everything it names (network, data, regulariser) before writing anything; says "already
+done" when the run folder's `DONE.json` parses (unless --force); otherwise claims the run (`RUNNING.json`), trains,
+resuming from the last checkpoint, and writes `DONE.json` last, or `FAILED.json` with a one-line reason. Exit codes:
+0 trained or already done, 1 the run failed, 2 bad input (nothing written), 3 another live process holds the claim.
+Must not schedule anything (executors do) or know about sweeps.
+"""
+import argparse
+import logging
+import platform
+import shutil
+import sys
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from model import atomic, runs
+from model.errors import PipelineError, SpecError
+from model.spec import Spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    """A validated spec with what it names, loaded: zoo `Network`, its `Splits`, the regulariser callable."""
+
+    spec: Spec
+    network: object
+    splits: object
+    regulariser: object
+
+
+def prepare(spec: Spec) -> Prepared:
+    """Resolve the network, load its data and build the regulariser; raises `PipelineError`, writes nothing."""
+    from model import regularisers
+    from model.zoo.registry import get_network
+
+    network = get_network(spec.network, data_root=spec.data_root, profile=spec.profile)
+    splits = network.load_data()
+    try:
+        regulariser = regularisers.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)
+    except TypeError as err:
+        raise SpecError(f"field 'regulariser_options' = {spec.regulariser_options!r}: {err}") from None
+    return Prepared(spec, network, splits, regulariser)
+
+
+def versions() -> dict:
+    import keras
+    import numpy
+    import tensorflow
+
+    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
+            "keras": keras.__version__, "numpy": numpy.__version__}
+
+
+def clear_outputs(run_dir: Path) -> None:
+    """--force: drop everything a previous attempt wrote (DONE.json first, so a crash now is never 'finished')."""
+    (run_dir / runs.DONE).unlink(missing_ok=True)
+    for name in (runs.FAILED, runs.HISTORY, runs.WEIGHTS, runs.SPEC):
+        (run_dir / name).unlink(missing_ok=True)
+    for name in (runs.CHECKPOINTS, runs.TENSORBOARD):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+
+
+def check_same_spec(spec: Spec, run_dir: Path) -> None:
+    """A run folder holds one spec: resuming or skipping under another would mix runs."""
+    stored = runs.read_json(run_dir / runs.SPEC)
+    if stored is None or stored == spec.to_dict():
+        return
+    differ = sorted(k for k in set(stored) | set(spec.to_dict()) if stored.get(k) != spec.to_dict().get(k))
+    raise SpecError(f"{run_dir / runs.SPEC}: the run folder holds a different spec (fields {', '.join(differ)} "
+                    "differ); rerun with --force to replace it or choose another output_root")
+
+
+def run(prepared: Prepared, force: bool = False) -> dict:
+    """Train the run (or return its `DONE.json` when finished and not `force`); return the `DONE.json` record.
+
+    Raises `runs.ClaimHeld` when another live process trains it; other errors write `FAILED.json` and propagate.
+    """
+    from model import training
+
+    spec, run_dir = prepared.spec, prepared.spec.run_dir
+    if not force:
+        check_same_spec(spec, run_dir)
+        done = runs.read_done(run_dir)
+        if done is not None:
+            return done
+    with runs.Claim(run_dir) as claim:
+        if force:
+            clear_outputs(run_dir)
+        elif runs.is_done(run_dir):  # finished by another process while we were checking
+            return runs.read_done(run_dir)
+        atomic.write_json(run_dir / runs.SPEC, spec.to_dict())
+        try:
+            outcome = training.train(spec, prepared.network, prepared.splits, prepared.regulariser, run_dir,
+                                     heartbeat=claim.heartbeat)
+        except Exception as err:
+            runs.write_failed(run_dir, err, traceback.format_exc())
+            raise
+        record = {"task_id": spec.task_id, "network": spec.network, "block": prepared.network.block,
+                  "regulariser": spec.regulariser, "weight": spec.weight, "seed": spec.seed,
+                  "profile": spec.profile, **asdict(outcome), "finished": runs.now(), "versions": versions(),
+                  "spec": spec.to_dict()}
+        runs.write_done(run_dir, record)
+        return record
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m model.experiment", description=__doc__.split("\n\n")[0])
+    parser.add_argument("spec", help="spec file (JSON); a run folder's spec.json is one")
+    parser.add_argument("--force", action="store_true", help="retrain from scratch even if finished")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        spec = Spec.from_file(args.spec)
+        if not args.force and runs.is_done(spec.run_dir):
+            check_same_spec(spec, spec.run_dir)
+            print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")
+            return 0
+        prepared = prepare(spec)
+        if not args.force:
+            check_same_spec(spec, spec.run_dir)
+    except PipelineError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        record = run(prepared, force=args.force)
+    except runs.ClaimHeld as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    except Exception as err:  # the run failed; FAILED.json says why
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {spec.run_dir}: training failed: {type(err).__name__}: {' '.join(str(err).split())[:300]} "
+              f"(details in {runs.FAILED})", file=sys.stderr)
+        return 1
+    print(f"{spec.run_dir}: done: test accuracy {record['test_accuracy']:.4f}, val accuracy "
+          f"{record['val_accuracy']:.4f}, {record['epochs']} epochs ({record['stop_reason']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,386 @@
+"""Train one network under one regulariser with Keras `fit()`: loss = CE + weight · R, early stopping, checkpoints.
+
+`RegularisedModel` wraps the zoo's network with a custom `train_step` (the keras-io pattern); callbacks implement the
+protocol's early stopping (val CE, strict improvement, stop after patience + 1 non-improving epochs), resumable
+checkpoints, the per-epoch `history.csv` and the heartbeat of the run's claim. `train(...)` runs it all for one
+resolved spec in one run folder. Must not know about sweeps, executors or `DONE.json` (that is `model.experiment`).
+"""
+import csv
+import io
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from model import atomic, runs
+
+log = logging.getLogger(__name__)
+
+NEURON_LAYERS = (keras.layers.Dense, keras.layers.Conv2D)
+STOCHASTIC_LAYERS = (keras.layers.Dropout, keras.layers.BatchNormalization, keras.layers.GaussianNoise,
+                     keras.layers.GaussianDropout, keras.layers.AlphaDropout)
+CHECKPOINT = "last.npz"
+
+
+def neuron_layers(model: keras.Model) -> list:
+    """The model's Dense and Conv2D layers in order (the last one gives the logits)."""
+    return [layer for layer in model.layers if isinstance(layer, NEURON_LAYERS)]
+
+
+def uses_train_pass(model: keras.Model, reg_forward: str) -> bool:
+    """Whether the regulariser reads the activations of the training forward pass.
+
+    "auto": yes unless the model has a layer that behaves differently in training (Dropout, BatchNorm, noise), where
+    the protocol's separate inference-mode pass gives other values (R6).
+    """
+    if reg_forward == "auto":
+        return not any(isinstance(layer, STOCHASTIC_LAYERS) for layer in model.layers)
+    return reg_forward == "train_pass"
+
+
+def use_xla(regulariser) -> bool:
+    """Compile `train_step` with XLA only when the pairing is the in-graph TF one (the default on a GPU); the NumPy
+    pairing goes through `tf.numpy_function`, which XLA cannot compile."""
+    from model.persistence import resolve_pairing
+
+    return bool(regulariser.jit_compatible) and resolve_pairing(regulariser.options.get("pairing", "auto")) == "tf"
+
+
+class RegularisedModel(keras.Model):
+    """`network` trained on mean sparse CE (from logits) + `weight` · `regulariser(activations, weights)`.
+
+    activations: outputs of `neuron_layers(network)` on the current batch, each (b, ...), logits last; taken from the
+    training forward pass when `train_pass`, else from a second pass with training=False. Metrics: loss (CE + ω·R),
+    ce, reg (R, unweighted), accuracy; with `zero_nonfinite` also reg_effective (fraction of steps whose regulariser
+    gradient was finite for every variable, R2). Validation reports loss = CE only, per example or as the mean of
+    batch means (`val_batch_mean`, T11).
+    """
+
+    def __init__(self, network, regulariser, weight: float, train_pass: bool, zero_nonfinite: bool,
+                 val_batch_mean: bool):
+        super().__init__()
+        self.network = network
+        self.features = keras.Model(network.inputs, [layer.output for layer in neuron_layers(network)])
+        self.regulariser = regulariser
+        self.weight = float(weight)
+        self.regularised = self.weight > 0
+        self.reads_activations = self.regularised and bool(regulariser.uses_activations)
+        self.train_pass = train_pass
+        self.zero_nonfinite = zero_nonfinite
+        self.val_batch_mean = val_batch_mean
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.ce_tracker = keras.metrics.Mean(name="ce")
+        self.reg_tracker = keras.metrics.Mean(name="reg")
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.effective_tracker = keras.metrics.Mean(name="reg_effective")
+
+    @property
+    def metrics(self):
+        extra = [self.effective_tracker] if self.zero_nonfinite and self.regularised else []
+        return [self.loss_tracker, self.ce_tracker, self.reg_tracker, self.accuracy_tracker, *extra]
+
+    def call(self, x, training=False):
+        return self.network(x, training=training)
+
+    def train_step(self, data):
+        x, y = data
+        variables = self.network.trainable_variables
+        with tf.GradientTape(persistent=self.zero_nonfinite) as tape:
+            if self.train_pass:
+                activations = self.features(x, training=True)
+                logits = activations[-1]
+            else:
+                logits = self.network(x, training=True)
+                if self.reads_activations:
+                    activations = self.features(x, training=False)
+            ce = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            if self.regularised:
+                reg = self.regulariser(activations if self.reads_activations else [], variables)
+            else:
+                reg = tf.zeros(())
+            weighted = self.weight * reg
+            loss = ce + weighted
+        if self.zero_nonfinite:
+            ce_grads = tape.gradient(ce, variables)
+            reg_grads = tape.gradient(weighted, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            finite = [tf.reduce_all(tf.math.is_finite(g)) for g in reg_grads]
+            grads = [gc + tf.where(ok, gr, tf.zeros_like(gr)) for gc, gr, ok in zip(ce_grads, reg_grads, finite)]
+            self.effective_tracker.update_state(tf.cast(tf.reduce_all(tf.stack(finite)), tf.float32))
+        else:
+            grads = tape.gradient(loss, variables)
+        grads = [tf.debugging.check_numerics(g, "non-finite gradient (the loss diverged or the regulariser's "
+                                                "gradient is NaN/Inf)") for g in grads]
+        self.optimizer.apply(grads, variables)
+        self.loss_tracker.update_state(loss)
+        self.ce_tracker.update_state(ce)
+        self.reg_tracker.update_state(reg)
+        self.accuracy_tracker.update_state(y, logits)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        x, y = data
+        logits = self.network(x, training=False)
+        ce = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        self.loss_tracker.update_state(tf.reduce_mean(ce) if self.val_batch_mean else ce)
+        self.accuracy_tracker.update_state(y, logits)
+        return {"loss": self.loss_tracker.result(), "accuracy": self.accuracy_tracker.result()}
+
+
+def make_optimizer(spec_optimizer) -> keras.optimizers.Optimizer:
+    """Keras SGD from the spec's `optimizer` (a fresh object per run, T6); step = optimiser iteration."""
+    o = spec_optimizer
+    lr = o.learning_rate
+    if o.schedule == "exponential_decay":
+        lr = keras.optimizers.schedules.ExponentialDecay(o.learning_rate, o.decay_steps, o.decay_rate,
+                                                         staircase=o.staircase)
+    return keras.optimizers.SGD(learning_rate=lr, momentum=o.momentum, nesterov=o.nesterov)
+
+
+def epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first_epoch: int, last_epoch: int,
+                  shuffle_buffer: int | None) -> tf.data.Dataset:
+    """Batches of epochs first_epoch .. last_epoch − 1 (0-based), each epoch's order a function of (seed, epoch).
+
+    A full stateless shuffle per epoch, or (`shuffle_buffer`, D8) a buffer shuffle seeded from (seed, epoch). The
+    last batch of an epoch may be smaller (no drop_remainder), so an epoch has ceil(n / batch_size) batches.
+    """
+    n = len(x)
+    xs, ys = tf.constant(x), tf.constant(y)
+
+    def one_epoch(epoch):
+        if shuffle_buffer is None:
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            indices = tf.data.Dataset.from_tensor_slices(order)
+        else:
+            indices = tf.data.Dataset.range(n).shuffle(shuffle_buffer, seed=seed * 1_000_003 + epoch)
+        return indices.batch(batch_size)
+
+    return (tf.data.Dataset.range(first_epoch, last_epoch).flat_map(one_epoch)
+            .map(lambda i: (tf.gather(xs, i), tf.gather(ys, i))).prefetch(2))
+
+
+class EarlyStopping(keras.callbacks.Callback):
+    """The protocol's early stopping: strict improvement of `monitor`, stop after `patience + 1` epochs without.
+
+    Keeps a copy of the best weights; restoring them is the caller's choice (T1). Epochs are counted from 1.
+    """
+
+    def __init__(self, network, monitor: str, patience: int):
+        super().__init__()
+        self.network, self.monitor, self.patience = network, monitor, patience
+        self.best, self.best_epoch, self.wait, self.best_weights, self.stopped = None, 0, 0, None, False
+
+    def improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best if self.monitor == "val_accuracy" else value < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = float(logs[self.monitor])
+        if not math.isfinite(value):
+            raise FloatingPointError(f"epoch {epoch + 1}: {self.monitor} is {value}")
+        if self.improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch + 1, 0
+            self.best_weights = self.network.get_weights()
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                self.stopped = True
+                self.model.stop_training = True
+
+    def state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load(self, state: dict, best_weights: list | None) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_weights = best_weights
+
+
+class History(keras.callbacks.Callback):
+    """Per-epoch rows (epoch, metrics, val metrics, lr, seconds) rewritten atomically to `history.csv`."""
+
+    def __init__(self, path: Path, rows: list[dict], clock):
+        super().__init__()
+        self.path, self.rows, self.clock = path, rows, clock
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        self.clock["wall_seconds"] += seconds
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
+               "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)), "seconds": seconds}
+        self.rows.append(row)
+        log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
+        write_history(self.path, self.rows)
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(path, out.getvalue())
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Every `every` epochs, one atomic `checkpoints/last.npz`: model variables (weights and seed-generator states),
+    optimiser variables, early-stopping state and best weights, history rows, epoch and wall seconds so far."""
+
+    def __init__(self, path: Path, every: int, stopper: EarlyStopping, rows: list, clock: dict):
+        super().__init__()
+        self.path, self.every, self.stopper, self.rows, self.clock = path, every, stopper, rows, clock
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0 and not self.model.stop_training:
+            save_checkpoint(self.path, self.model, self.stopper, epoch + 1, self.rows, self.clock["wall_seconds"])
+
+
+def save_checkpoint(path: Path, model: RegularisedModel, stopper: EarlyStopping, epoch: int, rows: list,
+                    wall_seconds: float) -> None:
+    arrays = {f"model_{i}": v.numpy() for i, v in enumerate(model.network.variables)}
+    arrays |= {f"optimizer_{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)}
+    for i, w in enumerate(stopper.best_weights or []):
+        arrays[f"best_{i}"] = w
+    state = {"epoch": epoch, "stopper": stopper.state(), "has_best": stopper.best_weights is not None,
+             "history": rows, "wall_seconds": wall_seconds}
+    arrays["state"] = np.array(json.dumps(state))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic.write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path, model: RegularisedModel, stopper: EarlyStopping) -> dict:
+    """Restore a checkpoint written by `save_checkpoint` into a compiled model; return its state dict."""
+    with np.load(path) as data:
+        state = json.loads(str(data["state"]))
+        for i, v in enumerate(model.network.variables):
+            v.assign(data[f"model_{i}"])
+        for i, v in enumerate(model.optimizer.variables):
+            v.assign(data[f"optimizer_{i}"])
+        best = [data[f"best_{i}"] for i in range(len(model.network.weights))] if state["has_best"] else None
+    stopper.load(state["stopper"], best)
+    return state
+
+
+class TensorBoardScalars(keras.callbacks.Callback):
+    """Per-epoch scalars (train metrics under train/, val_* under validation/) as TensorBoard event files.
+
+    Written with TensorFlow's own summary writer and the "scalars" plugin tag, so the `tensorboard` package (not a
+    dependency) is needed only to view them.
+    """
+
+    def __init__(self, log_dir: Path):
+        super().__init__()
+        self.log_dir = Path(log_dir)
+        self.writers = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        from tensorflow.core.framework import summary_pb2
+
+        metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+        for key, value in logs.items():
+            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            if split not in self.writers:
+                self.writers[split] = tf.summary.create_file_writer(str(self.log_dir / split))
+            with self.writers[split].as_default():
+                tf.summary.write(f"epoch_{name}", tf.constant(float(value)), step=epoch + 1, metadata=metadata)
+
+    def on_train_end(self, logs=None):
+        for writer in self.writers.values():
+            writer.close()
+
+
+class Heartbeat(keras.callbacks.Callback):
+    def __init__(self, beat):
+        super().__init__()
+        self.beat = beat
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.beat()
+
+
+@dataclass
+class Outcome:
+    """What `train` returns. Accuracies are fractions of the kept weights (those of `kept_epoch`); val_loss is their
+    validation CE; best_epoch is the epoch of the best monitored value."""
+
+    train_accuracy: float
+    val_accuracy: float
+    test_accuracy: float
+    val_loss: float
+    epochs: int
+    best_epoch: int
+    kept_epoch: int
+    stop_reason: str
+    restored_best: bool
+    iterations: int
+    wall_seconds: float
+    resumed_from_epoch: int
+
+
+def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: None, callbacks=()) -> Outcome:
+    """Train `network` (a zoo `Network`) on `splits` under `regulariser` as `spec` says, in `run_dir`.
+
+    Resumes from `run_dir/checkpoints/last.npz` when present. Writes history.csv, tensorboard/, checkpoints/ and
+    best.weights.h5 (the kept weights: best-val weights, or the last ones when `restore_best` is only_if_stopped and
+    max_epochs was reached). Same spec and seed on CPU → the same final weights, interrupted or not. `callbacks`:
+    extra Keras callbacks, run before the built-in ones (they may edit the epoch's logs).
+    """
+    run_dir = Path(run_dir)
+    keras.utils.set_random_seed(spec.seed)
+    net = network.build_model()
+    model = RegularisedModel(
+        net, regulariser, spec.weight, train_pass=uses_train_pass(net, spec.reg_forward),
+        zero_nonfinite=spec.reg_nonfinite == "zero_per_variable", val_batch_mean=spec.val_loss == "batch_mean")
+    model.compile(optimizer=make_optimizer(spec.optimizer), jit_compile=use_xla(regulariser))
+    model.optimizer.build(net.trainable_variables)
+
+    stopper = EarlyStopping(net, spec.monitor, spec.patience)
+    checkpoint_path = run_dir / runs.CHECKPOINTS / CHECKPOINT
+    first_epoch, rows, clock = 0, [], {"wall_seconds": 0.0}
+    if checkpoint_path.exists():
+        state = load_checkpoint(checkpoint_path, model, stopper)
+        first_epoch, rows, clock["wall_seconds"] = state["epoch"], state["history"], state["wall_seconds"]
+        log.info("%s: resuming after epoch %d", run_dir, first_epoch)
+    history = History(run_dir / runs.HISTORY, rows, clock)
+    callbacks = [*callbacks, stopper, history, Checkpoint(checkpoint_path, spec.checkpoint_every, stopper, rows, clock),
+                 Heartbeat(heartbeat),
+                 TensorBoardScalars(run_dir / runs.TENSORBOARD)]
+
+    if first_epoch < spec.max_epochs:
+        steps = math.ceil(len(splits.x_train) / spec.batch_size)
+        data = epoch_batches(splits.x_train, splits.y_train, spec.batch_size, spec.seed, first_epoch,
+                             spec.max_epochs, spec.shuffle_buffer)
+        model.fit(data, epochs=spec.max_epochs, initial_epoch=first_epoch, steps_per_epoch=steps, shuffle=False,
+                  validation_data=(splits.x_val, splits.y_val), validation_batch_size=spec.batch_size,
+                  callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 0)
+
+    epochs = rows[-1]["epoch"] if rows else first_epoch
+    restore = stopper.best_weights is not None and (spec.restore_best == "always" or stopper.stopped)
+    if restore:
+        net.set_weights(stopper.best_weights)
+    net.save_weights(str(run_dir / runs.WEIGHTS))
+
+    def evaluate(x, y):
+        return model.evaluate(x, y, batch_size=spec.batch_size, verbose=0, return_dict=True)
+
+    train_m, val_m, test_m = (evaluate(splits.x_train, splits.y_train), evaluate(splits.x_val, splits.y_val),
+                              evaluate(splits.x_test, splits.y_test))
+    return Outcome(
+        train_accuracy=float(train_m["accuracy"]), val_accuracy=float(val_m["accuracy"]),
+        test_accuracy=float(test_m["accuracy"]), val_loss=float(val_m["loss"]), epochs=epochs,
+        best_epoch=stopper.best_epoch, kept_epoch=stopper.best_epoch if restore else epochs,
+        stop_reason="early_stopping" if stopper.stopped else "max_epochs", restored_best=restore,
+        iterations=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+        wall_seconds=clock["wall_seconds"], resumed_from_epoch=first_epoch)
