@@ -16,7 +16,7 @@ import dataclasses
 import tensorflow as tf
 
 from model import persistence
-from model.correlation import standardise
+from model.correlation import check_batch, standardise
 from model.errors import SpecError
 from model.sampling import check_fraction, sample_neurons
 
@@ -188,7 +188,7 @@ def _corr(x, opts, pairing):
 
 def _decov(x, opts, pairing):
     """½(‖C‖²_F − ‖diag C‖²), C = (1/b) x̃ᵀx̃ with x̃ = x − mean; ‖x̃ᵀx̃‖_F = ‖x̃x̃ᵀ‖_F, so the smaller Gram is used."""
-    xc = x - tf.reduce_mean(x, axis=0, keepdims=True)
+    xc = check_batch(x) - tf.reduce_mean(x, axis=0, keepdims=True)
     b = tf.shape(x)[0]
     fro2 = tf.cond(b < x.shape[1],
                    lambda: tf.reduce_sum(tf.square(tf.matmul(xc, xc, transpose_b=True))),

@@ -1,0 +1,238 @@
+"""Registry, importance sampling, fast path == full-matrix implementation, finite differences, degenerate batches."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model import persistence
+from model import regularisers as R
+from model.errors import DataError, SpecError
+from model.sampling import sample_neurons
+
+ACTIVATION_IDS = ("t1", "t2", "corr", "decov")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A straightforward full-matrix implementation (the original's shape: full differentiable N×N correlation)
+
+def reference_sample(activations, p):
+    flat = [tf.reshape(a, (a.shape[0], -1)) for a in activations]
+    kept = []
+    for a in flat[:-1]:
+        k = int(np.floor(p * a.shape[1]))
+        order = tf.argsort(tf.reduce_mean(tf.abs(a), 0), direction="DESCENDING", stable=True)
+        kept.append(tf.gather(a, order[:k], axis=1))
+    return tf.concat(kept + [flat[-1]], axis=1)
+
+
+def reference(id, activations, weights, p=1.0):
+    if id == "l1":
+        return tf.add_n([tf.reduce_sum(tf.abs(w)) for w in weights])
+    if id == "l2":
+        return tf.add_n([tf.reduce_sum(tf.square(w)) for w in weights])
+    x = reference_sample(activations, p)
+    b = x.shape[0]
+    xc = x - tf.reduce_mean(x, 0)
+    cov = tf.matmul(xc, xc, transpose_a=True)
+    if id == "decov":
+        c = cov / b
+        return 0.5 * (tf.reduce_sum(tf.square(c)) - tf.reduce_sum(tf.square(tf.linalg.diag_part(c))))
+    std = tf.sqrt(tf.linalg.diag_part(cov))
+    corr = cov / (std[:, None] * std[None, :])
+    n = corr.shape[0]
+    if id == "corr":
+        off = tf.abs(corr) * (1 - tf.eye(n, dtype=corr.dtype))
+        return tf.reduce_sum(off) / tf.cast(tf.math.count_nonzero(off), off.dtype)
+    d = 1 - tf.abs(corr)
+    deaths = tf.gather_nd(d, persistence.mst_edges(d, pairing="numpy"))
+    if id == "t1":
+        return -tf.reduce_sum(deaths)
+    return 0.5 * tf.math.reduce_std(deaths) - 0.5 * tf.reduce_mean(deaths)
+
+
+def value_and_grads(f, activations, weights):
+    with tf.GradientTape() as tape:
+        tape.watch(activations)
+        value = f(activations, weights)
+    grads = tape.gradient(value, activations + weights)
+    return value, [np.zeros(v.shape) if g is None else g.numpy() for g, v in zip(grads, activations + weights)]
+
+
+def random_batch(rng, b=24, dtype=np.float64):
+    acts = [rng.standard_normal((b, 12)), rng.standard_normal((b, 2, 3, 4)), rng.standard_normal((b, 5))]
+    acts = [tf.constant(np.abs(a) + 0.1 * rng.standard_normal(a.shape) if i == 0 else a, dtype)
+            for i, a in enumerate(acts)]
+    weights = [tf.Variable(rng.standard_normal((4, 3)).astype(dtype)), tf.Variable(rng.standard_normal(3).astype(dtype))]
+    return acts, weights
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Registry
+
+def test_ids_and_uses_activations():
+    assert R.IDS == ("none", "t1", "t2", "l1", "l2", "corr", "decov")
+    for id in R.IDS:
+        reg = R.make(id)
+        assert reg.id == id and reg.uses_activations == (id in ACTIVATION_IDS)
+
+
+def test_unknown_id_lists_the_valid_ones():
+    with pytest.raises(SpecError, match="unknown regulariser 'T3'.*none, t1, t2, l1, l2, corr, decov"):
+        R.make("T3")
+
+
+@pytest.mark.parametrize("kwargs, match", [({"sampling": 0.0}, "sampling"), ({"sampling": 1.5}, "sampling"),
+                                           ({"sampling": "half"}, "sampling"), ({"alpha": 0.3}, "unknown"),
+                                           ({"zero_length_bars": "ignore"}, "keep, drop, zero_loss"),
+                                           ({"dead_neurons": "nan"}, "safe, zero_grad"),
+                                           ({"pairing": "giotto"}, "auto, numpy, tf")])
+def test_bad_options_raise_spec_error(kwargs, match):
+    with pytest.raises(SpecError, match=match):
+        R.make("t1", **kwargs)
+
+
+def test_jit_compatible_tells_whether_the_pairing_leaves_the_graph():
+    assert not R.make("t1", pairing="numpy").jit_compatible
+    assert R.make("t2", pairing="tf").jit_compatible
+    assert R.make("corr", pairing="numpy").jit_compatible
+
+
+def test_weight_regularisers_include_biases():
+    w = [tf.Variable([[1.0, -2.0]]), tf.Variable([-3.0])]
+    assert float(R.make("l1")([], w)) == 6.0
+    assert float(R.make("l2")([], w)) == 14.0
+    assert float(R.make("none")([tf.ones((2, 3))], w)) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Importance sampling
+
+def test_sampling_keeps_top_neurons_per_layer_and_the_last_layer_whole():
+    a0 = tf.constant([[1.0, -5.0, 0.0, 2.0], [1.0, 5.0, 0.0, -2.0]])       # importance 1, 5, 0, 2
+    a1 = tf.constant([[3.0, 1.0], [3.0, 1.0]])                             # ⌊0.5·2⌋ = 1 → neuron 0
+    logits = tf.constant([[7.0, 8.0, 9.0], [1.0, 2.0, 3.0]])
+    x = sample_neurons([a0, a1, logits], 0.5).numpy()
+    np.testing.assert_array_equal(x, [[-5.0, 2.0, 3.0, 7.0, 8.0, 9.0], [5.0, -2.0, 3.0, 1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(sample_neurons([a0, a1, logits], 1.0).numpy(), tf.concat([a0, a1, logits], 1))
+    assert sample_neurons([a0, a1, logits], 0.3).shape == (2, 4)           # ⌊0.3·2⌋ = 0: layer a1 contributes nothing
+
+
+def test_sampling_gradient_flows_to_kept_neurons_only():
+    a0 = tf.constant([[1.0, -5.0, 0.5], [1.0, 5.0, 0.5]])
+    with tf.GradientTape() as tape:
+        tape.watch(a0)
+        y = tf.reduce_sum(sample_neurons([a0, tf.ones((2, 1))], 0.4))
+    np.testing.assert_array_equal(tape.gradient(y, a0).numpy(), [[0, 1, 0], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("id", ACTIVATION_IDS)
+def test_empty_layer_or_batch_of_one_is_a_clear_error(id):
+    reg = R.make(id)
+    with pytest.raises(DataError, match="layer 0 has no neurons"):
+        reg([tf.zeros((4, 0)), tf.ones((4, 3))], [])
+    with pytest.raises(DataError, match="batch of at least 2"):
+        reg([tf.ones((1, 5)), tf.ones((1, 3))], [])
+    with pytest.raises(DataError, match="no neuron-layer activations"):
+        reg([], [])
+    with pytest.raises(SpecError, match="at least 2 sampled neurons"):
+        reg([tf.ones((4, 1))], [])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fast path == full-matrix implementation; finite differences
+
+@pytest.mark.parametrize("p", (1.0, 0.5))
+@pytest.mark.parametrize("id", ("t1", "t2", "corr", "decov", "l1", "l2"))
+@pytest.mark.parametrize("pairing", ("numpy", "tf"))
+def test_fast_path_equals_full_matrix_implementation(id, p, pairing):
+    acts, weights = random_batch(np.random.default_rng(11))
+    fast = tf.function(lambda a, w: R.make(id, sampling=p, pairing=pairing)(a, w))
+    v_fast, g_fast = value_and_grads(fast, acts, weights)
+    v_ref, g_ref = value_and_grads(lambda a, w: reference(id, a, w, p), acts, weights)
+    np.testing.assert_allclose(float(v_fast), float(v_ref), rtol=1e-6, atol=1e-9)
+    for gf, gr in zip(g_fast, g_ref):
+        np.testing.assert_allclose(gf, gr, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("id", ACTIVATION_IDS)
+def test_gradients_match_finite_differences(id):
+    x0 = tf.constant(np.random.default_rng(4).standard_normal((7, 6)))
+    reg = R.make(id)
+    theoretical, numerical = tf.test.compute_gradient(lambda x: reg([x], []), [x0], delta=1e-6)
+    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Degenerate batches and the zero-length / dead-neuron policies
+
+def degenerate_batches(dtype):
+    rng = np.random.default_rng(5)
+    const = rng.standard_normal((16, 8))
+    const[:, 2] = 0.0                                  # dead ReLU
+    const[:, 5] = 1.5                                  # constant
+    dup = rng.standard_normal((16, 8))
+    dup[:, 6] = -3.0 * dup[:, 1]                       # |corr| = 1
+    two = rng.standard_normal((2, 8))                  # every |corr| is 1
+    return {"constant": tf.constant(const, dtype), "duplicated": tf.constant(dup, dtype),
+            "batch_of_two": tf.constant(two, dtype)}
+
+
+@pytest.mark.parametrize("dtype", (tf.float32, tf.float64))
+@pytest.mark.parametrize("options", ({}, R.PAPER_OPTIONS, {"zero_length_bars": "drop"}, {"pairing": "tf"}),
+                         ids=("default", "paper", "drop", "tf"))
+@pytest.mark.parametrize("id", R.IDS)
+def test_degenerate_batches_give_finite_values_and_gradients(id, options, dtype):
+    reg = R.make(id, **options)
+    weights = [tf.Variable(tf.ones((3, 2), dtype))]
+    step = tf.function(lambda a, w: value_and_grads_graph(reg, a, w))
+    for name, x in degenerate_batches(dtype).items():
+        value, grads = step([x[:, :5], x[:, 5:]], weights)
+        assert np.isfinite(value.numpy()), name
+        for g in grads:
+            assert g is None or np.isfinite(g.numpy()).all(), name
+
+
+def value_and_grads_graph(reg, acts, weights):
+    with tf.GradientTape() as tape:
+        tape.watch(acts)
+        value = reg(acts, weights)
+    return value, tape.gradient(value, acts + weights)
+
+
+def test_zero_length_bar_policies():
+    x = degenerate_batches(tf.float64)["duplicated"]
+    d, _ = R.mst_deaths(x)
+    d = d.numpy()
+    assert (d == 0).sum() == 1 and (d > 0).sum() == 6
+    pos = d[d > 0]
+    t1 = {mode: value_and_grads(R.make("t1", zero_length_bars=mode), [x], []) for mode in R.ZERO_LENGTH_BARS}
+    t2 = {mode: value_and_grads(R.make("t2", zero_length_bars=mode), [x], []) for mode in R.ZERO_LENGTH_BARS}
+    np.testing.assert_allclose(float(t1["keep"][0]), -d.sum())
+    np.testing.assert_allclose(float(t1["drop"][0]), -pos.sum())
+    np.testing.assert_allclose(float(t2["keep"][0]), 0.5 * d.std() - 0.5 * d.mean())
+    np.testing.assert_allclose(float(t2["drop"][0]), 0.5 * pos.std() - 0.5 * pos.mean())
+    for reg in (t1, t2):
+        assert float(reg["zero_loss"][0]) == 0.0
+        assert not reg["zero_loss"][1][0].any()
+        assert reg["keep"][1][0].any()
+
+
+@pytest.mark.parametrize("id", ("t1", "t2", "corr"))
+def test_dead_neuron_zero_grad_reports_the_value_but_no_gradient(id):
+    batches = degenerate_batches(tf.float64)
+    x = batches["constant"]
+    safe_v, safe_g = value_and_grads(R.make(id), [x], [])
+    orig_v, orig_g = value_and_grads(R.make(id, dead_neurons="zero_grad"), [x], [])
+    assert float(orig_v) == float(safe_v) and not orig_g[0].any() and safe_g[0].any()
+    live = batches["duplicated"]                       # no constant neuron: the two policies agree
+    np.testing.assert_allclose(value_and_grads(R.make(id, dead_neurons="zero_grad"), [live], [])[1][0],
+                               value_and_grads(R.make(id), [live], [])[1][0])
+
+
+def test_regulariser_runs_with_a_dynamic_batch_in_float32():
+    reg = R.make("t2", sampling=0.5)
+    spec = [tf.TensorSpec((None, 20), tf.float32), tf.TensorSpec((None, 10), tf.float32)]
+    f = tf.function(lambda a, b: reg([a, b], []), input_signature=spec)
+    rng = np.random.default_rng(8)
+    for b in (256, 37):
+        v = f(tf.constant(rng.standard_normal((b, 20)), tf.float32), tf.constant(rng.standard_normal((b, 10)), tf.float32))
+        assert v.dtype == tf.float32 and np.isfinite(v.numpy())
