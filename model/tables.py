@@ -84,6 +84,14 @@ def paper_comparison(analysis: Analysis) -> pd.DataFrame | None:
     return frame.set_index(["network", "treatment"])
 
 
+def paper_side_by_side(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Rows = treatments (paper labels), columns = networks, cells `reproduced (paper)` to 3 decimals."""
+    cells = comparison.apply(lambda r: f"{r['reproduced']:.3f} ({r['paper']:.3f})", axis=1).unstack("network")
+    cells = cells.reindex(index=sorted(cells.index, key=treatment_key), columns=sorted(cells.columns, key=natural_key))
+    cells.index.name = "treatment"
+    return labelled(cells)
+
+
 def labelled(table: pd.DataFrame) -> pd.DataFrame:
     """The same table with treatment ids in the index replaced by the paper's labels (`∅`, `T1`, ...)."""
     return table.rename(index=lambda t: TREATMENT_LABELS.get(t, t))
@@ -104,6 +112,5 @@ def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     comparison = paper_comparison(analysis)
     if comparison is not None:
         paths.append(atomic.write_text(out_dir / "paper_comparison.csv", comparison.to_csv()))
-        flat = comparison.reset_index().set_index("network")
-        paths.append(atomic.write_text(out_dir / "paper_comparison.md", to_markdown(flat)))
+        paths.append(atomic.write_text(out_dir / "paper_comparison.md", to_markdown(paper_side_by_side(comparison))))
     return paths

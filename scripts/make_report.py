@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""Build a sweep's report page (Markdown + PNG) from its accuracies, statistics and run folders.
+
+    python scripts/make_report.py --accuracies ACC.csv --statistics DIR --out REPORT_DIR [--runs RUNS_ROOT]
+                                  [--measures MEASURES.csv] [--title TEXT] [--force]
+
+Prints the report's path. Exit status 2 with one line on stderr for bad input. The work is in model/report.py.
+"""
+import argparse
+import sys
+
+from model import cli, report
+
+
+def main(args) -> int:
+    path = report.build(args.accuracies, args.statistics, args.out, runs_root=args.runs, measures_csv=args.measures,
+                        title=args.title, force=args.force)
+    print(f"report: {path}")
+    return 0
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--accuracies", required=True, help="accuracies CSV (accuracies/collect_accuracies.py)")
+    p.add_argument("--statistics", required=True, help="folder written by extract_statistics.py")
+    p.add_argument("--out", required=True, help="report folder (report.md and PNGs)")
+    p.add_argument("--runs", help="the sweep's output root, for training curves from each run's history.csv")
+    p.add_argument("--measures", help="NP/DGP measures CSV (default: measures.csv beside the accuracies, if any)")
+    p.add_argument("--title", default="Report", help="page title")
+    p.add_argument("--force", action="store_true", help="overwrite an existing report")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main, parse(sys.argv[1:])))

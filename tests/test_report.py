@@ -1,0 +1,90 @@
+"""The report page from synthetic run folders: every section, every linked image, Table 1 beside our numbers."""
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import report, results, runs, statistics_outputs
+from model.errors import DataError
+from tests.test_results import write_done
+
+ROOT = Path(__file__).resolve().parents[1]
+TREATMENTS = ("none", "t1", "t2", "l1", "l2", "corr")
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Run folders for mnist/0..2 × 6 treatments × weights {1e-4, 0.1} × 2 seeds, with history.csv; one failure."""
+    root = tmp_path_factory.mktemp("sweep")
+    rng = np.random.default_rng(0)
+    for net in ("mnist/0", "mnist/1", "mnist/2"):
+        for i, treatment in enumerate(TREATMENTS):
+            for weight in ((0.0,) if treatment == "none" else (1e-4, 0.1)):
+                for seed in (0, 1):
+                    acc = 0.8 + 0.02 * i + 0.05 * weight + 0.01 * rng.random()
+                    run = write_done(root / "runs", net, treatment, weight, seed, acc, acc - 0.01)
+                    pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.7, 0.6], "accuracy": [0.5, 0.7, 0.8],
+                                  "val_accuracy": [0.5, 0.6, acc], "reg": [0.1, 0.05, 0.02]}).to_csv(
+                        run / runs.HISTORY, index=False)
+    failed = root / "runs/mnist/2/t1/1.0/seed_0"
+    failed.mkdir(parents=True)
+    runs.write_failed(failed, RuntimeError("out of memory"))
+    results.write(results.collect(root / "runs"), root / "accuracies.csv")
+    statistics_outputs.extract(root / "accuracies.csv", root / "statistics")
+    return root
+
+
+def test_report_has_every_section_and_image(sweep):
+    path = report.build(sweep / "accuracies.csv", sweep / "statistics", sweep / "report", runs_root=sweep / "runs",
+                        title="synthetic sweep")
+    text = path.read_text()
+    for heading in ("# synthetic sweep", "## mnist", "## combined", "### Average ranks",
+                    "### Test accuracy at the selected weight", "### Nemenyi p-values",
+                    "### Reproduced beside the paper's Table 1", "### Selected weights", "## Accuracy against weight",
+                    "## Training curves"):
+        assert heading in text, heading
+    assert "1 runs not finished" in text and "out of memory" in text
+    assert "Iman–Davenport F =" in text and "**" in text  # numbers and the bold best per network
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(images) == 2 + 3 + 3  # CD per analysis, accuracy-vs-weight and curves per network
+    for image in images:
+        assert (sweep / "report" / image).stat().st_size > 1000
+    # Table 1 beside ours: the paper's MNIST 1 baseline 0.501 is quoted next to the reproduced value
+    assert re.search(r"\| ∅ \| 0\.\d{3} \(0\.929\) \| 0\.\d{3} \(0\.501\) \| 0\.\d{3} \(0\.636\) \|", text)
+    with pytest.raises(DataError, match="--force"):
+        report.build(sweep / "accuracies.csv", sweep / "statistics", sweep / "report")
+
+
+def test_measures_section_is_included_when_a_measures_csv_exists(sweep, tmp_path, monkeypatch):
+    calls = []
+
+    def measures_section(measures_csv, accuracies_csv, out_dir):
+        calls.append((Path(measures_csv).name, Path(accuracies_csv).name, Path(out_dir)))
+        return "## Neural persistence\n\nfrom the measures engineer"
+
+    monkeypatch.setitem(sys.modules, "model.measures_analysis",
+                        types.SimpleNamespace(measures_section=measures_section))
+    (tmp_path / "measures.csv").write_text("x\n1\n")
+    text = report.build(sweep / "accuracies.csv", sweep / "statistics", tmp_path / "r",
+                        measures_csv=tmp_path / "measures.csv").read_text()
+    assert "## Neural persistence" in text
+    assert calls == [("measures.csv", "accuracies.csv", tmp_path / "r")]
+    assert "## Training curves" not in text  # no run folders given
+    with pytest.raises(DataError, match="no such measures CSV"):
+        report.build(sweep / "accuracies.csv", sweep / "statistics", tmp_path / "r2",
+                     measures_csv=tmp_path / "missing.csv")
+
+
+def test_report_cli(sweep, tmp_path):
+    cmd = [sys.executable, str(ROOT / "scripts/make_report.py"), "--accuracies", str(sweep / "accuracies.csv"),
+           "--statistics", str(sweep / "statistics"), "--out", str(tmp_path / "r")]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"report: {tmp_path / 'r' / 'report.md'}"
+    empty = subprocess.run(cmd[:5] + [str(tmp_path), "--out", str(tmp_path / "r3")], capture_output=True, text=True)
+    assert empty.returncode == 2 and "run extract_statistics.py first" in empty.stderr
