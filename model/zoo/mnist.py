@@ -30,7 +30,7 @@ FILES = {  # key: (file name, md5 of the .gz, expected shape)
     "y_test": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", (10000,)),
 }
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
-N_TRAIN = 48000
+VAL_FRACTION = 0.2  # 12,000 of the 60,000 training images
 HIDDEN = {0: (450, 350, 200), 1: (450, 350, 200), 2: (300, 250, 200, 150, 100)}
 DROPOUT = {0: 0.0, 1: 0.5, 2: 0.0}
 INIT_SOURCE = {0: 0, 1: 0, 2: 2}  # network 1 takes network 0's initial weights
@@ -41,11 +41,11 @@ def folder(data_root: str | Path) -> Path:
     return Path(data_root) / "mnist"
 
 
-def _raw_files(data_root: Path, source_dir: Path | None, base_urls, force: bool) -> dict[str, Path]:
+def _raw_files(data_root: Path, source_dir: Path | None, base_urls, force: bool, files: dict) -> dict[str, Path]:
     """Paths of the four `.gz` files: from `source_dir` (md5 mismatch only warned: shapes are checked next) or
     downloaded (md5 checked) from the first of `base_urls` that answers."""
     paths = {}
-    for key, (name, md5, _) in FILES.items():
+    for key, (name, md5, _) in files.items():
         if source_dir is not None:
             path = Path(source_dir) / name
             if not path.is_file():
@@ -68,9 +68,10 @@ def _raw_files(data_root: Path, source_dir: Path | None, base_urls, force: bool)
 
 
 def prepare(data_root: str | Path, *, source_dir: str | Path | None = None, base_urls=MIRRORS, seed: int = 0,
-            force: bool = False) -> Path:
-    """Write `<data_root>/mnist/mnist.npz` (uint8 images `(n, 28, 28)`, uint8 labels, seeded split indices);
-    return its path. An existing file made with the same seed is kept; another seed needs `force`."""
+            force: bool = False, files: dict = FILES) -> Path:
+    """Write `<data_root>/mnist/mnist.npz` (uint8 images `(n, 28, 28)`, uint8 labels, seeded split indices:
+    a random `VAL_FRACTION` of the training images to validation); return its path. An existing file made with the
+    same seed is kept; another seed needs `force`. `files` (names, md5s, shapes) is for tests."""
     out = folder(data_root) / "mnist.npz"
     if out.exists() and not force:
         with np.load(out) as f:
@@ -79,18 +80,19 @@ def prepare(data_root: str | Path, *, source_dir: str | Path | None = None, base
                 return out
         raise DataError(f"{out}: exists with seed {int(np.load(out)['seed'])}, not {seed}; use --force to rewrite it")
     arrays = {}
-    for key, path in _raw_files(Path(data_root), source_dir and Path(source_dir), base_urls, force).items():
+    for key, path in _raw_files(Path(data_root), source_dir and Path(source_dir), base_urls, force, files).items():
         arrays[key] = read_idx(path)
-        if arrays[key].shape != FILES[key][2]:
-            raise DataError(f"{path}: shape {arrays[key].shape}, expected {FILES[key][2]}")
+        if arrays[key].shape != files[key][2]:
+            raise DataError(f"{path}: shape {arrays[key].shape}, expected {files[key][2]}")
         if key.startswith("y") and arrays[key].max() > 9:
             raise DataError(f"{path}: label {arrays[key].max()} found, expected 0..9")
     perm = np.random.default_rng(seed).permutation(len(arrays["y_train"]))
+    n_train = round((1 - VAL_FRACTION) * len(perm))
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays, train_idx=np.sort(perm[:N_TRAIN]), val_idx=np.sort(perm[N_TRAIN:]),
+    np.savez_compressed(buffer, **arrays, train_idx=np.sort(perm[:n_train]), val_idx=np.sort(perm[n_train:]),
                         seed=np.int64(seed))
     write_bytes(out, buffer.getvalue())
-    log.info("%s: written (%d train, %d validation, %d test)", out, N_TRAIN, len(perm) - N_TRAIN,
+    log.info("%s: written (%d train, %d validation, %d test)", out, n_train, len(perm) - n_train,
              len(arrays["y_test"]))
     return out
 
@@ -106,7 +108,8 @@ def load_splits(data_root: str | Path, profile: str = "corrected") -> Splits:
     except (KeyError, OSError, ValueError) as err:
         raise DataError(f"{path}: not a prepared MNIST file ({err}); rerun scripts/prepare_mnist.py --force") from None
     if profile == "paper":
-        train_idx, val_idx = np.arange(N_TRAIN), np.arange(N_TRAIN, len(raw["y_train"]))
+        n_train = len(raw["train_idx"])  # the original: first 48,000 / last 12,000, unshuffled
+        train_idx, val_idx = np.arange(n_train), np.arange(n_train, len(raw["y_train"]))
     else:
         train_idx, val_idx = raw["train_idx"], raw["val_idx"]
 

@@ -1,0 +1,52 @@
+"""IDX reader on the real MNIST test set (shape, dtype, class counts) and on broken files."""
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.errors import DataError
+from model.idx import read_idx
+
+MNIST = Path("/work/shared/data/mnist")
+pytestmark = pytest.mark.skipif(not MNIST.is_dir(), reason="real MNIST test set not on this machine")
+
+
+def test_real_test_set_images_and_labels():
+    x = read_idx(MNIST / "t10k-images-idx3-ubyte.gz")
+    y = read_idx(MNIST / "t10k-labels-idx1-ubyte.gz")
+    assert x.shape == (10000, 28, 28) and x.dtype == np.uint8
+    assert y.shape == (10000,) and y.dtype == np.uint8
+    counts = np.bincount(y, minlength=10)
+    assert counts.sum() == 10000 and counts.min() == 892 and counts.argmin() == 5
+    assert counts.max() == 1135 and counts.argmax() == 1
+    assert x.max() == 255 and x.min() == 0
+
+
+def test_plain_file_reads_like_gzip(tmp_path):
+    raw = tmp_path / "t10k-labels-idx1-ubyte"
+    raw.write_bytes(gzip.decompress((MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    np.testing.assert_array_equal(read_idx(raw), read_idx(MNIST / "t10k-labels-idx1-ubyte.gz"))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x00\x00\x08\x01\x00\x00\x00\x05abc", "payload has 3 bytes, expected 5"),
+    (b"\x12\x34\x08\x01", "not an IDX file"),
+    (b"\x00\x00\x0d\x01\x00\x00\x00\x01abcd", "type code 0x0d"),
+    (b"\x00\x00\x08\x03\x00\x00", "header truncated"),
+])
+def test_broken_files_name_the_file(tmp_path, content, message):
+    path = tmp_path / "broken-idx"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as err:
+        read_idx(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_and_not_gzip(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        read_idx(tmp_path / "nothing.gz")
+    bad = tmp_path / "bad.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="bad.gz: cannot read as gzip"):
+        read_idx(bad)
