@@ -200,13 +200,18 @@ def deep_graph_persistence(layers: list[WeightLayer]) -> DGP:
 def measure_model(model, *, include_bias: bool = False) -> list[tuple[str, str, float]]:
     """All measures of a Keras model as tidy rows (measure, layer, value); layer is "" for network-level rows.
 
+    Layers are labelled by position among the weighted layers and kind (`0_conv2d`, `2_dense`), not by Keras
+    names, which depend on how many layers the process has created.
+
     Measures: `np_layer`, `np_layer_normalised` (per layer), `np_mean_normalised` (the network's NP), `np_total`
     (sum of unnormalised per-layer NP), `dgp`, `dgp_normalised`.
     """
     layers = weight_layers(model)
     per_layer = neural_persistence(layers, include_bias=include_bias)
     dgp = deep_graph_persistence(layers)
-    rows = [(m, l.name, v) for l in per_layer for m, v in (("np_layer", l.value), ("np_layer_normalised", l.normalised))]
+    labels = [f"{i}_{'conv2d' if l.kernel.ndim == 4 else 'dense'}" for i, l in enumerate(layers)]
+    rows = [(m, label, v) for label, l in zip(labels, per_layer)
+            for m, v in (("np_layer", l.value), ("np_layer_normalised", l.normalised))]
     rows += [("np_mean_normalised", "", mean_normalised_np(per_layer)),
              ("np_total", "", float(sum(l.value for l in per_layer))),
              ("dgp", "", dgp.value), ("dgp_normalised", "", dgp.normalised)]

@@ -63,10 +63,10 @@ def test_np_three_layer_keras_network_by_hand():
     np2 = math.sqrt(1 + 0.55**2 + 0.65**2 + 0.75**2 + 0.85**2)
     np3 = math.sqrt(1 + 0.0**2 + 0.5**2)
     rows = {(m, l): v for m, l, v in measure_model(dense_model(B1, B2, B3))}
-    assert rows[("np_layer", "d0")] == pytest.approx(np1, abs=1e-6)
-    assert rows[("np_layer", "d1")] == pytest.approx(np2, abs=1e-6)
-    assert rows[("np_layer", "d2")] == pytest.approx(np3, abs=1e-6)
-    assert rows[("np_layer_normalised", "d2")] == pytest.approx(np3 / math.sqrt(2), abs=1e-6)
+    assert rows[("np_layer", "0_dense")] == pytest.approx(np1, abs=1e-6)
+    assert rows[("np_layer", "1_dense")] == pytest.approx(np2, abs=1e-6)
+    assert rows[("np_layer", "2_dense")] == pytest.approx(np3, abs=1e-6)
+    assert rows[("np_layer_normalised", "2_dense")] == pytest.approx(np3 / math.sqrt(2), abs=1e-6)
     assert rows[("np_mean_normalised", "")] == pytest.approx((np1 / 2 + np2 / 2 + np3 / math.sqrt(2)) / 3, abs=1e-6)
     assert rows[("np_total", "")] == pytest.approx(np1 + np2 + np3, abs=1e-6)
 
@@ -254,8 +254,8 @@ def test_conv_layers_use_the_channel_max_graph():
     top = max(np.abs(l.kernel).max() for l in layers)
     rows = {(m, l): v for m, l, v in measure_model(model)}
     expected = math.sqrt(1 + np.sum((1 - max_spanning_tree(by_hand / top)) ** 2))
-    assert rows[("np_layer", "c0")] == pytest.approx(expected, abs=1e-12)
-    assert rows[("np_layer_normalised", "d0")] > 0  # the flattened Dense (3·3·4 → 5) is measured in full
+    assert rows[("np_layer", "0_conv2d")] == pytest.approx(expected, abs=1e-12)
+    assert rows[("np_layer_normalised", "2_dense")] > 0  # the flattened Dense (3·3·4 → 5) is measured in full
 
 
 def test_conv_dgp_pools_flattened_dense_rows_by_channel():

@@ -1,0 +1,153 @@
+"""Finished run folders and PGDL model folders → one tidy table of NP/DGP measures (see `COLUMNS`).
+
+One row per network × measure × layer (layer "" for network-level measures), carrying the run's identity and its
+train/test accuracies so the analysis needs nothing else. Builds models through the zoo registry (runs) or the PGDL
+loader (PGDL folders); computes with `model.measures`; writes only the measures CSV; must not train or plot.
+"""
+import json
+import logging
+import math
+import re
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+
+from model import atomic, runs
+from model.errors import DataError, PipelineError
+from model.measures import measure_model
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["run_id", "measure", "value", "layer", "source", "block", "network", "regulariser", "weight", "seed",
+           "train_accuracy", "test_accuracy"]
+
+
+def finished_runs(root: str | Path) -> list[Path]:
+    """Run folders under `root` (any depth) whose DONE.json parses, sorted by path."""
+    return sorted(done.parent for done in Path(root).rglob(runs.DONE) if runs.read_done(done.parent) is not None)
+
+
+def _done(run_dir: Path) -> dict:
+    done = runs.read_done(run_dir)
+    missing = [k for k in ("task_id", "network", "regulariser", "weight", "seed", "train_accuracy", "test_accuracy")
+               if k not in (done or {})]
+    if missing:
+        raise DataError(f"{run_dir / runs.DONE}: missing key(s) {missing}")
+    return done
+
+
+def measure_run(run_dir: str | Path, data_root: str | Path | None = None) -> pd.DataFrame:
+    """Measures of one finished run: rebuild its network from the zoo, load `best.weights.h5`, measure.
+
+    data_root: where the zoo finds its data; default the run's own `spec.data_root` (or "data").
+    """
+    run_dir = Path(run_dir)
+    done = _done(run_dir)
+    weights = run_dir / runs.WEIGHTS
+    if not weights.is_file():
+        raise DataError(f"{weights}: missing; a finished run must hold its final weights")
+    from model.zoo.registry import get_network
+
+    spec = done.get("spec", {})
+    root = data_root if data_root is not None else spec.get("data_root", "data")
+    network = get_network(done["network"], root, done.get("profile", spec.get("profile", "corrected")))
+    model = network.build_model()
+    try:
+        model.load_weights(weights)
+    except (ValueError, OSError) as err:
+        raise DataError(f"{weights}: cannot be loaded into {done['network']}: {err}") from err
+    identity = dict(run_id=done["task_id"], source="run", block=done.get("block", network.block),
+                    network=done["network"], regulariser=done["regulariser"], weight=float(done["weight"]),
+                    seed=int(done["seed"]), train_accuracy=float(done["train_accuracy"]),
+                    test_accuracy=float(done["test_accuracy"]))
+    return _rows(identity, measure_model(model))
+
+
+def pgdl_jobs(task_dir: str | Path) -> list[tuple[str, partial]]:
+    """(run id `pgdl/<task>/<id>`, job measuring that model's trained `weights.hdf5`) per `model_<id>/` of a PGDL
+    task folder (`<root>/input_data/<task>`), by numeric id; accuracies from `<root>/reference_data/<task>/
+    model_configs.json` (`metrics.train_acc`, `metrics.test_acc`, fractions)."""
+    task_dir = Path(task_dir)
+    configs_path = task_dir.parent.parent / "reference_data" / task_dir.name / "model_configs.json"
+    try:
+        configs = json.loads(configs_path.read_text())
+    except (OSError, ValueError) as err:
+        raise DataError(f"{configs_path}: cannot be read ({err}); expected the task's model_configs.json with "
+                        "metrics.train_acc and metrics.test_acc per model") from None
+    folders = [d for d in task_dir.iterdir() if re.fullmatch(r"model_\d+", d.name) and d.is_dir()]
+    if not folders:
+        raise DataError(f"{task_dir}: no model_<id> folders; expected a PGDL task folder (input_data/<task>)")
+    jobs = []
+    for folder in sorted(folders, key=lambda d: int(d.name[6:])):
+        name = f"pgdl/{task_dir.name}/{folder.name[6:]}"
+        jobs.append((name, partial(measure_pgdl_model, folder, name, configs.get(folder.name[6:]), configs_path)))
+    return jobs
+
+
+def measure_pgdl_model(model_dir: Path, name: str, entry: dict | None, configs_path: Path) -> pd.DataFrame:
+    """Measures of one PGDL model with its trained weights (`weights.hdf5`); `entry` is its model_configs.json item."""
+    try:
+        train, test = float(entry["metrics"]["train_acc"]), float(entry["metrics"]["test_acc"])
+    except (TypeError, KeyError, ValueError):
+        raise DataError(f"{configs_path}: no metrics.train_acc / metrics.test_acc for model "
+                        f"{model_dir.name[6:]!r}") from None
+    from model.zoo.pgdl import build
+
+    identity = dict(run_id=name, source="pgdl", block="pgdl", network=name, regulariser="", weight=math.nan,
+                    seed=math.nan, train_accuracy=train, test_accuracy=test)
+    return _rows(identity, measure_model(build(model_dir, "weights.hdf5")))
+
+
+def _rows(identity: dict, measures: list[tuple[str, str, float]]) -> pd.DataFrame:
+    frame = pd.DataFrame([{**identity, "measure": m, "layer": layer, "value": v} for m, layer, v in measures])
+    return frame[COLUMNS]
+
+
+def update(existing: pd.DataFrame | None, runs_roots=(), pgdl_tasks=(), *, data_root=None, force: bool = False,
+           ) -> tuple[pd.DataFrame, list[str]]:
+    """Measure every finished run under `runs_roots` and every model of the PGDL task folders `pgdl_tasks`.
+
+    Networks whose run id is already in `existing` are kept as they are (not recomputed) unless `force`.
+    Returns (table sorted by run id, one-line errors of the networks that could not be measured).
+    """
+    done = set() if existing is None or force else set(existing["run_id"])
+    frames = [] if existing is None or force else [existing]
+    errors = []
+    jobs = [(runs.read_done(d).get("task_id") or str(d), partial(measure_run, d, data_root))
+            for root in runs_roots for d in finished_runs(root)]
+    jobs += [job for task in pgdl_tasks for job in pgdl_jobs(task)]
+    for run_id, job in jobs:
+        if run_id in done:
+            continue
+        try:
+            frames.append(job())
+            log.info("measured %s", run_id)
+        except PipelineError as err:
+            errors.append(f"{run_id}: {err}")
+        done.add(run_id)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    return table.sort_values(["run_id"], kind="stable").reset_index(drop=True), errors
+
+
+def read(path: str | Path) -> pd.DataFrame:
+    """Read a measures CSV written by `write`; DataError names the file when it is missing, empty or lacks columns."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""],
+                            dtype={"run_id": str, "layer": str, "regulariser": str})
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such measures CSV") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty file; expected columns {','.join(COLUMNS)}") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; expected {','.join(COLUMNS)}")
+    for col in ("layer", "regulariser"):
+        frame[col] = frame[col].fillna("")
+    return frame
+
+
+def write(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write the table as CSV atomically (values with full float precision)."""
+    return atomic.write_text(path, table[COLUMNS].to_csv(index=False, float_format="%.17g"))
