@@ -1,25 +1,34 @@
 #!/usr/bin/env python
 """Collect every finished run (DONE.json) under a folder into one tidy accuracies CSV.
 
-    python accuracies/collect_accuracies.py RUNS_ROOT --out ACCURACIES.csv [--sweep SWEEP.json] [--force]
+    python accuracies/collect_accuracies.py RUNS_ROOT --out ACCURACIES.csv [--force]
+    python accuracies/collect_accuracies.py --sweep SWEEP.json --out ACCURACIES.csv [--force]
 
 Columns: block,network,regulariser,weight,seed,val_accuracy,test_accuracy, then more. Runs that are not finished
 (failed, running, partial, and with --sweep the sweep's tasks with no folder) are listed in
-ACCURACIES.incomplete.csv and on stderr. The work is in model/results.py.
+ACCURACIES.incomplete.csv and on stderr. With --sweep alone, RUNS_ROOT is the sweep's output root. The work is in
+model/results.py.
 """
 import argparse
 import sys
+from pathlib import Path
 
 from model import cli, results
+from model.errors import PipelineError
 
 
 def main(args) -> int:
-    expected = ()
+    expected, root = (), args.root
     if args.sweep:
         from model import sweeps
 
-        expected = [task.task_id for task in sweeps.load(args.sweep)]
-    collection = results.collect(args.root, expected)
+        tasks = sweeps.load(args.sweep)
+        expected = [task.task_id for task in tasks]
+        if root is None and tasks:  # run_dir = <output root>/<task id>
+            root = Path(*Path(tasks[0].run_dir).parts[:-len(Path(tasks[0].task_id).parts)])
+    if root is None:
+        raise PipelineError("give RUNS_ROOT, or --sweep SWEEP.json to collect that sweep's runs")
+    collection = results.collect(root, expected)
     csv, side = results.write(collection, args.out, force=args.force)
     print(f"{len(collection.frame)} finished runs → {csv}; {len(collection.incomplete)} not finished → {side}")
     return 0
@@ -27,7 +36,7 @@ def main(args) -> int:
 
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("root", help="folder holding the run folders (a sweep's output root)")
+    p.add_argument("root", nargs="?", help="folder holding the run folders (default with --sweep: its output root)")
     p.add_argument("--out", required=True, help="CSV to write")
     p.add_argument("--sweep", help="sweep file: list its tasks that have no run folder as missing")
     p.add_argument("--force", action="store_true", help="overwrite an existing CSV")

@@ -3,7 +3,7 @@
 Sections: runs (finished / not finished), per analysis (each block, then `combined`) the tests, CD diagram, ranks,
 accuracy table (best per network in bold), Nemenyi p-values, selected weights, and Table 1 beside the reproduced
 numbers where the networks are the paper's; accuracy against weight per network and regulariser; training curves
-(history.csv) at the selected weights; and, when a measures CSV exists, the section `model.measures_analysis`
+(each run's history.csv) at the selected weights; and, when a measures CSV exists, the section `model.measures_analysis`
 writes. This module arranges and plots; it must not compute statistics (they are read from statistics.json).
 """
 import io
@@ -143,14 +143,16 @@ def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path |
     return _save(fig, out_dir / f"curves_{_slug(network)}.png")
 
 
-def _histories(frame: pd.DataFrame, selected: dict, runs_root: Path) -> dict:
-    """treatment -> history.csv frame of the first seed at the selected weight (runs without one are skipped)."""
+def _histories(frame: pd.DataFrame, selected: dict) -> dict:
+    """treatment -> history.csv frame of the first seed at the selected weight (runs without one are skipped).
+
+    frame: one network's accuracies; its `run_dir` column (written by `model.results.collect`) locates the runs."""
     out = {}
     for treatment, cell in sorted(selected.items(), key=lambda kv: treatment_key(kv[0])):
         match = frame[(frame["regulariser"] == treatment) & np.isclose(frame["weight"], cell["weight"])]
-        if match.empty or "task_id" not in match:
+        if match.empty:
             continue
-        path = runs_root / str(match.sort_values("seed")["task_id"].iloc[0]) / runs.HISTORY
+        path = Path(str(match.sort_values("seed")["run_dir"].iloc[0])) / runs.HISTORY
         if path.exists():
             out[treatment] = pd.read_csv(path)
     return out
@@ -161,12 +163,12 @@ def _statistics_folders(statistics_dir: Path) -> list[Path]:
     return sorted(folders, key=lambda p: (p.name == "combined", natural_key(p.name)))
 
 
-def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str | Path, runs_root=None,
-          measures_csv=None, title: str = "Report", force: bool = False) -> Path:
+def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str | Path, measures_csv=None,
+          title: str = "Report", force: bool = False) -> Path:
     """Write `<out_dir>/report.md` and its PNGs; return the report's path.
 
-    runs_root: the sweep's output root (for training curves; skipped when None). measures_csv: NP/DGP measures
-    (default: `measures.csv` beside the accuracies CSV, used when it exists).
+    Training curves come from each run's history.csv, found through the CSV's `run_dir` column (skipped when the
+    CSV has none). measures_csv: NP/DGP measures (default: `measures.csv` beside the accuracies CSV, if it exists).
     """
     accuracies_csv, statistics_dir, out_dir = Path(accuracies_csv), Path(statistics_dir), Path(out_dir)
     report = out_dir / REPORT
@@ -197,11 +199,11 @@ def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str |
     for network in sorted(frame["network"].unique(), key=natural_key):
         path = plot_accuracy_vs_weight(frame, network, out_dir)
         lines += [f"![{network}]({path.name})", ""]
-    if runs_root is not None:
+    if "run_dir" in frame:
         lines += ["## Training curves", ""]
         for network in sorted(combined, key=natural_key):
             sub = frame[frame["network"] == network]
-            path = plot_training_curves(_histories(sub, combined[network], Path(runs_root)), network, out_dir)
+            path = plot_training_curves(_histories(sub, combined[network]), network, out_dir)
             lines += [f"![training curves {network}]({path.name})", ""] if path else [f"{network}: no history.csv.",
                                                                                       ""]
     lines += _measures_section(measures_csv, accuracies_csv, out_dir)

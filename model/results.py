@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("block", "network", "regulariser", "weight", "seed", "val_accuracy", "test_accuracy")
 EXTRA_COLUMNS = ("train_accuracy", "val_loss", "epochs", "best_epoch", "stop_reason", "wall_seconds", "profile",
-                 "task_id")
+                 "task_id", "run_dir")
 INCOMPLETE_COLUMNS = ("task_id", "status", "detail")
 
 
@@ -32,7 +32,8 @@ class Collection:
     incomplete: pd.DataFrame
 
 
-def _done_row(path: Path, done: dict, task_id: str) -> dict:
+def _done_row(run: Path, done: dict, task_id: str) -> dict:
+    path = run / runs.DONE
     missing = [key for key in COLUMNS if key not in done]
     if missing:
         raise DataError(f"{path}: DONE.json lacks key(s) {missing}; expected at least {list(COLUMNS)}")
@@ -42,7 +43,8 @@ def _done_row(path: Path, done: dict, task_id: str) -> dict:
     except (TypeError, ValueError):
         raise DataError(f"{path}: weight {row['weight']!r} / seed {row['seed']!r}: expected a number and an "
                         "integer") from None
-    row["task_id"] = task_id  # the folder's path relative to the root: where history.csv is found again
+    row["task_id"] = task_id  # the folder's path relative to the root
+    row["run_dir"] = run.as_posix()  # where the report finds history.csv again
     return row
 
 
@@ -63,7 +65,7 @@ def collect(root: str | os.PathLike, expected=()) -> Collection:
         done = runs.read_done(run)
         status = "done" if done is not None else runs.status(run)
         if status == "done":
-            rows.append(_done_row(run / runs.DONE, done, task_id))
+            rows.append(_done_row(run, done, task_id))
         elif status == "failed":
             failed = runs.read_json(run / runs.FAILED) or {}
             incomplete.append((task_id, "failed", str(failed.get("error", "FAILED.json does not parse"))))

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Build a sweep's report page (Markdown + PNG) from its accuracies, statistics and run folders.
+"""Build a sweep's report page (Markdown + PNG) from its accuracies and statistics (and run folders).
 
-    python scripts/make_report.py --accuracies ACC.csv --statistics DIR --out REPORT_DIR [--runs RUNS_ROOT]
-                                  [--measures MEASURES.csv] [--title TEXT] [--force]
+    python scripts/make_report.py --accuracies ACC.csv --statistics DIR --out REPORT_DIR [--measures MEASURES.csv]
+                                  [--title TEXT] [--force]
 
 Prints the report's path. Exit status 2 with one line on stderr for bad input. The work is in model/report.py.
 """
@@ -13,7 +13,7 @@ from model import cli, report
 
 
 def main(args) -> int:
-    path = report.build(args.accuracies, args.statistics, args.out, runs_root=args.runs, measures_csv=args.measures,
+    path = report.build(args.accuracies, args.statistics, args.out, measures_csv=args.measures,
                         title=args.title, force=args.force)
     print(f"report: {path}")
     return 0
@@ -24,7 +24,6 @@ def parse(argv):
     p.add_argument("--accuracies", required=True, help="accuracies CSV (accuracies/collect_accuracies.py)")
     p.add_argument("--statistics", required=True, help="folder written by extract_statistics.py")
     p.add_argument("--out", required=True, help="report folder (report.md and PNGs)")
-    p.add_argument("--runs", help="the sweep's output root, for training curves from each run's history.csv")
     p.add_argument("--measures", help="NP/DGP measures CSV (default: measures.csv beside the accuracies, if any)")
     p.add_argument("--title", default="Report", help="page title")
     p.add_argument("--force", action="store_true", help="overwrite an existing report")

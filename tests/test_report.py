@@ -40,8 +40,7 @@ def sweep(tmp_path_factory):
 
 
 def test_report_has_every_section_and_image(sweep):
-    path = report.build(sweep / "accuracies.csv", sweep / "statistics", sweep / "report", runs_root=sweep / "runs",
-                        title="synthetic sweep")
+    path = report.build(sweep / "accuracies.csv", sweep / "statistics", sweep / "report", title="synthetic sweep")
     text = path.read_text()
     for heading in ("# synthetic sweep", "## mnist", "## combined", "### Average ranks",
                     "### Test accuracy at the selected weight", "### Nemenyi p-values",
@@ -74,10 +73,16 @@ def test_measures_section_is_included_when_a_measures_csv_exists(sweep, tmp_path
                         measures_csv=tmp_path / "measures.csv").read_text()
     assert "## Neural persistence" in text
     assert calls == [("measures.csv", "accuracies.csv", tmp_path / "r")]
-    assert "## Training curves" not in text  # no run folders given
     with pytest.raises(DataError, match="no such measures CSV"):
         report.build(sweep / "accuracies.csv", sweep / "statistics", tmp_path / "r2",
                      measures_csv=tmp_path / "missing.csv")
+
+
+def test_without_run_folders_there_are_no_curves(sweep, tmp_path):
+    frame = pd.read_csv(sweep / "accuracies.csv").drop(columns="run_dir")
+    frame.to_csv(tmp_path / "accuracies.csv", index=False)
+    text = report.build(tmp_path / "accuracies.csv", sweep / "statistics", tmp_path / "r").read_text()
+    assert "## Training curves" not in text and "## Accuracy against weight" in text
 
 
 def test_report_cli(sweep, tmp_path):
