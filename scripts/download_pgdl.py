@@ -9,10 +9,9 @@ requests, downloads the whole archive (8.8 GB) once and extracts from it. Run it
     python scripts/download_pgdl.py --url http://mirror.example/public_data.zip
 """
 import argparse
-import logging
 import sys
 
-from model.errors import PipelineError
+from model import cli
 from model.zoo import pgdl_fetch
 
 
@@ -24,15 +23,11 @@ def main(argv=None) -> int:
     parser.add_argument("--models", type=int, nargs="+", default=list(pgdl_fetch.PAPER_MODELS),
                         help="model ids (default: the paper's " + " ".join(map(str, pgdl_fetch.PAPER_MODELS)) + ")")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        paths = pgdl_fetch.fetch(args.data_root, args.url, args.task, tuple(args.models))
-    except PipelineError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return cli.run(run, parser.parse_args(argv))
+
+
+def run(args) -> int:
+    paths = pgdl_fetch.fetch(args.data_root, args.url, args.task, tuple(args.models))
     print(f"{len(paths)} files under {args.data_root}/pgdl")
     return 0
 

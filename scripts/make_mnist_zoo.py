@@ -6,10 +6,9 @@ Network 1 is network 0 plus Dropout(0.5) and gets network 0's initial weights.
     python scripts/make_mnist_zoo.py --seed 0
 """
 import argparse
-import logging
 import sys
 
-from model.errors import PipelineError
+from model import cli
 from model.zoo import mnist
 
 
@@ -19,16 +18,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
     parser.add_argument("--force", action="store_true", help="rewrite existing files")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        paths = mnist.make_zoo(args.data_root, seed=args.seed, force=args.force)
-    except PipelineError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print("\n".join(map(str, paths)))
+    return cli.run(run, parser.parse_args(argv))
+
+
+def run(args) -> int:
+    print("\n".join(map(str, mnist.make_zoo(args.data_root, seed=args.seed, force=args.force))))
     return 0
 
 

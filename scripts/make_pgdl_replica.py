@@ -7,10 +7,11 @@ For tests and offline trials of the loader and the downloader, never for results
     python scripts/download_pgdl.py --data-root /tmp/d --url http://127.0.0.1:8000/replica.zip
 """
 import argparse
-import logging
 import sys
 from pathlib import Path
 
+from model import cli
+from model.errors import PipelineError
 from model.zoo import pgdl_replica
 
 
@@ -20,18 +21,19 @@ def main(argv=None) -> int:
     parser.add_argument("--zip", help="also write this zip of the tree")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="write into an existing, non-empty folder")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return cli.run(run, parser.parse_args(argv))
+
+
+def run(args) -> int:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.force:
-        print(f"error: {out}: exists and is not empty; use --force", file=sys.stderr)
-        return 2
+        raise PipelineError(f"{out}: exists and is not empty; use --force")
     pgdl_replica.write_replica(out, seed=args.seed)
     if args.zip:
         pgdl_replica.write_zip(out, args.zip)
     print(args.zip or out)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

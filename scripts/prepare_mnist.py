@@ -5,10 +5,9 @@
     python scripts/prepare_mnist.py --from-dir ~/mnist      # use train-/t10k- *-idx?-ubyte.gz you already have
 """
 import argparse
-import logging
 import sys
 
-from model.errors import PipelineError
+from model import cli
 from model.zoo import mnist
 
 
@@ -22,16 +21,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the 48k/12k train/validation split")
     parser.add_argument("--force", action="store_true", help="rewrite existing files")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        path = mnist.prepare(args.data_root, source_dir=args.from_dir, base_urls=args.base_url or mnist.MIRRORS,
-                             seed=args.seed, force=args.force)
-    except PipelineError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return cli.run(run, parser.parse_args(argv))
+
+
+def run(args) -> int:
+    path = mnist.prepare(args.data_root, source_dir=args.from_dir, base_urls=args.base_url or mnist.MIRRORS,
+                         seed=args.seed, force=args.force)
     print(path)
     return 0
 

@@ -11,11 +11,13 @@ class LoopbackServer:
     """Serve `files` ({"/name": bytes}) on 127.0.0.1 at a free port. Use as a context manager.
 
     ranges: honour `Range: bytes=a-b | a- | -n` with 206 (else always 200 with the whole file).
-    cuts: {"/name": [n1, n2, ...]}: the k-th response for that path sends only n_k body bytes, then closes.
+    cuts: {"/name": {offset: n}}: the first response for that path whose body starts at byte `offset` sends only
+        n body bytes, then closes the connection (a cut mid-file).
     """
 
-    def __init__(self, files: dict[str, bytes], ranges: bool = True, cuts: dict[str, list[int]] | None = None):
-        self.files, self.ranges, self.cuts, self.log = files, ranges, {k: list(v) for k, v in (cuts or {}).items()}, []
+    def __init__(self, files: dict[str, bytes], ranges: bool = True, cuts: dict[str, dict[int, int]] | None = None):
+        self.files, self.ranges, self.log = files, ranges, []
+        self.cuts = {k: dict(v) for k, v in (cuts or {}).items()}
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -47,9 +49,9 @@ class LoopbackServer:
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{len(data)}")
                 self.end_headers()
-                cut = server.cuts.get(self.path)
-                if cut:
-                    body = body[:cut.pop(0)]
+                cut = server.cuts.get(self.path, {}).pop(start, None)
+                if cut is not None:
+                    body = body[:cut]
                 self.wfile.write(body)
                 self.close_connection = True
                 server.log.append((self.path, header, status, len(body)))

@@ -22,7 +22,7 @@ def test_whole_file_with_md5(tmp_path):
 
 
 def test_cut_connection_resumes_with_range(tmp_path):
-    with LoopbackServer({"/f.bin": PAYLOAD}, cuts={"/f.bin": [30000, 20000]}) as server:
+    with LoopbackServer({"/f.bin": PAYLOAD}, cuts={"/f.bin": {0: 30000, 30000: 20000}}) as server:
         download.fetch_file(server.url + "/f.bin", tmp_path / "f.bin", md5=MD5, retry_wait_s=0)
     assert (tmp_path / "f.bin").read_bytes() == PAYLOAD
     assert [entry[1] for entry in server.log] == [None, "bytes=30000-", "bytes=50000-"]
@@ -31,7 +31,7 @@ def test_cut_connection_resumes_with_range(tmp_path):
 
 def test_interrupted_download_leaves_only_part_file_then_resumes(tmp_path):
     dest = tmp_path / "f.bin"
-    with LoopbackServer({"/f.bin": PAYLOAD}, cuts={"/f.bin": [40000, 0]}) as server:
+    with LoopbackServer({"/f.bin": PAYLOAD}, cuts={"/f.bin": {0: 40000, 40000: 0}}) as server:
         with pytest.raises(DataError, match="download failed 1 times in a row"):  # progress, then none
             download.fetch_file(server.url + "/f.bin", dest, md5=MD5, retries=0, retry_wait_s=0)
         assert not dest.exists()

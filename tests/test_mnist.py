@@ -39,7 +39,7 @@ def served() -> dict:
 def prepared(tmp_path_factory):
     """A data root prepared from the loopback server (one file cut mid-way) and the zoo written with seed 0."""
     root = tmp_path_factory.mktemp("data")
-    with LoopbackServer(served(), cuts={"/mnist/train-images-idx3-ubyte.gz": [500_000]}) as server:
+    with LoopbackServer(served(), cuts={"/mnist/train-images-idx3-ubyte.gz": {0: 500_000}}) as server:
         bad = server.url + "/nowhere/"  # a dead mirror first: the next one is used
         mnist.prepare(root, base_urls=(bad, server.url + "/mnist/"), files=small_files())
     resumed = [entry for entry in server.log if entry[1] == "bytes=500000-"]
