@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 
 from model.errors import PipelineError
 
-CHANNEL_MAX = "channel_max"  # name of the Conv2D extension, recorded with the measures
+CHANNEL_MAX = "channel_max"  # name of our Conv2D extension, as the report states it
 # Layers without weights that keep the neuron graph's meaning (NP/DGP skip them); anything else that is not Dense
 # or Conv2D is refused, naming the layer.
 PASS_THROUGH = ("InputLayer", "Flatten", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",

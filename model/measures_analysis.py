@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from model import atomic
+from model.measures import CHANNEL_MAX
 from model.measures_table import read as read_measures
 
 NETWORK_MEASURES = ("np_mean_normalised", "np_total", "dgp_normalised", "dgp")  # one value per network
@@ -111,7 +112,7 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
         "plus the essential point), divided by sqrt(n_in + n_out − 1) and averaged over layers; DGP standardises "
         "each layer, composes the layers by the max–min (bottleneck-path) product and takes the normalised NP of "
         "the composed input × output matrix. Biases are left out. Conv2D layers, absent from both reference codes, "
-        "use our `channel_max` extension: one vertex per channel, edge weight the largest |w| over the kernel taps "
+        f"use our `{CHANNEL_MAX}` extension: one vertex per channel, edge weight the largest |w| over the kernel taps "
         "(for DGP, a Dense layer after a Flatten is reduced to channels the same way). The generalisation gap is "
         "train − test accuracy.",
         "",

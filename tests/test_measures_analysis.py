@@ -1,4 +1,5 @@
 """scripts/measure.py on digits run folders, the tidy measures table, Kendall's τ and the report section."""
+import importlib.util
 import json
 import math
 import os
@@ -15,8 +16,9 @@ from model import measures_analysis, measures_table
 from model.measures import measure_model
 from model.zoo.registry import get_network
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import measure  # noqa: E402  (scripts/measure.py)
+_spec = importlib.util.spec_from_file_location("measure", Path(__file__).resolve().parents[1] / "scripts/measure.py")
+measure = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(measure)
 
 
 def make_run(root: Path, network: str, regulariser: str, weight: float, seed: int, train_acc: float, test_acc: float,
