@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Neural persistence and deep graph persistence of every finished run of a sweep and of PGDL models → tidy CSV.
 
     python scripts/measure.py --runs experiments/demo --out experiments/demo/measures.csv
@@ -12,12 +13,12 @@ import logging
 import sys
 from pathlib import Path
 
-from model import measures_table
+from model import cli, measures_table
 from model.errors import PipelineError
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", action="append", default=[], type=Path, metavar="DIR",
                         help="a sweep's output folder (run folders with DONE.json at any depth); repeatable")
     parser.add_argument("--pgdl", action="append", default=[], type=Path, metavar="TASK_DIR",
@@ -27,22 +28,18 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true", help="recompute networks already in --out")
     parser.add_argument("--debug", action="store_true", help="tracebacks on errors")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.runs and not args.pgdl:
         parser.error("give at least one --runs or --pgdl folder")
-    try:
-        for folder in args.runs + args.pgdl:
-            if not folder.is_dir():
-                raise PipelineError(f"{folder}: no such folder")
-        existing = measures_table.read(args.out) if args.out.exists() else None
-        table, errors = measures_table.update(existing, args.runs, args.pgdl, data_root=args.data_root,
-                                              force=args.force)
-        measures_table.write(table, args.out)
-    except PipelineError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return cli.run(run, args)
+
+
+def run(args) -> int:
+    for folder in args.runs + args.pgdl:
+        if not folder.is_dir():
+            raise PipelineError(f"{folder}: no such folder")
+    existing = measures_table.read(args.out) if args.out.exists() else None
+    table, errors = measures_table.update(existing, args.runs, args.pgdl, data_root=args.data_root, force=args.force)
+    measures_table.write(table, args.out)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     logging.info("%s: %d networks, %d rows", args.out, table["run_id"].nunique(), len(table))
