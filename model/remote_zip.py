@@ -8,6 +8,8 @@ a half-written file never carries its final name. Must not know which members a 
 import logging
 import os
 import struct
+import tempfile
+import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -43,8 +45,6 @@ class HttpSource:
     """An archive behind a URL, read with Range requests. Raises `RangeNotSupported` if the server ignores them."""
 
     def __init__(self, url: str, retries: int = download.RETRIES, retry_wait_s: float = download.RETRY_WAIT_S):
-        import urllib.request
-
         self.url, self.retries, self.retry_wait_s = url, retries, retry_wait_s
         request = urllib.request.Request(url, headers={"Range": f"bytes=-{TAIL}"})
         try:
@@ -63,8 +63,6 @@ class HttpSource:
         if start >= self.size - len(self.tail):
             offset = start - (self.size - len(self.tail))
             return self.tail[offset:offset + stop - start]
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             part = download.fetch_range(self.url, Path(tmp) / "range.part", start, stop, retries=self.retries,
                                         retry_wait_s=self.retry_wait_s)

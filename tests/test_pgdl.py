@@ -235,11 +235,14 @@ def test_missing_data_and_bad_names(tmp_path):
 def test_range_download_fetches_only_needed_members(archive, tmp_path, replica):
     with LoopbackServer({"/public_data.zip": archive}) as server:
         paths = pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0)
+        requests, sent = len(server.log), server.bytes_sent("/public_data.zip")
+        assert pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0) == paths
+        assert len(server.log) == requests + 1  # a second run only reads the archive's end: files are CRC-checked
     root = tmp_path / "pgdl"
     got = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     assert got == needed_names(archive) | {"MANIFEST.json"}
     assert len(paths) == 8 * 3 + 3 + 1  # 8 models × 3 files, 3 shards, model_configs.json
-    assert server.bytes_sent("/public_data.zip") < len(archive) - (1 << 20)  # the 1 MB member never travelled
+    assert sent < len(archive) - (1 << 20)  # the 1 MB member never travelled
     assert all(status == 206 for _, _, status, _ in server.log)
     manifest = json.loads((root / "MANIFEST.json").read_text())
     assert set(manifest["members"]) == needed_names(archive)
@@ -338,3 +341,18 @@ def test_download_script_prints_one_line_and_exits_2(tmp_path, capsys):
         assert script.main(["--data-root", str(tmp_path), "--url", server.url + "/none.zip"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "none.zip" in err and "HTTP Error 404" in err
+
+
+# --- training ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("regulariser", ["t1", "l2"])
+def test_replica_network_trains_from_a_spec(replica, tmp_path, regulariser):
+    from model import experiment
+
+    spec = {"network": "pgdl/task1_v4/148", "regulariser": regulariser, "weight": 0.01, "batch_size": 16,
+            "max_epochs": 2, "optimizer": {"learning_rate": 0.001, "nesterov": False},
+            "data_root": str(replica), "output_root": str(tmp_path / "runs")}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    assert experiment.main([str(tmp_path / "spec.json")]) == 0
+    done = json.loads((tmp_path / "runs" / "pgdl/task1_v4/148" / regulariser / "0.01/seed_0" / "DONE.json").read_text())
+    assert done["block"] == "pgdl" and done["epochs"] == 2 and 0.0 <= done["test_accuracy"] <= 1.0
