@@ -149,5 +149,5 @@ def read(path: str | Path) -> pd.DataFrame:
 
 
 def write(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write the table as CSV atomically (values with full float precision)."""
-    return atomic.write_text(path, table[COLUMNS].to_csv(index=False, float_format="%.17g"))
+    """Write the table as CSV atomically (floats as their shortest round-trip text)."""
+    return atomic.write_text(path, table[COLUMNS].to_csv(index=False))
