@@ -109,7 +109,8 @@ class RegularisedModel(keras.Model):
             loss = ce + weighted
         if self.zero_nonfinite:
             ce_grads = tape.gradient(ce, variables)
-            reg_grads = tape.gradient(weighted, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            reg_grads = [tf.zeros_like(gc) if gr is None else gr
+                         for gc, gr in zip(ce_grads, tape.gradient(weighted, variables))]
             finite = [tf.reduce_all(tf.math.is_finite(g)) for g in reg_grads]
             grads = [gc + tf.where(ok, gr, tf.zeros_like(gr)) for gc, gr, ok in zip(ce_grads, reg_grads, finite)]
             self.effective_tracker.update_state(tf.cast(tf.reduce_all(tf.stack(finite)), tf.float32))
@@ -143,24 +144,34 @@ def make_optimizer(spec_optimizer) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(learning_rate=lr, momentum=o.momentum, nesterov=o.nesterov)
 
 
+def epoch_order(n: int, seed: int, epoch: int, shuffle_buffer: int | None) -> np.ndarray:
+    """The order (n,) int64 in which epoch `epoch` (0-based) visits the n training examples; a function of
+    (seed, epoch) only. Full uniform shuffle, or with `shuffle_buffer` (D8) a buffer shuffle like tf.data's: keep a
+    buffer of that many items, emit a random one and refill it from the stream."""
+    rng = np.random.default_rng([seed, epoch])
+    if shuffle_buffer is None or shuffle_buffer >= n:
+        return rng.permutation(n).astype(np.int64)
+    buffer, out = list(range(shuffle_buffer)), []
+    for item in range(shuffle_buffer, n):
+        slot = int(rng.integers(len(buffer)))
+        out.append(buffer[slot])
+        buffer[slot] = item
+    out.extend(np.asarray(buffer)[rng.permutation(len(buffer))].tolist())
+    return np.asarray(out, dtype=np.int64)
+
+
 def epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first_epoch: int, last_epoch: int,
                   shuffle_buffer: int | None) -> tf.data.Dataset:
-    """Batches of epochs first_epoch .. last_epoch − 1 (0-based), each epoch's order a function of (seed, epoch).
+    """Batches (x (b, ...), y (b,)) of epochs first_epoch .. last_epoch − 1 (0-based), each in `epoch_order`.
 
-    A full stateless shuffle per epoch, or (`shuffle_buffer`, D8) a buffer shuffle seeded from (seed, epoch). The
-    last batch of an epoch may be smaller (no drop_remainder), so an epoch has ceil(n / batch_size) batches.
+    The last batch of an epoch may be smaller (no drop_remainder): an epoch has ceil(n / batch_size) batches.
     """
     n = len(x)
     xs, ys = tf.constant(x), tf.constant(y)
 
     def one_epoch(epoch):
-        if shuffle_buffer is None:
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-            indices = tf.data.Dataset.from_tensor_slices(order)
-        else:
-            indices = tf.data.Dataset.range(n).shuffle(shuffle_buffer, seed=seed * 1_000_003 + epoch)
-        return indices.batch(batch_size)
+        order = tf.numpy_function(lambda e: epoch_order(n, seed, int(e), shuffle_buffer), [epoch], tf.int64)
+        return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, [n])).batch(batch_size)
 
     return (tf.data.Dataset.range(first_epoch, last_epoch).flat_map(one_epoch)
             .map(lambda i: (tf.gather(xs, i), tf.gather(ys, i))).prefetch(2))
