@@ -5,6 +5,7 @@ without Range support gets the whole archive downloaded once, then read locally 
 compressed bytes go to `<dest>.part` (resumable), are inflated to a temporary file, CRC-32 checked, then renamed:
 a half-written file never carries its final name. Must not know which members a data set needs.
 """
+import http.client
 import logging
 import os
 import struct
@@ -54,7 +55,13 @@ class HttpSource:
                 total = resp.headers.get("Content-Range", "").rpartition("/")[2]
                 if not total.isdigit():
                     raise DataError(f"{url}: Content-Range {resp.headers.get('Content-Range')!r} gives no size")
-                self.size, self.tail = int(total), resp.read()
+                self.size = int(total)
+                try:
+                    self.tail = resp.read()
+                except http.client.IncompleteRead:
+                    self.tail = b""
+                if len(self.tail) != min(TAIL, self.size):
+                    raise DataError(f"{url}: connection cut while reading the archive's end; run again")
         except OSError as err:  # URLError, HTTPError, connection errors
             raise DataError(f"{url}: cannot read the archive's end ({err})") from None
 

@@ -109,3 +109,10 @@ def test_escaping_member_names_are_refused(tmp_path, name):
 
 def test_safe_member_name(tmp_path):
     assert remote_zip.safe_destination(tmp_path, "a/b/c.txt") == tmp_path / "a" / "b" / "c.txt"
+
+
+def test_cut_while_reading_the_archive_end_is_a_clear_error(tmp_path):
+    data = _zip(tmp_path / "a.zip", {"b/y.bin": PAYLOAD}, zipfile.ZIP_STORED).read_bytes()
+    with LoopbackServer({"/a.zip": data}, cuts={"/a.zip": {len(data) - remote_zip.TAIL: 100}}) as server:
+        with pytest.raises(DataError, match="connection cut while reading the archive's end; run again"):
+            remote_zip.extract(server.url + "/a.zip", tmp_path / "out", lambda name: True)

@@ -75,10 +75,11 @@ def prepare(data_root: str | Path, *, source_dir: str | Path | None = None, base
     out = folder(data_root) / "mnist.npz"
     if out.exists() and not force:
         with np.load(out) as f:
-            if int(f["seed"]) == seed:
-                log.info("%s: already prepared with seed %d", out, seed)
-                return out
-        raise DataError(f"{out}: exists with seed {int(np.load(out)['seed'])}, not {seed}; use --force to rewrite it")
+            old_seed = int(f["seed"])
+        if old_seed == seed:
+            log.info("%s: already prepared with seed %d", out, seed)
+            return out
+        raise DataError(f"{out}: exists with seed {old_seed}, not {seed}; use --force to rewrite it")
     arrays = {}
     for key, path in _raw_files(Path(data_root), source_dir and Path(source_dir), base_urls, force, files).items():
         arrays[key] = read_idx(path)
