@@ -34,5 +34,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) tests
 
+bench: $(STAMP)
+	$(PY) benchmarks/bench_pairing.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache

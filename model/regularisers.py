@@ -27,9 +27,9 @@ DEFAULT_OPTIONS = {"zero_length_bars": "keep", "dead_neurons": "safe", "pairing"
 PAPER_OPTIONS = {"zero_length_bars": "zero_loss", "dead_neurons": "zero_grad"}  # the original's behaviour
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Regulariser:
-    """`reg(activations, weights) -> scalar tf.Tensor`; see `make`."""
+    """`reg(activations, weights) -> scalar tf.Tensor`; see `make`. Hashable by identity (a `tf.function` argument)."""
 
     id: str
     sampling: float
