@@ -29,11 +29,11 @@ class RangeNotSupported(Exception):
     """The server answered a Range request with the whole file (status 200)."""
 
 
-def _progress(name: str, total: int | None, initial: int):
+def _progress(name: str):
+    """A byte progress bar on stderr, shown only when stderr is a terminal."""
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=name, leave=False,
-                disable=not sys.stderr.isatty())
+    return tqdm(unit="B", unit_scale=True, desc=name, leave=False, disable=not sys.stderr.isatty())
 
 
 def fetch_range(url: str, part: Path, start: int = 0, stop: int | None = None, *, retries: int = RETRIES,
@@ -48,7 +48,7 @@ def fetch_range(url: str, part: Path, start: int = 0, stop: int | None = None, *
     part = Path(part)
     part.parent.mkdir(parents=True, exist_ok=True)
     failures = 0
-    with open(part, "ab") as out, _progress(part.name.removesuffix(".part"), None, 0) as bar:
+    with open(part, "ab") as out, _progress(part.name.removesuffix(".part")) as bar:
         while True:
             have = out.tell()
             if stop is not None and have >= stop - start:

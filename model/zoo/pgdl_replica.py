@@ -116,8 +116,8 @@ def write_replica(root: str | Path, *, input_shape=(8, 8, 3), per_class=(8, 3), 
     """
     root, rng = Path(root), np.random.default_rng(seed)
     tasks = {"task1_v4": (TASK1_MODELS, task1_config,
-                          lambda i: {"dropout": 0.5 if i in (20, 21, 148, 149) else 0.0, "conv_width": 8 if i % 2 else 4,
-                                     "num_dense_layers": 2 if i >= 148 else 1}),
+                          lambda i: {"dropout": 0.5 if i in (20, 21, 148, 149) else 0.0,
+                                     "conv_width": 8 if i % 2 else 4, "num_dense_layers": 2 if i >= 148 else 1}),
              "task2_v1": (TASK2_MODELS, task2_config,
                           lambda i: {"dropout": 0.25 if i % 2 else 0.0, "batch_size": 512 if i >= 612 else 32})}
     for task, (ids, make_config, hparams) in tasks.items():
