@@ -111,6 +111,10 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
         raise DataError(f"{path}: missing column(s) {missing}; expected columns {','.join(COLUMNS)} first")
     if frame.empty:
         raise DataError(f"{path}: no rows (no finished run was collected)")
+    for col in ("block", "network", "regulariser", "weight", "seed"):
+        if frame[col].isna().any():
+            raise DataError(f"{path}: column {col!r} is empty in row {int(frame[col].isna().to_numpy().argmax()) + 2}"
+                            "; every run needs a value")
     for col in ("weight", "seed", "val_accuracy", "test_accuracy"):
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = frame[col][values.isna() & frame[col].notna()]

@@ -94,6 +94,7 @@ HEADER = "block,network,regulariser,weight,seed,val_accuracy,test_accuracy\n"
     ("block,network,weight,seed,val_accuracy,test_accuracy\n", r"missing column\(s\) \['regulariser'\]"),
     (HEADER, "no rows"),
     (HEADER + "digits,digits/0,t1,0.1,0,1.5,0.5\n", "val_accuracy 1.5 of network 'digits/0' is outside"),
+    (HEADER + "digits,digits/0,t1,0.1,0,0.5,0.5\ndigits,digits/0,t1,0.1,,0.5,0.5\n", "'seed' is empty in row 3"),
     (HEADER + "digits,digits/0,t1,0.1,0,0.5,0.5\ndigits,digits/0,t1,0.1,0,0.6,0.5\n", "more than once"),
 ])
 def test_read_refuses_bad_csv(tmp_path, content, message):
