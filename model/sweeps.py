@@ -54,8 +54,11 @@ class Task:
         return self.run_dir / runs.SPEC
 
 
-def load(path: str | Path) -> list[Task]:
-    """Read a sweep file and expand it (`expand`); a bad file raises `SpecError` naming it and the field."""
+def load(path: str | Path, overrides: dict | None = None) -> list[Task]:
+    """Read a sweep file and expand it (`expand`); a bad file raises `SpecError` naming it and the field.
+
+    overrides: spec fields replacing the file's `base` ones (`parse_overrides` builds them from `KEY=VALUE`s).
+    """
     path = Path(path)
     try:
         sweep = json.loads(path.read_text(encoding="utf-8"))
@@ -63,7 +66,40 @@ def load(path: str | Path) -> list[Task]:
         raise SpecError(f"{path}: sweep file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise SpecError(f"{path}: not a readable JSON sweep file ({err})") from None
+    if overrides:
+        if not isinstance(sweep, dict) or not isinstance(sweep.get("base"), dict):
+            raise SpecError(f"{path}: expected a JSON object with a 'base' object")
+        sweep["base"] = _merged(sweep["base"], overrides)
     return expand(sweep, source=str(path))
+
+
+def parse_overrides(texts: list[str]) -> dict:
+    """[`KEY=VALUE`, ...] → the overrides for `load`. VALUE is read as JSON when it parses (numbers, true, null,
+    objects), else as a string; a dotted KEY reaches into an object (`optimizer.learning_rate=0.1`)."""
+    overrides: dict = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise SpecError(f"override {text!r}: expected KEY=VALUE, e.g. max_epochs=2 or optimizer.learning_rate=0.1")
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass
+        for part in reversed(key.split(".")):
+            value = {part: value}
+        overrides = _merged(overrides, value)
+    return overrides
+
+
+def _merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` applied; nested objects are merged key by key."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def expand(sweep: dict, source: str = "<sweep>") -> list[Task]:
@@ -81,23 +117,25 @@ def expand(sweep: dict, source: str = "<sweep>") -> list[Task]:
         block_set = _overrides(block.get("set", {}), f"{where}.set")
         networks = _list(block["networks"], f"{where}.networks")
         seeds = _list(block.get("seeds", [0]), f"{where}.seeds")
+        cells = []
         for c, cell in enumerate(_list(block["cells"], f"{where}.cells")):
             cwhere = f"{where}.cells[{c}]"
             _check_keys(cell, CELL_KEYS, cwhere, required={"regulariser", "weights"})
-            cell_set = _overrides(cell.get("set", {}), f"{cwhere}.set")
-            weights = _list(cell["weights"], f"{cwhere}.weights")
-            for network in networks:
+            cells.append((cwhere, cell, _overrides(cell.get("set", {}), f"{cwhere}.set"),
+                          _list(cell["weights"], f"{cwhere}.weights")))
+        for network in networks:
+            for cwhere, cell, cell_set, weights in cells:
                 for weight in weights:
                     for seed in seeds:
                         raw = {**copy.deepcopy(base), **block_set, **cell_set, "network": network,
                                "regulariser": cell["regulariser"], "weight": weight, "seed": seed}
                         spec = Spec.from_dict(raw, source=f"{cwhere} (network {network!r}, weight {weight!r}, "
                                                           f"seed {seed!r})")
-                        task_id = spec.task_id
-                        if task_id in seen:
-                            raise SpecError(f"{cwhere}: task {task_id} is already produced by {seen[task_id]}")
-                        seen[task_id] = cwhere
-                        tasks.append(Task(task_id, spec, spec.run_dir))
+                        if spec.task_id in seen:
+                            raise SpecError(f"{cwhere}: task {spec.task_id} is already produced by "
+                                            f"{seen[spec.task_id]}")
+                        seen[spec.task_id] = cwhere.removeprefix(f"{source}: ")
+                        tasks.append(Task(spec.task_id, spec, spec.run_dir))
     expected = sweep.get("expect_tasks")
     if expected is not None and expected != len(tasks):
         raise SpecError(f"{source}: expect_tasks is {expected!r} but the grid expands to {len(tasks)} tasks")

@@ -44,12 +44,15 @@ def main(argv=None) -> int:
                    help="ray: GPUs per task, fractional allowed (default: 1/tasks-per-gpu when there are GPUs)")
     p.add_argument("--max-retries", type=int, default=2, help="retries of a task whose process is killed")
     p.add_argument("-v", "--verbose", action="store_true", help="also log every line the task processes print")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="replace a base spec field (JSON value; dotted keys reach into objects), e.g. "
+                        "--set max_epochs=2 --set output_root=/scratch/exp; repeatable")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     try:
-        tasks = sweeps.load(args.sweep)
+        tasks = sweeps.load(args.sweep, sweeps.parse_overrides(args.overrides))
         if args.dry_run:
             print(f"{len(tasks)} tasks")
             print("\n".join(task.task_id for task in tasks))

@@ -39,10 +39,13 @@ def table(tasks) -> tuple[list[str], list[str]]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep", help="sweep file (JSON)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="replace a base spec field (JSON value; dotted keys reach into objects), e.g. "
+                        "--set max_epochs=2 --set output_root=/scratch/exp; repeatable")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     args = p.parse_args(argv)
     try:
-        tasks = sweeps.load(args.sweep)
+        tasks = sweeps.load(args.sweep, sweeps.parse_overrides(args.overrides))
     except PipelineError as err:
         if args.debug:
             raise

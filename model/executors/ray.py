@@ -48,8 +48,8 @@ def run(jobs: list[Job], address: str | None = None, gpus_per_task: float | None
             gpus_per_task = 1.0 / tasks_per_gpu if cluster_gpus else 0.0
         log.info("ray executor: cluster %s, %g GPU(s) and %g CPU(s) per task", ray.cluster_resources(),
                  gpus_per_task, cpus_per_task)
-        remote = ray.remote(_run_task).options(num_gpus=gpus_per_task, num_cpus=cpus_per_task, max_calls=1,
-                                               max_retries=max_retries)
+        remote = ray.remote(num_gpus=gpus_per_task, num_cpus=cpus_per_task, max_calls=1,
+                            max_retries=max_retries)(_run_task)
         pending: dict = {}
 
         def submit(job: Job) -> None:

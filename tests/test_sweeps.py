@@ -1,0 +1,189 @@
+"""Sweep files → tasks: the paper's grids, deterministic expansion, stable ids, spec files, bad input, status."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from model import runs, sweeps
+from model.errors import SpecError
+from model.spec import Spec
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "configs" / "paper"
+WEIGHTS = [1e-06, 1e-05, 0.0001, 0.001, 0.01, 0.1, 1.0, 5.0, 10.0, 100.0]
+MNIST = ["mnist/0", "mnist/1", "mnist/2"]
+PGDL = [f"pgdl/task1_v4/{i}" for i in (20, 21, 22, 23, 148, 149, 150, 151)]
+sys.path.insert(0, str(ROOT / "scripts"))
+import run_sweep  # noqa: E402
+import sweep_status  # noqa: E402
+
+
+def small_sweep(output_root, **base) -> dict:
+    return {"base": {"output_root": str(output_root), "max_epochs": 2, **base},
+            "grid": [{"networks": ["digits/0", "digits/2"], "seeds": [0, 1],
+                      "cells": [{"regulariser": "none", "weights": [0]},
+                                {"regulariser": "t1", "weights": [0.01, 1], "set": {"sampling": 0.5}}]}]}
+
+
+@pytest.mark.parametrize("name, networks", [("mnist_paper", MNIST), ("mnist_corrected", MNIST),
+                                            ("pgdl_paper", PGDL), ("pgdl_corrected", PGDL)])
+def test_paper_sweeps_expand_to_51_tasks_per_network(name, networks):
+    tasks = sweeps.load(PAPER / f"{name}.json")
+    assert len(tasks) == 51 * len(networks)
+    assert len({t.task_id for t in tasks}) == len(tasks)
+    assert Counter(t.spec.network for t in tasks) == {n: 51 for n in networks}
+    profile = name.split("_")[1]
+    for network in networks:
+        cells = sorted((t.spec.regulariser, t.spec.weight) for t in tasks if t.spec.network == network)
+        expected = [("none", 0.0)] + [(r, w) for r in ("corr", "l1", "l2", "t1", "t2") for w in WEIGHTS]
+        assert cells == sorted(expected)
+    for t in tasks:
+        assert t.spec.profile == profile and t.spec.seed == 0
+        assert t.task_id == f"{t.spec.network}/{t.spec.regulariser}/{float(t.spec.weight)!r}/seed_0"
+        assert t.run_dir == Path(t.spec.output_root) / t.task_id
+        # protocol §9: PGDL's t1, t2 and C use the original's default 0.5% sampling; MNIST samples every neuron
+        sampled = networks is PGDL and t.spec.regulariser in ("t1", "t2", "corr")
+        assert t.spec.sampling == (0.005 if sampled else 1.0)
+        # protocol §7.5: MNIST Nesterov SGD 0.01 with staircase decay every 3520 steps; PGDL SGD 0.001 constant
+        opt = t.spec.optimizer
+        if networks is MNIST:
+            assert (opt.learning_rate, opt.nesterov, opt.schedule, opt.decay_steps) == (0.01, True,
+                                                                                      "exponential_decay", 3520)
+        else:
+            assert (opt.learning_rate, opt.nesterov, opt.schedule) == (0.001, False, "constant")
+        assert (t.spec.batch_size, t.spec.max_epochs, t.spec.patience) == (256, 1200, 20)
+
+
+def test_paper_profiles_write_to_different_roots():
+    roots = {sweeps.load(p)[0].spec.output_root for p in PAPER.glob("*.json")}
+    assert len(roots) == 4
+
+
+@pytest.mark.parametrize("name, count", [("mnist_paper", 153), ("pgdl_corrected", 408)])
+def test_dry_run_prints_the_count_and_the_ids(name, count, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_sweep.main([str(PAPER / f"{name}.json"), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{count} tasks"
+    ids = lines[1:]
+    assert len(ids) == count == len(set(ids))
+    assert ids == [t.task_id for t in sweeps.load(PAPER / f"{name}.json")]
+    assert not any(tmp_path.iterdir()), "a dry run writes nothing"
+
+
+def test_expansion_is_deterministic_and_in_file_order(tmp_path):
+    sweep = small_sweep(tmp_path)
+    first, second = sweeps.expand(sweep), sweeps.expand(json.loads(json.dumps(sweep)))
+    assert [t.task_id for t in first] == [t.task_id for t in second]
+    assert [t.spec for t in first] == [t.spec for t in second]
+    assert [t.task_id for t in first] == [
+        f"{n}/{r}/{w}/seed_{s}" for n in ("digits/0", "digits/2")
+        for r, ws in (("none", ["0.0"]), ("t1", ["0.01", "1.0"])) for w in ws for s in (0, 1)]
+    assert {t.spec.sampling for t in first if t.spec.regulariser == "t1"} == {0.5}
+    assert {t.spec.sampling for t in first if t.spec.regulariser == "none"} == {1.0}
+    assert first[0].cell == "none/0.0"
+
+
+def test_overrides_replace_base_fields(tmp_path):
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(small_sweep(tmp_path / "a")))
+    overrides = sweeps.parse_overrides(["output_root=" + str(tmp_path / "b"), "max_epochs=7",
+                                        "optimizer.learning_rate=0.5", "profile=paper"])
+    tasks = sweeps.load(path, overrides)
+    assert {t.spec.max_epochs for t in tasks} == {7}
+    assert {t.spec.optimizer.learning_rate for t in tasks} == {0.5}
+    assert {t.spec.optimizer.momentum for t in tasks} == {0.9}
+    assert {t.spec.profile for t in tasks} == {"paper"}
+    assert all(str(t.run_dir).startswith(str(tmp_path / "b")) for t in tasks)
+    with pytest.raises(SpecError, match="KEY=VALUE"):
+        sweeps.parse_overrides(["max_epochs"])
+
+
+def test_write_specs_gives_files_the_experiment_runs(tmp_path):
+    tasks = sweeps.expand(small_sweep(tmp_path))
+    sweeps.write_specs(tasks)
+    for task in tasks:
+        assert task.spec_path == task.run_dir / "spec.json"
+        assert Spec.from_file(task.spec_path) == task.spec
+        assert Spec.from_file(task.spec_path).run_dir == task.run_dir
+    before = {t.spec_path: t.spec_path.stat().st_mtime_ns for t in tasks}
+    sweeps.write_specs(tasks)  # again: nothing to do
+    assert before == {t.spec_path: t.spec_path.stat().st_mtime_ns for t in tasks}
+    assert {t.task_id: sweeps.state(t) for t in tasks} == {t.task_id: "pending" for t in tasks}
+
+
+def test_a_changed_sweep_never_overwrites_a_run_folder(tmp_path):
+    sweeps.write_specs(sweeps.expand(small_sweep(tmp_path)))
+    changed = sweeps.expand(small_sweep(tmp_path, max_epochs=3))
+    with pytest.raises(SpecError, match="different spec"):
+        sweeps.write_specs(changed)
+    assert Spec.from_file(changed[0].spec_path).max_epochs == 2
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda s: s.update(extra=1), "unknown field 'extra'"),
+    (lambda s: s.pop("grid"), "missing field 'grid'"),
+    (lambda s: s["base"].update(network="digits/0"), "base.network: set by the grid"),
+    (lambda s: s["grid"][0]["cells"][1].update(set={"weight": 1}), r"cells\[1\].set.weight"),
+    (lambda s: s["grid"][0].update(networks=[]), r"grid\[0\].networks: expected a non-empty JSON list"),
+    (lambda s: s["grid"][0]["cells"][0].update(regulariser="t3"), "'regulariser' = 't3'"),
+    (lambda s: s["grid"][0]["cells"][1].update(weights=[-1]), r"cells\[1\].*'weight' = -1.0"),
+    (lambda s: s["base"].update(max_epochs="2"), "'max_epochs' = '2'"),
+    (lambda s: s["grid"].append(s["grid"][0]), r"already produced by grid\[0\]"),
+    (lambda s: s.update(expect_tasks=153), "expect_tasks is 153 but the grid expands to 12 tasks"),
+])
+def test_bad_sweeps_fail_with_one_clear_error(tmp_path, mutate, message):
+    sweep = small_sweep(tmp_path / "out")
+    mutate(sweep)
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(sweep))
+    with pytest.raises(SpecError, match=message) as err:
+        sweeps.load(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    for argv in ([str(bad)], [str(bad), "--dry-run"], [str(tmp_path / "missing.json")]):
+        assert run_sweep.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1
+    assert sweep_status.main([str(bad)]) == 2
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(small_sweep(tmp_path / "out")))
+    assert run_sweep.main([str(good), "--executor", "ray", "--gpus", "0"]) == 2
+    assert "--gpus and --workers are for --executor local" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_status_counts_done_running_failed_pending_per_cell(tmp_path, capsys):
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(small_sweep(tmp_path / "out")))
+    tasks = sweeps.load(path)
+    done, running, failed, stale = tasks[0], tasks[1], tasks[4], tasks[5]
+    runs.write_done(done.run_dir, {"task_id": done.task_id})
+    claim = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat_unix": time.time()}
+    (running.run_dir / runs.RUNNING).parent.mkdir(parents=True)
+    (running.run_dir / runs.RUNNING).write_text(json.dumps(claim))
+    runs.write_failed(failed.run_dir, FileNotFoundError("data/mnist/mnist.npz: missing"))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a claim by a process that has exited is stale: the task is pending again
+    (stale.run_dir).mkdir(parents=True)
+    (stale.run_dir / runs.RUNNING).write_text(json.dumps({**claim, "pid": dead.pid}))
+    assert [sweeps.state(t) for t in tasks[:6]] == ["done", "running", "pending", "pending", "failed", "pending"]
+
+    assert sweep_status.main([str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["cell", "done", "running", "failed", "pending", "total"]
+    rows = {line.split()[0]: [int(x) for x in line.split()[1:]] for line in out[1:4]}
+    assert rows == {"none/0.0": [1, 1, 0, 2, 4], "t1/0.01": [0, 0, 0, 4, 4], "t1/1.0": [0, 0, 1, 3, 4]}
+    assert out[4].split() == ["all", "1", "1", "1", "9", "12"]
+    assert f"  {failed.task_id}: FileNotFoundError: data/mnist/mnist.npz: missing" in out
