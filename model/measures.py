@@ -193,6 +193,8 @@ class DGP:
 def deep_graph_persistence(layers: list[WeightLayer]) -> DGP:
     """DGP of a network: NP (with the essential point) of the composed matrix rescaled to max 1."""
     s = composed_matrix(layers)
+    if not s.max() > 0:
+        raise PipelineError("deep graph persistence: every input-output path has a weight at its layer's mean")
     value = persistence_norm(s / s.max())
     return DGP(value, value / float(np.sqrt(sum(s.shape) - 1)))
 
