@@ -1,6 +1,7 @@
 """The registry of regularisers: `make(id, sampling=p, **options)` → a callable `reg(activations, weights)`.
 
-Ids (paper eqs. 1, 2, 4; protocol §6): `none`; `t1` = −Σ deaths; `t2` = ½·std − ½·mean of deaths (population std);
+Ids (paper eqs. 1, 2, 4; protocol §6): `none`; `t1` = −Σ deaths; `t2` = ½·std − ½·mean of deaths (population
+std; where all counted deaths are equal, e.g. N = 2 or a batch of 2, the std's gradient is taken as 0);
 `l1`, `l2` = Σ|w|, Σw² over every trainable variable, biases included, no ½ (defect R10, kept for comparability);
 `corr` = mean |corr| over the off-diagonal non-zero entries; `decov` (Cogswell et al. 2016) =
 ½(‖C‖²_F − ‖diag C‖²) of the batch covariance C. The activation regularisers see the sampled neurons
