@@ -124,7 +124,8 @@ def _numba_prim():
 
 
 def prim_compiled(m, similarity=False):
-    """Compiled scalar O(N²) Prim (numba); falls back to `prim_numpy` when numba is missing. Same result."""
+    """Compiled scalar O(N²) Prim (numba): the fastest CPU kernel measured (benchmarks/README.md) and the `"numpy"`
+    pairing. Falls back to `prim_numpy` when numba is missing; same result."""
     kernel = _numba_prim()
     if kernel is None:
         return prim_numpy(m, similarity)
@@ -138,11 +139,6 @@ def prim_compiled(m, similarity=False):
         raise ValueError("the matrix holds a NaN or an infinite entry")
     order = np.lexsort((edges[:, 1], edges[:, 0], weights))
     return edges[order].astype(np.int32)
-
-
-def mst_edges_numpy(m, similarity=False):
-    """MST edges (N−1, 2) int32 of a NumPy matrix with the fastest available CPU kernel (`prim_compiled`)."""
-    return prim_compiled(m, similarity)
 
 
 def _check_matrix(m):
@@ -242,7 +238,7 @@ def mst_edges(m, *, similarity=False, pairing="auto"):
     n = m.shape[0]
     if resolve_pairing(pairing) == "tf":
         return boruvka_tf(m, similarity)
-    edges = tf.numpy_function(lambda x: mst_edges_numpy(x, similarity), [m], tf.int32, stateful=False)
+    edges = tf.numpy_function(lambda x: prim_compiled(x, similarity), [m], tf.int32, stateful=False)
     edges.set_shape((None if n is None else max(n - 1, 0), 2))
     return tf.stop_gradient(edges)
 
@@ -262,7 +258,7 @@ def mst_edges_of_gram(z, *, pairing="auto"):
 
     def host(x):
         x = np.asarray(x, dtype=np.float64)
-        return mst_edges_numpy(x.T @ x, similarity=True)
+        return prim_compiled(x.T @ x, similarity=True)
 
     edges = tf.numpy_function(host, [z], tf.int32, stateful=False)
     edges.set_shape((None if n is None else max(n - 1, 0), 2))
