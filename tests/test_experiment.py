@@ -168,8 +168,7 @@ def test_sigkill_mid_training_then_same_command_equals_uninterrupted_run(tmp_pat
 
     resumed = subprocess.run(**command(killed_path))
     assert resumed.returncode == 0, resumed.stderr.decode()
-    uninterrupted = subprocess.run(**command(whole_path))
-    assert uninterrupted.returncode == 0, uninterrupted.stderr.decode()
+    assert experiment.main([str(whole_path)]) == 0  # the uninterrupted reference, in this process
 
     a, b = runs.read_done(killed.run_dir), runs.read_done(whole.run_dir)
     assert a["resumed_from_epoch"] in (3, 6) and b["resumed_from_epoch"] == 0
@@ -180,3 +179,29 @@ def test_sigkill_mid_training_then_same_command_equals_uninterrupted_run(tmp_pat
         np.testing.assert_array_equal(x, y)
     drop_seconds = lambda path: [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]  # noqa: E731
     assert drop_seconds(killed.run_dir / runs.HISTORY) == drop_seconds(whole.run_dir / runs.HISTORY)
+
+
+EXAMPLES = ["none.json", "t1.json", "t2.json", "l1.json", "l2.json", "corr.json", "decov.json", "t1_paper.json"]
+
+
+def test_there_is_an_example_spec_per_regulariser_id():
+    from model.regularisers import IDS
+
+    assert sorted(IDS) == sorted(name[:-5] for name in EXAMPLES if "_" not in name)
+
+
+@pytest.mark.parametrize("config", EXAMPLES)
+def test_example_configs_are_valid_and_train(tmp_path, config):
+    spec = json.loads((REPO / "configs" / "digits" / config).read_text())
+    path = write_spec(tmp_path, **{**spec, "max_epochs": 2, "output_root": str(tmp_path / "out")})
+    assert experiment.main([str(path)]) == 0
+    done = runs.read_done(Spec.from_file(path).run_dir)
+    assert done["epochs"] == 2 and np.isfinite(done["val_loss"]) and done["profile"] == spec["profile"]
+
+
+@pytest.mark.slow
+def test_digits_baseline_config_reaches_90_percent(tmp_path):
+    spec = json.loads((REPO / "configs" / "digits" / "none.json").read_text())
+    path = write_spec(tmp_path, **{**spec, "output_root": str(tmp_path / "out")})
+    assert experiment.main([str(path)]) == 0
+    assert runs.read_done(Spec.from_file(path).run_dir)["test_accuracy"] >= 0.9
