@@ -47,11 +47,12 @@ def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05
     An existing statistics.json is not overwritten unless `force`.
     """
     out_dir = Path(out_dir)
-    analyses = stats.analyse_blocks(results.read(accuracies_csv), alpha=alpha, blocks=blocks, capped=capped)
-    existing = [out_dir / name / "statistics.json" for name in analyses
-                if (out_dir / name / "statistics.json").exists()]
+    frame = results.read(accuracies_csv)
+    names = list(blocks or frame["block"].unique()) + ["combined"]
+    existing = [out_dir / name / "statistics.json" for name in names if (out_dir / name / "statistics.json").exists()]
     if existing and not force:
         raise DataError(f"{existing[0]}: already exists; pass --force to overwrite it")
+    analyses = stats.analyse_blocks(frame, alpha=alpha, blocks=blocks, capped=capped)
     folders = {}
     for name, analysis in analyses.items():
         write_block(analysis, out_dir / name)

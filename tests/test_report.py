@@ -14,12 +14,12 @@ from model.errors import DataError
 from tests.test_results import write_done
 
 ROOT = Path(__file__).resolve().parents[1]
-TREATMENTS = ("none", "t1", "t2", "l1", "l2", "corr")
+TREATMENTS = ("none", "t1", "t2", "corr")
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    """Run folders for mnist/0..2 × 6 treatments × weights {1e-4, 0.1} × 2 seeds, with history.csv; one failure."""
+    """Run folders for mnist/0..2 × 4 treatments × weights {1e-4, 0.1} × 2 seeds, with history.csv; one failure."""
     root = tmp_path_factory.mktemp("sweep")
     rng = np.random.default_rng(0)
     for net in ("mnist/0", "mnist/1", "mnist/2"):
