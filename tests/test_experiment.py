@@ -46,6 +46,14 @@ def test_bad_spec_one_line_exit_2_nothing_written(tmp_path, capsys, change, word
     assert files_under(tmp_path / "out") == []
 
 
+def test_missing_mnist_data_exit_2_nothing_written(tmp_path, capsys):
+    path = write_spec(tmp_path, network="mnist/0", data_root=str(tmp_path / "no_data"))
+    assert experiment.main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing" in err and "no_data" in err
+    assert files_under(tmp_path / "out") == [] and not (tmp_path / "no_data").exists()
+
+
 def test_missing_dataset_exit_2_nothing_written(tmp_path, capsys, monkeypatch):
     from model.errors import DataError
 
