@@ -38,7 +38,7 @@ Quirk settings (protocol §15; each defaults from `profile`, and an explicit val
 | `shuffle_buffer` | `null` (full seeded shuffle each epoch) | 1000 | D8 |
 | `restore_best` | `"always"` | `"only_if_stopped"` (last weights when max_epochs is reached) | T1 |
 | `val_loss` | `"per_example"` (exact mean) | `"batch_mean"` (mean of batch means) | T11 |
-| `reg_forward` | `"auto"`: activations from the training forward pass, or a separate inference-mode pass when the network has Dropout/BatchNorm | `"inference"` (always the separate pass) | R6 |
+| `reg_forward` | `"auto"`: activations from the training forward pass, or a separate inference-mode pass when the network has Dropout/BatchNorm (`"train_pass"` forces the former) | `"inference"` (always the separate pass) | R6 |
 | `reg_nonfinite` | `"fail"` (a non-finite regulariser gradient fails the run) | `"zero_per_variable"` (zero that variable's regulariser gradient) | R2 |
 
 The resolved spec (`Spec.to_dict()`, every field explicit) is itself a valid spec file; the run folder keeps it as

@@ -27,6 +27,7 @@ NEURON_LAYERS = (keras.layers.Dense, keras.layers.Conv2D)
 STOCHASTIC_LAYERS = (keras.layers.Dropout, keras.layers.BatchNormalization, keras.layers.GaussianNoise,
                      keras.layers.GaussianDropout, keras.layers.AlphaDropout)
 CHECKPOINT = "last.npz"
+HISTORY_COLUMNS = ("loss", "ce", "reg", "accuracy", "reg_effective", "val_loss", "val_accuracy")  # then lr, seconds
 
 
 def neuron_layers(model: keras.Model) -> list:
@@ -227,7 +228,8 @@ class History(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
         self.clock["wall_seconds"] += seconds
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
+        ordered = [k for k in HISTORY_COLUMNS if k in logs] + sorted(k for k in logs if k not in HISTORY_COLUMNS)
+        row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in ordered},
                "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)), "seconds": seconds}
         self.rows.append(row)
         log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
