@@ -28,9 +28,10 @@ COPY requirements.txt ./
 RUN python3 -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed, the base image has " + sys.version' \
     && python3 -m pip install --no-cache-dir -r requirements.txt
 
+# The code is used in place (PYTHONPATH), not installed: nothing to build, and scripts run from /app.
 COPY . .
-RUN python3 -m pip install --no-cache-dir --no-deps --no-build-isolation . \
-    && useradd --create-home --uid 1000 runner \
+ENV PYTHONPATH=/app
+RUN useradd --create-home --uid 1000 runner \
     && chmod 1777 /home/runner \
     && mkdir -p data experiments \
     && chown runner data experiments
