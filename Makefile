@@ -10,7 +10,7 @@ JOBS        ?= 2
 DEMO_SWEEP  ?= configs/digits/demo.json
 DEMO_OUT    ?= $(EXPERIMENTS)/demo
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench clean reproduce worker
 
 setup: $(STAMP)
 
@@ -30,6 +30,35 @@ demo: $(STAMP)
 	$(PY) scripts/make_report.py --accuracies $(DEMO_OUT)/accuracies.csv --statistics $(DEMO_OUT)/statistics \
 		--out $(DEMO_OUT)/report --title "Digits demo: $(DEMO_SWEEP)" --force
 	@echo "Report: $(DEMO_OUT)/report/report.md"
+
+# The paper end to end (data -> zoos -> both sweeps -> accuracies -> statistics -> report) on whatever GPUs this
+# machine has (one task per GPU; CPU workers when there is none). Every step resumes: run it again after a crash.
+# PROFILE=corrected|paper; SWEEP_ARGS go to run_sweep.py, e.g. "--tasks-per-gpu 2" or "--executor ray --address
+# HEAD:6379". Runs go to $(REPRO_OUT); a failed task does not stop the others and is listed in the report.
+PROFILE    ?= corrected
+REPRO_OUT  ?= $(EXPERIMENTS)/paper/$(PROFILE)
+SWEEP_ARGS ?=
+SWEEP      ?= configs/paper/mnist_$(PROFILE).json
+GPU        ?= 0
+PLACE      := --set data_root=$(DATA) --set output_root=$(REPRO_OUT)
+
+reproduce: $(STAMP)
+	$(PY) scripts/prepare_mnist.py --data-root $(DATA)
+	$(PY) scripts/make_mnist_zoo.py --data-root $(DATA)
+	$(PY) scripts/download_pgdl.py --data-root $(DATA)
+	$(PY) scripts/run_sweep.py configs/paper/mnist_$(PROFILE).json $(PLACE) $(SWEEP_ARGS) || test $$? -eq 1
+	$(PY) scripts/run_sweep.py configs/paper/pgdl_$(PROFILE).json $(PLACE) $(SWEEP_ARGS) || test $$? -eq 1
+	$(PY) accuracies/collect_accuracies.py $(REPRO_OUT) --out $(REPRO_OUT)/accuracies.csv --force
+	$(PY) extract_statistics.py $(REPRO_OUT)/accuracies.csv --out $(REPRO_OUT)/statistics --force \
+		$(if $(filter paper,$(PROFILE)),--nemenyi-p capped)
+	$(PY) scripts/make_report.py --accuracies $(REPRO_OUT)/accuracies.csv --statistics $(REPRO_OUT)/statistics \
+		--out $(REPRO_OUT)/report --title "Decorrelating neurons using persistence: $(PROFILE) profile" --force
+	@echo "Report: $(REPRO_OUT)/report/report.md"
+
+# One worker on GPU $(GPU) for $(SWEEP) (default: the MNIST sweep of $(PROFILE)); start one per GPU, on any machine
+# that sees the same $(EXPERIMENTS): claims keep two workers off one task. In Docker, see the Dockerfile's header.
+worker: $(STAMP)
+	$(PY) scripts/run_sweep.py $(SWEEP) --gpus $(GPU) $(PLACE) $(SWEEP_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) tests
