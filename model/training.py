@@ -153,8 +153,7 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle_buffer: int | None) -> np
     if shuffle_buffer is None or shuffle_buffer >= n:
         return rng.permutation(n).astype(np.int64)
     buffer, out = list(range(shuffle_buffer)), []
-    for item in range(shuffle_buffer, n):
-        slot = int(rng.integers(len(buffer)))
+    for item, slot in zip(range(shuffle_buffer, n), rng.integers(shuffle_buffer, size=n - shuffle_buffer).tolist()):
         out.append(buffer[slot])
         buffer[slot] = item
     out.extend(np.asarray(buffer)[rng.permutation(len(buffer))].tolist())
@@ -168,7 +167,8 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, firs
     The last batch of an epoch may be smaller (no drop_remainder): an epoch has ceil(n / batch_size) batches.
     """
     n = len(x)
-    xs, ys = tf.constant(x), tf.constant(y)
+    with tf.device("/CPU:0"):  # the input pipeline runs on the host
+        xs, ys = tf.constant(x), tf.constant(y)
 
     def one_epoch(epoch):
         order = tf.numpy_function(lambda e: epoch_order(n, seed, int(e), shuffle_buffer), [epoch], tf.int64)
@@ -315,6 +315,8 @@ class TensorBoardScalars(keras.callbacks.Callback):
 
 
 class Heartbeat(keras.callbacks.Callback):
+    """Calls `beat()` (the run claim's heartbeat) after every epoch."""
+
     def __init__(self, beat):
         super().__init__()
         self.beat = beat
@@ -326,7 +328,8 @@ class Heartbeat(keras.callbacks.Callback):
 @dataclass
 class Outcome:
     """What `train` returns. Accuracies are fractions of the kept weights (those of `kept_epoch`); val_loss is their
-    validation CE; best_epoch is the epoch of the best monitored value."""
+    validation CE; best_epoch is the epoch of the best monitored value; wall_seconds sums the epochs' wall time over
+    every attempt (resumes included)."""
 
     train_accuracy: float
     val_accuracy: float
