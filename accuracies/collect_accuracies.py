@@ -6,8 +6,8 @@
 
 Columns: block,network,regulariser,weight,seed,val_accuracy,test_accuracy, then more. Runs that are not finished
 (failed, running, partial, and with --sweep the sweep's tasks with no folder) are listed in
-ACCURACIES.incomplete.csv and on stderr. With --sweep alone, RUNS_ROOT is the sweep's output root. The work is in
-model/results.py.
+ACCURACIES.incomplete.csv and on stderr. With --sweep only that sweep's tasks are collected, and RUNS_ROOT defaults
+to its output root. The work is in model/results.py.
 """
 import argparse
 import sys
@@ -18,7 +18,7 @@ from model.errors import PipelineError
 
 
 def main(args) -> int:
-    expected, root = (), args.root
+    expected, root = None, args.root
     if args.sweep:
         from model import sweeps
 
@@ -38,7 +38,7 @@ def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("root", nargs="?", help="folder holding the run folders (default with --sweep: its output root)")
     p.add_argument("--out", required=True, help="CSV to write")
-    p.add_argument("--sweep", help="sweep file: list its tasks that have no run folder as missing")
+    p.add_argument("--sweep", help="sweep file: collect only its tasks; list those with no run folder as missing")
     p.add_argument("--force", action="store_true", help="overwrite an existing CSV")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p.parse_args(argv)

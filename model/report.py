@@ -103,8 +103,8 @@ def plot_accuracy_vs_weight(frame: pd.DataFrame, network: str, out_dir: Path) ->
     runs_ = frame[frame["network"] == network]
     regs = sorted((r for r in runs_["regulariser"].unique() if r != BASELINE), key=treatment_key)
     base = runs_[runs_["regulariser"] == BASELINE]
-    fig, axes = plt.subplots(1, max(1, len(regs)), figsize=(2.6 * max(1, len(regs)), 2.4), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, max(1, len(regs)), figsize=(2.6 * max(1, len(regs)), 2.6), sharey=True,
+                             squeeze=False, layout="constrained")
     for ax, reg in zip(axes[0], regs):
         cell = runs_[(runs_["regulariser"] == reg) & (runs_["weight"] > 0)]
         agg = cell.groupby("weight")[["val_accuracy", "test_accuracy"]].agg(["mean", "std"]).fillna(0.0)
@@ -130,7 +130,8 @@ def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path |
     if not columns:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(columns), figsize=(2.8 * len(columns), 2.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(columns), figsize=(2.8 * len(columns), 2.6), squeeze=False,
+                             layout="constrained")
     for ax, col in zip(axes[0], columns):
         for treatment, hist in histories.items():
             if col in hist:
@@ -159,8 +160,10 @@ def _histories(frame: pd.DataFrame, selected: dict) -> dict:
 
 
 def _statistics_folders(statistics_dir: Path) -> list[Path]:
-    folders = [p.parent for p in statistics_dir.glob("*/statistics.json")]
-    return sorted(folders, key=lambda p: (p.name == "combined", natural_key(p.name)))
+    """Each block's folder, then `combined`; with a single block only `combined` (the same analysis)."""
+    folders = sorted((p.parent for p in statistics_dir.glob("*/statistics.json")),
+                     key=lambda p: (p.name == "combined", natural_key(p.name)))
+    return folders[-1:] if len(folders) == 2 and folders[-1].name == "combined" else folders
 
 
 def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str | Path, measures_csv=None,

@@ -48,19 +48,24 @@ def _done_row(run: Path, done: dict, task_id: str) -> dict:
     return row
 
 
-def collect(root: str | os.PathLike, expected=()) -> Collection:
+def collect(root: str | os.PathLike, expected=None) -> Collection:
     """Scan `root` for run folders (`.../seed_<seed>`) and tabulate them.
 
-    expected: task ids (`digits/0/t1/0.01/seed_0`, relative to root) that should exist, e.g. a sweep's tasks; those
-    with no folder are listed as `missing`. A DONE.json that parses but lacks a contract key raises DataError.
+    expected: None (every run folder under root), or task ids (`digits/0/t1/0.01/seed_0`, relative to root), e.g. a
+    sweep's tasks: only those are collected, and those with no folder are listed as `missing`. A DONE.json that
+    parses but lacks a contract key raises DataError.
     """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder of run folders")
     rows, incomplete = [], []
     seen = set()
+    wanted = None if expected is None else set(expected)
     for run in sorted(p for p in root.rglob("seed_*") if p.is_dir()):
         task_id = run.relative_to(root).as_posix()
+        if wanted is not None and task_id not in wanted:
+            log.info("run %s is not one of the expected tasks: left out", task_id)
+            continue
         seen.add(task_id)
         done = runs.read_done(run)
         status = "done" if done is not None else runs.status(run)
@@ -74,7 +79,7 @@ def collect(root: str | os.PathLike, expected=()) -> Collection:
         else:
             why = "DONE.json does not parse" if (run / runs.DONE).exists() else "started, no DONE.json"
             incomplete.append((task_id, "partial", why))
-    incomplete += [(t, "missing", "no run folder") for t in expected if t not in seen]
+    incomplete += [(t, "missing", "no run folder") for t in expected or () if t not in seen]
     frame = pd.DataFrame(rows, columns=list(COLUMNS + EXTRA_COLUMNS))
     frame = frame.sort_values("task_id", kind="stable").reset_index(drop=True)
     for task_id, status, detail in incomplete:

@@ -43,15 +43,19 @@ def test_collect_tabulates_finished_and_lists_the_rest(tmp_path):
     make_runs(tmp_path)
     live = tmp_path / "digits/1/corr/0.1/seed_0"
     with runs.Claim(live):
-        coll = results.collect(tmp_path, expected=["digits/0/t1/0.01/seed_0", "digits/2/t1/0.01/seed_0"])
+        coll = results.collect(tmp_path)
+        expected = ["digits/0/t1/0.01/seed_0", "digits/1/t2/0.1/seed_0", "digits/2/t1/0.01/seed_0"]
+        only = results.collect(tmp_path, expected=expected)
     assert list(coll.frame.columns[:7]) == list(results.COLUMNS)
     assert list(coll.frame["task_id"]) == ["digits/0/none/0.0/seed_0", "digits/0/t1/0.01/seed_0",
                                            "digits/1/t1/1e-06/seed_0"]
     assert coll.frame.loc[2, "weight"] == 1e-06 and coll.frame.loc[2, "block"] == "digits"
     status = dict(zip(coll.incomplete["task_id"], coll.incomplete["status"]))
     assert status == {"digits/1/t2/0.1/seed_0": "failed", "digits/1/l1/0.1/seed_0": "partial",
-                      "digits/1/l2/0.1/seed_0": "partial", "digits/1/corr/0.1/seed_0": "running",
-                      "digits/2/t1/0.01/seed_0": "missing"}
+                      "digits/1/l2/0.1/seed_0": "partial", "digits/1/corr/0.1/seed_0": "running"}
+    assert list(only.frame["task_id"]) == ["digits/0/t1/0.01/seed_0"]  # a sweep's tasks only
+    assert dict(zip(only.incomplete["task_id"], only.incomplete["status"])) == {
+        "digits/1/t2/0.1/seed_0": "failed", "digits/2/t1/0.01/seed_0": "missing"}
     detail = dict(zip(coll.incomplete["task_id"], coll.incomplete["detail"]))
     assert detail["digits/1/t2/0.1/seed_0"] == "loss became NaN at epoch 3"
     assert detail["digits/1/l2/0.1/seed_0"] == "DONE.json does not parse"
