@@ -14,7 +14,8 @@ from model import cli, statistics_outputs
 
 def main(args) -> int:
     folders = statistics_outputs.extract(args.accuracies, args.out, alpha=args.alpha, blocks=args.blocks,
-                                         capped=args.nemenyi_p == "capped", force=args.force)
+                                         capped=args.nemenyi_p == "capped",
+                                         drop_paper_weights=args.drop_paper_weights, force=args.force)
     for name, folder in folders.items():
         print(f"{name}: {folder / 'statistics.json'}")
     return 0
@@ -28,6 +29,8 @@ def parse(argv):
     p.add_argument("--blocks", nargs="+", help="analyse only these blocks (default: all in the CSV)")
     p.add_argument("--nemenyi-p", choices=("uncapped", "capped"), default="uncapped",
                    help="'capped' clips p to [0.001, 0.9] like scikit-posthocs <= 0.9 did (the paper's setting)")
+    p.add_argument("--drop-paper-weights", action="store_true",
+                   help="leave out the weights the original dropped by hand (protocol.md §10), to compare with Table 1")
     p.add_argument("--force", action="store_true", help="overwrite existing statistics")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p.parse_args(argv)

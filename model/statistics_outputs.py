@@ -9,6 +9,7 @@ from pathlib import Path
 
 from model import atomic, cd_diagram, results, stats, tables
 from model.errors import DataError
+from model.paper import DROPPED_WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,17 @@ def write_block(analysis: stats.Analysis, out_dir: str | Path) -> list[Path]:
 
 
 def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05, blocks=None,
-            capped: bool = False, force: bool = False) -> dict[str, Path]:
+            capped: bool = False, drop_paper_weights: bool = False, force: bool = False) -> dict[str, Path]:
     """Analyse every block and `combined`; write `<out_dir>/<name>/`; return {name: folder}.
 
-    An existing statistics.json is not overwritten unless `force`.
+    capped / drop_paper_weights: the paper's settings (Nemenyi p clipped like old scikit-posthocs; the weights its
+    script dropped by hand, `model.paper.DROPPED_WEIGHTS`). An existing statistics.json is not overwritten unless
+    `force`.
     """
     out_dir = Path(out_dir)
     frame = results.read(accuracies_csv)
+    if drop_paper_weights:
+        frame = stats.drop_weights(frame, DROPPED_WEIGHTS)
     names = list(blocks or frame["block"].unique()) + ["combined"]
     existing = [out_dir / name / "statistics.json" for name in names if (out_dir / name / "statistics.json").exists()]
     if existing and not force:

@@ -127,6 +127,18 @@ def select(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
                  "test_std"]].reset_index(drop=True)
 
 
+def drop_weights(frame: pd.DataFrame, dropped: dict) -> pd.DataFrame:
+    """Leave out runs whose (block, regulariser) maps to a tuple in `dropped` holding their weight (e.g. the
+    paper's hand-dropped weights, `model.paper.DROPPED_WEIGHTS`)."""
+    out = np.zeros(len(frame), dtype=bool)
+    for (block, regulariser), weights in dropped.items():
+        out |= ((frame["block"] == block) & (frame["regulariser"] == regulariser)
+                & np.isin(frame["weight"].to_numpy(dtype=float), weights)).to_numpy()
+    if out.any():
+        log.info("left out %d runs at weights dropped by hand", int(out.sum()))
+    return frame[~out]
+
+
 def accuracy_matrix(selected: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Selected test accuracies as a networks × treatments matrix of complete networks.
 

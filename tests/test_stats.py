@@ -151,6 +151,13 @@ def test_selection_rule():
     assert sel.loc["none", "weight"] == 0.0
 
 
+def test_drop_paper_weights():
+    frame = pd.DataFrame({"block": ["pgdl", "pgdl", "mnist", "mnist"], "regulariser": ["t1", "t1", "t1", "l2"],
+                          "weight": [0.1, 5.0, 5.0, 100.0]})
+    kept = stats.drop_weights(frame, paper.DROPPED_WEIGHTS)
+    assert kept.to_dict("list") == {"block": ["pgdl", "mnist"], "regulariser": ["t1", "t1"], "weight": [0.1, 5.0]}
+
+
 def test_missing_treatment_warns_and_analyses_complete_networks():
     rng = np.random.default_rng(2)
     x = pd.DataFrame(rng.random((4, 3)), index=["net/a", "net/b", "net/c", "net/d"], columns=["none", "t1", "t2"])
