@@ -21,10 +21,10 @@ from model import runs, sweeps
 from model.executors import Job, run_process, schedule, task_env
 from model.executors.local import slots
 
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import sweep_status  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = ROOT / "configs" / "digits" / "sweep_small.json"
 RESULT_KEYS = ("task_id", "train_accuracy", "val_accuracy", "test_accuracy", "val_loss", "epochs", "best_epoch",
                "stop_reason")
@@ -218,10 +218,27 @@ def results(path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The uninterrupted local sweep (2 CPU workers) with the always-failing task: (sweep file, run output)."""
-    tmp_path = tmp_path_factory.mktemp("reference")
-    path = sweep_file(tmp_path, "local", failing=True)
-    return path, cli("run_sweep.py", path, "--workers", 2)
+    """The uninterrupted local sweep (2 CPU workers) with the always-failing task: (sweep file, its run).
+
+    Computed once per test session, also under pytest-xdist: the workers share it through a file lock.
+    """
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the folder every xdist worker's base temp lives in
+    folder = base / "executors-reference"
+    with FileLock(f"{folder}.lock"):
+        path = folder / "local.json"
+        saved = folder / "run.json"
+        if not saved.exists():
+            folder.mkdir(exist_ok=True)
+            sweep_file(folder, "local", failing=True)
+            proc = cli("run_sweep.py", path, "--workers", 2)
+            saved.write_text(json.dumps({"returncode": proc.returncode, "stdout": proc.stdout,
+                                         "stderr": proc.stderr}))
+        run = json.loads(saved.read_text())
+    return path, subprocess.CompletedProcess([], run["returncode"], run["stdout"], run["stderr"])
 
 
 @pytest.mark.slow
