@@ -51,6 +51,15 @@ def test_slots_reject_nonsense(kwargs):
         slots(gpus=[], **kwargs)
 
 
+def test_ray_executor_fails_fast_without_a_cluster(tmp_path):
+    from model.executors import ExecutorError, ray
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there once closed
+    with pytest.raises(ExecutorError, match=f"no Ray cluster at 127.0.0.1:{port}"):
+        ray.run(jobs(tmp_path, "a"), address=f"127.0.0.1:{port}")
+
+
 def test_task_env_turns_memory_growth_on_and_pins_the_gpu():
     env = task_env({"PATH": "/bin"}, gpus="3")
     assert env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" and env["CUDA_VISIBLE_DEVICES"] == "3"
@@ -92,8 +101,8 @@ def test_schedule_runs_skips_fails_and_retries_kills(tmp_path):
     outcomes = schedule([a, b, c, d], backend.submit, backend.wait, max_retries=2)
     assert [(o.task_id, o.status) for o in outcomes] == [("a", "done"), ("b", "failed"), ("c", "done"),
                                                          ("d", "skipped")]
-    assert outcomes[1].reason == "error: data/x.npz: missing"
-    assert runs.read_json(Path(b.run_dir) / runs.FAILED)["error"] == "error: data/x.npz: missing"
+    assert outcomes[1].reason == "data/x.npz: missing"
+    assert runs.read_json(Path(b.run_dir) / runs.FAILED)["error"] == "data/x.npz: missing"
     assert backend.submitted.count("c") == 3 and "d" not in backend.submitted
 
 

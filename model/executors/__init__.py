@@ -149,8 +149,9 @@ def _signal_name(returncode: int) -> str:
 
 
 def _last_line(text: str) -> str:
+    """The process's last output line, which is its one-line error for a bad input, without the `error: `."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:500] if lines else ""
+    return lines[-1].removeprefix("error: ")[:500] if lines else ""
 
 
 def task_env(base: dict | None = None, gpus: str | None = None) -> dict:

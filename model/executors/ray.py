@@ -8,6 +8,7 @@ child process releases GPU memory when it exits; Ray resubmits a task whose work
 Ray is imported only when this executor runs.
 """
 import logging
+import socket
 
 from model.executors import ExecutorError, Job, Outcome, run_process, schedule, task_env
 
@@ -17,6 +18,18 @@ log = logging.getLogger(__name__)
 def _run_task(job: Job, hide_gpus: bool) -> tuple[int, str]:
     """Body of the Ray task, on a Ray worker: run the task process there; returns (exit status, output tail)."""
     return run_process(job, task_env(gpus="-1" if hide_gpus else None))
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast with one line when nothing listens at `HOST:PORT` (Ray itself would retry for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # `auto` or a `ray://` form: let Ray resolve it
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ExecutorError(f"executor 'ray': no Ray cluster at {address} ({err.strerror or err}); start one with "
+                            f"`ray start --head` or check --address") from None
 
 
 def run(jobs: list[Job], address: str | None = None, gpus_per_task: float | None = None,
@@ -34,6 +47,8 @@ def run(jobs: list[Job], address: str | None = None, gpus_per_task: float | None
     if cpus_per_task <= 0 or tasks_per_gpu < 1 or (gpus_per_task is not None and gpus_per_task < 0):
         raise ExecutorError(f"executor 'ray': cpus_per_task = {cpus_per_task}, tasks_per_gpu = {tasks_per_gpu}, "
                             f"gpus_per_task = {gpus_per_task}: expected > 0, >= 1 and >= 0")
+    if address:
+        _check_reachable(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=False, include_dashboard=False)
