@@ -94,3 +94,22 @@ def test_report_cli(sweep, tmp_path):
     assert done.stdout.strip() == f"report: {tmp_path / 'r' / 'report.md'}"
     empty = subprocess.run(cmd[:5] + [str(tmp_path), "--out", str(tmp_path / "r3")], capture_output=True, text=True)
     assert empty.returncode == 2 and "run extract_statistics.py first" in empty.stderr
+
+
+def test_tables_bold_best_per_network_with_ties_and_escape_latex():
+    from model import stats, tables
+
+    matrix = pd.DataFrame({"none": [0.9291, 0.5], "t1": [0.9289, 0.547], "my_reg": [0.91, 0.547]},
+                          index=["mnist/0", "net_b"])
+    frame = pd.DataFrame([{"block": "b", "network": n, "regulariser": t, "weight": 0.0 if t == "none" else 0.1,
+                           "seed": 0, "val_accuracy": matrix.loc[n, t], "test_accuracy": matrix.loc[n, t]}
+                          for n in matrix.index for t in matrix.columns])
+    table, bold = tables.accuracy_table(stats.analyse(frame, "b"))
+    # 0.9291 and 0.9289 both print as 0.929: both bold, as in the paper's rounded Table 1
+    assert bold.to_dict() == {"mnist/0": {"none": True, "t1": True, "my_reg": False},
+                              "net_b": {"none": False, "t1": True, "my_reg": True}}
+    tex = tables.to_latex(table, bold, row_labels={"none": r"$\emptyset$"})
+    assert r"$\emptyset$ & \textbf{0.929} & 0.500 \\" in tex and r"my\_reg & 0.910 & \textbf{0.547} \\" in tex
+    assert r"net\_b" in tex and tex.startswith(r"\begin{tabular}{lrr}")
+    md = tables.to_markdown(tables.labelled(table), bold)
+    assert "| ∅ | **0.929** | 0.500 |" in md
