@@ -22,9 +22,9 @@ def test_make_demo_on_a_reduced_grid(tmp_path):
     sweep["expect_tasks"] = 6
     (tmp_path / "sweep.json").write_text(json.dumps(sweep))
     # -o: never rebuild the environment here (CI's `make test` made it); PY: this interpreter.
-    done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.installed", "demo", f"PY={sys.executable}",
-                           f"DEMO_SWEEP={tmp_path / 'sweep.json'}", f"DEMO_OUT={tmp_path}", "JOBS=2"],
-                          capture_output=True, text=True)
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "-o", ".venv/.installed", "demo",
+                           f"PY={sys.executable}", f"DEMO_SWEEP={tmp_path / 'sweep.json'}", f"DEMO_OUT={tmp_path}",
+                           "JOBS=2"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = tmp_path / "report" / "report.md"
     assert f"Report: {report}" in done.stdout.splitlines()[-1]
