@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run every unfinished task of a sweep file, on this machine's GPUs/CPUs or on a Ray cluster.
 
-    python scripts/run_sweep.py configs/digits/sweep.json                      # local: one slot per GPU, or CPUs
+    python scripts/run_sweep.py configs/digits/sweep_small.json                # local: one slot per GPU, or CPUs
     python scripts/run_sweep.py SWEEP.json --dry-run                            # number of tasks and their ids
     python scripts/run_sweep.py SWEEP.json --gpus 0,1 --tasks-per-gpu 2        # two tasks at a time on each GPU
     python scripts/run_sweep.py SWEEP.json --executor ray --address HEAD:6379  # join a Ray cluster

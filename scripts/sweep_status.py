@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where a sweep stands: done / running / failed / pending tasks per grid cell, and why each failed task failed.
 
-    python scripts/sweep_status.py configs/digits/sweep.json
+    python scripts/sweep_status.py configs/digits/sweep_small.json
 
 Read-only: it looks at the run folders (DONE.json, RUNNING.json, FAILED.json) and changes nothing. Exit status: 0,
 or 2 for a bad sweep file.
