@@ -74,8 +74,9 @@ def check_same_spec(spec: Spec, run_dir: Path) -> None:
                     "differ); rerun with --force to replace it or choose another output_root")
 
 
-def run(prepared: Prepared, force: bool = False) -> dict:
-    """Train the run (or return its `DONE.json` when finished and not `force`); return the `DONE.json` record.
+def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
+    """Train the run unless it is finished (and not `force`); return its `DONE.json` record and whether this call
+    trained it (False when another process finished it first).
 
     Raises `runs.ClaimHeld` when another live process trains it; other errors write `FAILED.json` and propagate.
     """
@@ -86,12 +87,12 @@ def run(prepared: Prepared, force: bool = False) -> dict:
         check_same_spec(spec, run_dir)
         done = runs.read_done(run_dir)
         if done is not None:
-            return done
+            return done, False
     with runs.Claim(run_dir) as claim:
         if force:
             clear_outputs(run_dir)
         elif runs.is_done(run_dir):  # finished by another process while we were checking
-            return runs.read_done(run_dir)
+            return runs.read_done(run_dir), False
         atomic.write_json(run_dir / runs.SPEC, spec.to_dict())
         try:
             outcome = training.train(spec, prepared.network, prepared.splits, prepared.regulariser, run_dir,
@@ -104,7 +105,7 @@ def run(prepared: Prepared, force: bool = False) -> dict:
                   "profile": spec.profile, **asdict(outcome), "finished": runs.now(), "versions": versions(),
                   "spec": spec.to_dict()}
         runs.write_done(run_dir, record)
-        return record
+        return record, True
 
 
 def main(argv=None) -> int:
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        record = run(prepared, force=args.force)
+        record, trained = run(prepared, force=args.force)
     except runs.ClaimHeld as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
@@ -140,6 +141,9 @@ def main(argv=None) -> int:
         print(f"error: {spec.run_dir}: training failed: {type(err).__name__}: {' '.join(str(err).split())[:300]} "
               f"(details in {runs.FAILED})", file=sys.stderr)
         return 1
+    if not trained:
+        print(f"{spec.run_dir}: already done (finished by another process meanwhile)")
+        return 0
     print(f"{spec.run_dir}: done: test accuracy {record['test_accuracy']:.4f}, val accuracy "
           f"{record['val_accuracy']:.4f}, {record['epochs']} epochs ({record['stop_reason']})")
     return 0

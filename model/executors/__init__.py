@@ -127,8 +127,8 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2,
 
 def _outcome(job: Job, returncode: int, tail: str) -> Outcome:
     run_dir = Path(job.run_dir)
-    if returncode == 0 and runs.is_done(run_dir):
-        return Outcome(job.task_id, "done")
+    if returncode == 0 and runs.is_done(run_dir):  # the process says "already done" when another finished it first
+        return Outcome(job.task_id, "skipped" if "already done" in _last_line(tail) else "done")
     failed = runs.read_json(run_dir / runs.FAILED)
     if failed is None or returncode != EXIT_FAILED:
         # the process died before it could say why (bad input, a signal, a crash): record it for the status report
