@@ -4,7 +4,7 @@ With a zero diagonal every 0-dim bar is born at 0 and dies at the weight of an M
 heights; paper App. A, Theorem 2). The *pairing* (which N−1 edges) is piecewise constant in the matrix, so it is
 computed without gradient and the deaths are gathered from the differentiable matrix (protocol §5).
 
-Pairing back-ends, all exact, all in float64, all returning the *same* edge array:
+Pairing back-ends, all exact, all reading the matrix in float64, all returning the *same* edge array:
 - `"numpy"`: a compiled O(N²) Prim (numba, imported lazily) or, without numba, a vectorised NumPy Prim, called
   through `tf.numpy_function` (so not XLA-compilable);
 - `"tf"`: an in-graph Borůvka (O(log N) rounds of masked N×N row minima, no host round trip; the GPU path);
@@ -14,10 +14,14 @@ Tie-break (protocol defect R9): edges are totally ordered by (weight, smaller en
 back-end returns the unique MST that is minimal in this order, as rows (i, j) with i < j sorted in that order. A
 matrix can be given as a dissimilarity `d` or, with `similarity=True`, as a similarity `s`, read as the
 dissimilarity clamp(1 − |s|, 0, 1) (the correlation dissimilarity, protocol §4) without forming it.
+`mst_edges_of_gram` forms that similarity as a Gram matrix: on the host in the activations' dtype (float32 in
+training), in-graph in float64; for float32 activations the two pairings can therefore differ where two edge weights
+lie within float32 rounding of each other (each is an exact MST of its matrix).
 
 This module knows nothing about neurons, correlations of activations or losses.
 """
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -69,41 +73,48 @@ def prim_numpy(m, similarity=False):
 
 
 def _prim_loop(m, similarity, edges, weights):
-    """Scalar O(N²) Prim, written for numba (also runs as plain Python, slowly). Fills edges (N−1, 2), weights."""
+    """Scalar O(N²) Prim, written for numba (also runs as plain Python, slowly). Fills edges (N−1, 2), weights.
+
+    The vertices not yet in the tree are kept compacted in `rest`, so round k scans N−1−k entries of one row of m
+    (N²/2 reads in all). Entries are read in float64 whatever m's dtype. Returns False on a non-finite entry.
+    """
     n = m.shape[0]
-    in_tree = np.zeros(n, dtype=np.bool_)
-    best = np.full(n, np.inf)
-    parent = np.zeros(n, dtype=np.int64)
+    best = np.full(n, np.inf)                         # weight of the lightest edge from each vertex to the tree
+    parent = np.zeros(n, dtype=np.int64)              # its tree endpoint
+    rest = np.arange(1, n)
+    n_rest = n - 1
     v = 0
-    in_tree[0] = True
     for k in range(n - 1):
-        bj = -1
+        r_best = -1
         bw = np.inf
         blo = n
         bhi = n
-        for j in range(n):
-            if in_tree[j]:
-                continue
+        for r in range(n_rest):
+            j = rest[r]
             x = np.float64(m[v, j])
             if similarity:
                 x = 1.0 - abs(x)
                 if x < 0.0:
                     x = 0.0
-            if not (x == x and abs(x) < np.inf):
-                return False                          # non-finite entry
-            lo_new, hi_new = min(v, j), max(v, j)
-            lo_old, hi_old = min(parent[j], j), max(parent[j], j)
-            if x < best[j] or (x == best[j] and (lo_new < lo_old or (lo_new == lo_old and hi_new < hi_old))):
+            if not abs(x) < np.inf:
+                return False                          # NaN or infinite entry
+            if x < best[j]:
                 best[j] = x
                 parent[j] = v
-            lo, hi = min(parent[j], j), max(parent[j], j)
-            if bj < 0 or best[j] < bw or (best[j] == bw and (lo < blo or (lo == blo and hi < bhi))):
-                bj, bw, blo, bhi = j, best[j], lo, hi
+            elif x == best[j]:                        # tie: keep the edge smaller in (min, max) endpoint order
+                if min(v, j) < min(parent[j], j) or (min(v, j) == min(parent[j], j) and max(v, j) < max(parent[j], j)):
+                    parent[j] = v
+            w = best[j]
+            if w <= bw:
+                lo, hi = min(parent[j], j), max(parent[j], j)
+                if w < bw or lo < blo or (lo == blo and hi < bhi):
+                    r_best, bw, blo, bhi = r, w, lo, hi
         edges[k, 0] = blo
         edges[k, 1] = bhi
         weights[k] = bw
-        in_tree[bj] = True
-        v = bj
+        v = rest[r_best]
+        n_rest -= 1
+        rest[r_best] = rest[n_rest]
     return True
 
 
@@ -243,24 +254,52 @@ def mst_edges(m, *, similarity=False, pairing="auto"):
     return tf.stop_gradient(edges)
 
 
+def gram_host(z):
+    """zᵀz (N, N) of a (b, N) NumPy array, in z's dtype, by BLAS syrk (NumPy's `zᵀ @ z`: half the flops of a matmul).
+
+    BLAS runs on `GRAM_THREADS` threads: the host Gram runs while TensorFlow's own pool works on the independent
+    rest of the step (the CE backward pass), and on the 2-core machine one thread was measured fastest
+    (benchmarks/README.md); without threadpoolctl BLAS keeps its own setting.
+    """
+    controller = _blas_controller()
+    if controller is None:
+        return z.T @ z
+    with controller.limit(limits=GRAM_THREADS, user_api="blas"):
+        return z.T @ z
+
+
+GRAM_THREADS = max(1, (os.cpu_count() or 2) // 2)
+_controller = None
+
+
+def _blas_controller():
+    """threadpoolctl's controller (built once: it inspects the loaded libraries, ≈ 5 ms), or None without it."""
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = False
+        else:
+            _controller = ThreadpoolController()
+    return _controller or None
+
+
 def mst_edges_of_gram(z, *, pairing="auto"):
     """MST of the dissimilarity clamp(1 − |zᵀz|, 0, 1) of the columns of z, without gradient.
 
     z: (b, N) tensor (for unit-norm centred columns, zᵀz is the Pearson correlation matrix). The Gram matrix is
-    formed in float64 without gradient: on the host by a symmetric rank-b update (NumPy `zᵀ @ z` runs BLAS syrk)
-    for `"numpy"`, in-graph for `"tf"`. Returns (N−1, 2) int32.
+    formed without gradient: for `"numpy"` on the host in z's dtype (`gram_host`; float32 in training, where its
+    rounding, ≈ √b·eps, is that of the float32 edge correlations that are differentiated), then the compiled Prim
+    reads it in float64; for `"tf"` in-graph in float64 (GPUs may run float32 matmuls in TF32, far coarser).
+    Returns (N−1, 2) int32.
     """
     z = tf.stop_gradient(tf.convert_to_tensor(z))
     n = z.shape[1]
     if resolve_pairing(pairing) == "tf":
         z64 = tf.cast(z, tf.float64)
         return boruvka_tf(tf.matmul(z64, z64, transpose_a=True), similarity=True)
-
-    def host(x):
-        x = np.asarray(x, dtype=np.float64)
-        return prim_compiled(x.T @ x, similarity=True)
-
-    edges = tf.numpy_function(host, [z], tf.int32, stateful=False)
+    edges = tf.numpy_function(lambda x: prim_compiled(gram_host(x), similarity=True), [z], tf.int32, stateful=False)
     edges.set_shape((None if n is None else max(n - 1, 0), 2))
     return tf.stop_gradient(edges)
 

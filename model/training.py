@@ -102,10 +102,9 @@ class RegularisedModel(keras.Model):
                 if self.reads_activations:
                     activations = self.features(x, training=False)
             ce = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            reg = tf.zeros(())
             if self.regularised:
-                reg = self.regulariser(activations if self.reads_activations else [], variables)
-            else:
-                reg = tf.zeros(())
+                reg = self.regulariser_value(activations if self.reads_activations else [], variables)
             weighted = self.weight * reg
             loss = ce + weighted
         if self.zero_nonfinite:
@@ -125,6 +124,18 @@ class RegularisedModel(keras.Model):
         self.reg_tracker.update_state(reg)
         self.accuracy_tracker.update_state(y, logits)
         return {m.name: m.result() for m in self.metrics}
+
+    def regulariser_value(self, activations, variables):
+        """R of the batch (scalar). An activation regulariser contributes 0 (value and gradient) on a batch of fewer
+        than 2 examples, where no correlation exists: an epoch's last partial batch holds one example when
+        n mod batch_size == 1. Decided at trace time when the batch size is static, else in-graph (`tf.cond`)."""
+        if not self.reads_activations:
+            return self.regulariser([], variables)
+        dtype, size = activations[-1].dtype, activations[-1].shape[0]
+        if size is not None:
+            return self.regulariser(activations, variables) if size >= 2 else tf.zeros((), dtype)
+        return tf.cond(tf.shape(activations[-1])[0] >= 2, lambda: self.regulariser(activations, variables),
+                       lambda: tf.zeros((), dtype))
 
     def test_step(self, data):
         x, y = data

@@ -1,0 +1,302 @@
+"""Benchmark of whole training steps (`make bench`): ms per step of the plain step, the original approach and ours.
+
+Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, Nesterov), weight ω = 0.01:
+- `plain`: CE only — `model.training.RegularisedModel` with `none`, compiled as `model.training.train` compiles it
+  (XLA only where the pairing is in-graph, i.e. on a GPU); `plain XLA` is the same step under XLA, for reference;
+- `original t1`: the original approach written from the protocol (../shared/reference/protocol.md §3–§7): the CE
+  gradient, then a second forward pass layer by layer in inference mode, importance sampling, a full differentiable
+  N×N Pearson correlation (NaN → 0, diagonal 1), D = 1 − |corr|, giotto-ph `ripser_parallel` pairing through
+  `tf.numpy_function`, `gather_nd`, R = −Σ deaths, ω·∇R zeroed per variable where non-finite, summed with the CE
+  gradient. Both parts run in one `tf.function` (the original ran the regulariser eagerly: slower still);
+- `ours <id>`: `RegularisedModel` with `model.regularisers.make(id, sampling=p)` as `train` builds and compiles it.
+
+Networks: the MNIST MLP 784-450-350-200-10 (N = 1010), a wide MLP 784-2000-2000-990-10 (N = 5000), and a VGG-like
+PGDL-sized CNN on 32×32×3 ([Conv-ReLU, Conv-ReLU, MaxPool] × 3 with 32, 32 | 64, 64 | 128, 256 filters, Dense 128,
+Dense 10) at sampling 0.5 %, 5 % and 100 %. Inputs are random (MNIST-shaped uniform, CIFAR-shaped normal), labels
+random; a few distinct batches are cycled. Variants are interleaved round by round (so machine load hits them
+alike) after warm-up steps; the figure is the median over all timed steps. Variants whose N×N matrices cannot fit
+in memory are listed as not run, with the reason. Prints the table, a breakdown of our T1 step at N = 1010 and 5000
+(host Gram, MST, the rest), the load average, and writes benchmarks/results/bench_training.csv.
+A benchmark, not a test: nothing here asserts a time.
+"""
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from model import persistence, regularisers  # noqa: E402
+from model.atomic import write_text  # noqa: E402
+from model.sampling import sample_neurons  # noqa: E402
+from model.training import RegularisedModel, neuron_layers, uses_train_pass, use_xla  # noqa: E402
+
+BATCH = 256
+WEIGHT = 0.01
+OURS = ("t1", "t2", "corr", "decov")
+MEMORY_BYTES = 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # budget for one N×N job
+RESULTS = Path(__file__).parent / "results" / "bench_training.csv"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Networks
+
+def mlp(widths):
+    layers = [keras.Input((784,))] + [keras.layers.Dense(w, activation="relu") for w in widths[:-1]]
+    return keras.Sequential(layers + [keras.layers.Dense(widths[-1])])
+
+
+def vgg():
+    layers = [keras.Input((32, 32, 3))]
+    for filters in ((32, 32), (64, 64), (128, 256)):
+        layers += [keras.layers.Conv2D(f, 3, padding="same", activation="relu") for f in filters]
+        layers.append(keras.layers.MaxPooling2D())
+    layers += [keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)]
+    return keras.Sequential(layers)
+
+
+CASES = (  # name, builder, sampling
+    ("MNIST MLP 784-450-350-200-10", lambda: mlp((450, 350, 200, 10)), 1.0),
+    ("wide MLP 784-2000-2000-990-10", lambda: mlp((2000, 2000, 990, 10)), 1.0),
+    ("VGG-like CNN 32x32x3", vgg, 0.005),
+    ("VGG-like CNN 32x32x3", vgg, 0.05),
+    ("VGG-like CNN 32x32x3", vgg, 1.0),
+)
+
+
+def sampled_neurons(net, p):
+    """N: the size of the sampled point cloud (⌊p·n⌋ per hidden neuron layer, the logits whole)."""
+    sizes = [math.prod(layer.output.shape[1:]) for layer in neuron_layers(net)]
+    return sum(math.floor(p * n) for n in sizes[:-1]) + sizes[-1]
+
+
+def batches(net, count=4, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (BATCH, *net.inputs[0].shape[1:])
+    make = rng.random if shape[1:] == (784,) else rng.standard_normal
+    return [(tf.constant(make(shape), tf.float32), tf.constant(rng.integers(0, 10, BATCH), tf.int32))
+            for _ in range(count)]
+
+
+def optimizer():
+    return keras.optimizers.SGD(learning_rate=0.01, momentum=0.9, nesterov=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Our steps: RegularisedModel exactly as model.training.train builds and compiles it
+
+def ours_step(builder, reg_id, p, xla=None):
+    keras.utils.set_random_seed(0)
+    net = builder()
+    reg = regularisers.make(reg_id, sampling=p)
+    model = RegularisedModel(net, reg, 0.0 if reg_id == "none" else WEIGHT, train_pass=uses_train_pass(net, "auto"),
+                             zero_nonfinite=False, val_batch_mean=False)
+    model.compile(optimizer=optimizer(), jit_compile=use_xla(reg) if xla is None else xla)
+    model.optimizer.build(net.trainable_variables)
+    model.make_train_function()
+    return lambda batch: float(model.train_function([batch])["loss"])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The original approach (protocol §3–§7), our own code
+
+def giotto_pairing(d):
+    """Flattened MST edge indices (2k,) int64 of D as giotto-ph gives them; 2k zeros when some bar has zero length."""
+    from gph import ripser_parallel
+
+    k = d.shape[0] - 1
+    out = ripser_parallel(d.astype(np.float32), maxdim=0, metric="precomputed", n_threads=4, return_generators=True)
+    finite = out["dgms"][0][np.isfinite(out["dgms"][0][:, 1])]
+    if len(finite) != k:
+        return np.zeros(2 * k, np.int64)
+    return out["gens"][0][:, 1:3].reshape(-1).astype(np.int64)
+
+
+def original_step(builder, p):
+    keras.utils.set_random_seed(0)
+    net = builder()
+    opt = optimizer()
+    variables = net.trainable_variables
+    opt.build(variables)
+    hidden_layers = len([layer for layer in net.layers if layer.trainable_weights]) - 1
+
+    def regulariser(x):
+        h, outputs = x, []
+        for layer in net.layers:                                         # second pass, inference mode
+            h = layer(h)
+            if layer.trainable_weights:
+                outputs.append(tf.reshape(h, (tf.shape(h)[0], -1)))
+        kept = []
+        for i, a in enumerate(outputs):                                  # importance sampling (§3)
+            if i < hidden_layers:
+                k = math.floor(p * a.shape[1])
+                order = tf.argsort(tf.reduce_mean(tf.abs(a), axis=0), direction="DESCENDING")
+                kept.append(tf.gather(a, tf.stop_gradient(order[:k]), axis=1))
+            else:
+                kept.append(a)
+        cloud = tf.transpose(tf.concat(kept, axis=1))                    # (N, b): a neuron is a point
+        n = cloud.shape[0]
+        xc = cloud - tf.reduce_mean(cloud, axis=1, keepdims=True)        # Pearson correlation over the batch (§4)
+        xn = xc / tf.sqrt(tf.reduce_mean(tf.square(xc), axis=1, keepdims=True))
+        corr = tf.matmul(xn, xn, transpose_b=True) / tf.cast(tf.shape(xn)[1], xn.dtype)
+        corr = tf.linalg.set_diag(tf.where(tf.math.is_nan(corr), tf.zeros_like(corr), corr), tf.ones(n))
+        d = 1.0 - tf.abs(corr)
+        idx = tf.stop_gradient(tf.numpy_function(giotto_pairing, [d], tf.int64, stateful=False))  # §5
+        idx = tf.reshape(idx, (n - 1, 2))
+        deaths = tf.cond(tf.reduce_sum(idx) == 0, lambda: tf.zeros(n - 1), lambda: tf.gather_nd(d, idx))
+        return -tf.reduce_sum(deaths)                                    # T1 (§6)
+
+    @tf.function
+    def step(x, y):                                                      # §7.3
+        with tf.GradientTape() as tape:
+            logits = net(x, training=True)
+            ce = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+        g_c = tape.gradient(ce, variables)
+        with tf.GradientTape() as tape:
+            reg = regulariser(x)
+        g_t = [tf.zeros_like(v) if g is None else WEIGHT * g for g, v in zip(tape.gradient(reg, variables), variables)]
+        g_t = [tf.where(tf.reduce_all(tf.math.is_finite(g)), g, tf.zeros_like(g)) for g in g_t]
+        opt.apply([a + b for a, b in zip(g_c, g_t)], variables)
+        return ce + WEIGHT * reg
+
+    return lambda batch: float(step(*batch))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Timing
+
+def too_big(variant, n):
+    """Why a variant cannot run at N sampled neurons (None if it can): N×N float matrices that do not fit."""
+    if variant in ("plain", "plain XLA", "ours decov"):
+        return None
+    matrices, item = (6, 4) if variant == "original t1" else (2, 8 if variant in ("ours t1", "ours t2") else 4)
+    need = matrices * item * n * n
+    if need > MEMORY_BYTES:
+        return f"N×N matrices need ≈{need / 2**30:.0f} GiB (budget {MEMORY_BYTES / 2**30:.0f} GiB)"
+    return None
+
+
+def time_case(name, builder, p, rounds, steps, slow_s, variants):
+    net = builder()
+    n = sampled_neurons(net, p)
+    data = batches(net)
+    makers = {"plain": lambda: ours_step(builder, "none", p), "plain XLA": lambda: ours_step(builder, "none", p, True),
+              "original t1": lambda: original_step(builder, p),
+              **{f"ours {r}": (lambda r=r: ours_step(builder, r, p)) for r in OURS}}
+    rows, steps_of, times = {}, {}, {}
+    load_before = os.getloadavg()[0]
+    for variant in variants:
+        reason = too_big(variant, n)
+        if reason:
+            rows[variant] = reason
+            continue
+        step = makers[variant]()
+        t0 = time.perf_counter()
+        step(data[0])                                                    # trace, compile
+        step(data[1])                                                    # warm-up
+        warm = time.perf_counter() - t0
+        steps_of[variant], times[variant] = step, []
+        if warm > slow_s:                                                # very slow: one timed step per round
+            rows[variant] = "slow"
+    k = 0
+    for r in range(rounds):
+        order = list(steps_of)
+        order = order[r % len(order):] + order[:r % len(order)]          # rotate: nobody always goes first
+        for variant in order:
+            for _ in range(1 if rows.get(variant) == "slow" else steps):
+                t0 = time.perf_counter()
+                steps_of[variant](data[k % len(data)])
+                times[variant].append(1e3 * (time.perf_counter() - t0))
+                k += 1
+    load = (load_before + os.getloadavg()[0]) / 2
+    out = []
+    for variant in variants:
+        if variant in times:
+            out.append((name, n, p, variant, statistics.median(times[variant]), len(times[variant]), "", load))
+        else:
+            out.append((name, n, p, variant, math.nan, 0, f"not run: {rows[variant]}", load))
+    return out
+
+
+def breakdown(n, repeats=20):
+    """Our T1 step's host parts at N neurons, float32, batch 256: the Gram by BLAS syrk and the compiled Prim."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((BATCH, n)).astype(np.float32)
+    z /= np.linalg.norm(z, axis=0)
+    g = persistence.gram_host(z)
+    persistence.prim_compiled(g, similarity=True)
+
+    def median_ms(f):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            f()
+            times.append(1e3 * (time.perf_counter() - t0))
+        return statistics.median(times)
+
+    return {"host Gram (syrk, float32)": median_ms(lambda: persistence.gram_host(z)),
+            "MST (compiled Prim)": median_ms(lambda: persistence.prim_compiled(g, similarity=True))}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+def ratios(rows):
+    """ours/plain for every row, original/ours for our rows (original t1 of the same case)."""
+    by_case = {}
+    for row in rows:
+        by_case.setdefault((row[0], row[2]), {})[row[3]] = row[4]
+    out = []
+    for row in rows:
+        case = by_case[(row[0], row[2])]
+        over_plain = row[4] / case.get("plain", math.nan)
+        original_over = case.get("original t1", math.nan) / row[4] if row[3].startswith("ours") else math.nan
+        out.append((*row, over_plain, original_over))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per variant and round (default 4)")
+    parser.add_argument("--slow", type=float, default=4.0,
+                        help="a variant whose two warm-up steps take longer than this many seconds is timed once "
+                             "per round (default 4)")
+    parser.add_argument("--cases", type=int, nargs="*", default=range(len(CASES)),
+                        help=f"which cases, 0..{len(CASES) - 1} (default all)")
+    parser.add_argument("--variants", nargs="*", default=["plain", "plain XLA", "original t1", *(f"ours {r}" for r in OURS)])
+    args = parser.parse_args(argv)
+    print(f"TF {tf.__version__}, devices {[d.device_type for d in tf.config.list_physical_devices()]}, "
+          f"{os.cpu_count()} CPU cores, numba {persistence._numba_prim() is not None}, batch {BATCH}, ω {WEIGHT}; "
+          f"load average at start {os.getloadavg()[0]:.2f}", flush=True)
+    rows = []
+    for i in args.cases:
+        name, builder, p = CASES[i]
+        rows += time_case(name, builder, p, args.rounds, args.steps, args.slow, args.variants)
+        print(f"  done: {name} at sampling {p:g} (load {rows[-1][-1]:.2f})", flush=True)
+    rows = ratios(rows)
+    print(f"\n{'network':<30} {'N':>7} {'p':>6}  {'variant':<12} {'ms/step':>9} {'steps':>5} {'/plain':>7} "
+          f"{'orig/this':>9}  {'load':>5}  note")
+    for name, n, p, variant, ms, count, note, load, over_plain, orig_over in rows:
+        print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<12} {ms:>9.1f} {count:>5} {over_plain:>7.2f} "
+              f"{'' if math.isnan(orig_over) else f'{orig_over:.2f}':>9}  {load:>5.2f}  {note}")
+    sizes = sorted({n for name, n, p, *_ in rows if "MLP" in name})
+    print("\nOur T1 step, host parts timed alone (ms, float32, batch 256):")
+    for n in sizes:
+        print(f"  N = {n}: " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown(n).items()))
+    csv = "network,n,sampling,variant,ms_per_step,steps,note,load_average,ratio_to_plain,original_over_this\n" + "".join(
+        f"{name},{n},{p},{variant},{ms:.3f},{count},{note},{load:.2f},{over_plain:.3f},{orig_over:.3f}\n"
+        for name, n, p, variant, ms, count, note, load, over_plain, orig_over in rows)
+    write_text(RESULTS, csv)
+    print(f"\nload average at end {os.getloadavg()[0]:.2f}; written {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The fast regulariser path: host Gram in the activations' dtype, compiled Prim on float32 matrices, the hand-written
+edge-correlation gradient, float32 against a float64 full-matrix reference, the batch-of-one guard in training, and a
+short digits training run that gives the same results with the fast path and with a full-matrix regulariser.
+(Per-regulariser value/gradient equality in float64 lives in test_regularisers.py.)"""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model import persistence as P
+from model import regularisers as R
+from model.correlation import correlation, dissimilarity, standardise
+from model.sampling import sample_neurons
+from model.spec import Spec
+from model.training import RegularisedModel, train
+from model.zoo.registry import get_network
+
+
+def full_matrix(id):
+    """A straightforward full-matrix regulariser (same sampling and dead-neuron policy as ours): the differentiable
+    N×N correlation, D = clamp(1 − |corr|), the NumPy pairing of D itself, gather_nd; no Gram shortcut."""
+
+    def fn(activations, weights):
+        x = sample_neurons(activations, 1.0)
+        if id == "decov":
+            xc = x - tf.reduce_mean(x, 0)
+            c = tf.matmul(xc, xc, transpose_a=True) / tf.cast(tf.shape(x)[0], x.dtype)
+            return 0.5 * (tf.reduce_sum(tf.square(c)) - tf.reduce_sum(tf.square(tf.linalg.diag_part(c))))
+        corr = correlation(x)
+        if id == "corr":
+            off = tf.abs(corr) * (1 - tf.eye(corr.shape[0], dtype=corr.dtype))
+            return tf.reduce_sum(off) / tf.maximum(tf.cast(tf.math.count_nonzero(off), off.dtype), 1.0)
+        deaths = P.deaths(dissimilarity(corr), pairing="numpy")
+        if id == "t1":
+            return -tf.reduce_sum(deaths)
+        mean = tf.reduce_mean(deaths)
+        return 0.5 * tf.sqrt(tf.reduce_mean(tf.square(deaths - mean))) - 0.5 * mean
+
+    return R.Regulariser(id=id, sampling=1.0, options=dict(R.DEFAULT_OPTIONS), uses_activations=True,
+                         jit_compatible=False, fn=fn)
+
+
+def value_and_grads(f, activations):
+    with tf.GradientTape() as tape:
+        tape.watch(activations)
+        value = f(activations, [])
+    return value, tape.gradient(value, activations)
+
+
+def random_activations(rng, dtype, b=32):
+    relu = np.maximum(rng.standard_normal((b, 30)), 0.0) + 0.01 * rng.standard_normal((b, 30))
+    return [tf.constant(relu, dtype), tf.constant(rng.standard_normal((b, 10)), dtype)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Kernels
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_host_gram_is_the_symmetric_gram_in_the_input_dtype(dtype):
+    z = np.random.default_rng(0).standard_normal((17, 40)).astype(dtype)
+    g = P.gram_host(z)
+    assert g.dtype == dtype and g.shape == (40, 40)
+    np.testing.assert_array_equal(g, g.T)
+    np.testing.assert_allclose(g, z.astype(np.float64).T @ z.astype(np.float64), rtol=1e-5 if dtype == np.float32
+                               else 1e-12, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_compiled_prim_reads_a_float32_matrix_exactly():
+    rng = np.random.default_rng(1)
+    s = np.round(rng.uniform(-1, 1, (120, 120)), 2).astype(np.float32)  # many exact ties
+    s = np.triu(s) + np.triu(s, 1).T
+    np.testing.assert_array_equal(P.prim_compiled(s, similarity=True),
+                                  P.prim_numpy(s.astype(np.float64), similarity=True))
+
+
+def test_edge_correlation_gradient_equals_the_gather_gradient():
+    rng = np.random.default_rng(2)
+    zt = tf.constant(rng.standard_normal((12, 7)))
+    edges = tf.constant([[0, 1], [1, 2], [1, 5], [3, 1], [4, 11], [0, 11], [6, 6]], tf.int32)  # repeats, a loop
+    up = tf.constant(rng.standard_normal(7))
+
+    def by_gather(zt, edges):
+        return tf.reduce_sum(tf.gather(zt, edges[:, 0]) * tf.gather(zt, edges[:, 1]), axis=1)
+
+    def value_and_grad(f):
+        with tf.GradientTape() as tape:
+            tape.watch(zt)
+            c = f(zt, edges)
+        return c.numpy(), tf.convert_to_tensor(tape.gradient(c, zt, output_gradients=up)).numpy()
+
+    (ours, ours_grad), (ref, ref_grad) = value_and_grad(R.edge_correlations), value_and_grad(by_gather)
+    np.testing.assert_allclose(ours, ref, rtol=1e-14)
+    np.testing.assert_allclose(ours_grad, ref_grad, rtol=1e-13)
+
+
+@pytest.mark.parametrize("id", ("t1", "t2", "corr", "decov"))
+def test_float32_fast_path_matches_the_float64_full_matrix_reference(id):
+    rng = np.random.default_rng(3)
+    acts64 = random_activations(rng, tf.float64)
+    acts32 = [tf.cast(a, tf.float32) for a in acts64]
+    v32, g32 = value_and_grads(tf.function(R.make(id)), acts32)
+    v64, g64 = value_and_grads(full_matrix(id), acts64)
+    assert v32.dtype == tf.float32
+    np.testing.assert_allclose(float(v32), float(v64), rtol=1e-5)
+    for a, b in zip(g32, g64):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-5 * np.abs(b.numpy()).max())
+
+
+def test_full_matrix_reference_equals_the_fast_path_in_float64():
+    """The training test below relies on it: same value and gradient (1e-6) as `make(id)` for every activation id."""
+    acts = random_activations(np.random.default_rng(4), tf.float64)
+    for id in ("t1", "t2", "corr", "decov"):
+        v_fast, g_fast = value_and_grads(R.make(id), acts)
+        v_ref, g_ref = value_and_grads(full_matrix(id), acts)
+        np.testing.assert_allclose(float(v_fast), float(v_ref), rtol=1e-6, err_msg=id)
+        for a, b in zip(g_fast, g_ref):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-9, err_msg=id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training: a batch of one, and fast path == full-matrix regulariser over a short run
+
+def small_model(regulariser, weight):
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="tanh"), keras.layers.Dense(3)])
+    model = RegularisedModel(net, regulariser, weight, train_pass=True, zero_nonfinite=False, val_batch_mean=False)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    return model
+
+
+@pytest.mark.parametrize("id", ("t1", "t2", "corr", "decov"))
+def test_a_batch_of_one_skips_the_regulariser(id):
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((1, 6)).astype(np.float32), np.array([2], np.int32)
+    regularised, plain = small_model(R.make(id), 10.0), small_model(R.make("none"), 0.0)
+    for model in (regularised, plain):                               # static batch of 1, then a dynamic one
+        step = tf.function(model.train_step)
+        logs = step((tf.constant(x), tf.constant(y)))
+        dynamic = tf.function(model.train_step, input_signature=[(tf.TensorSpec((None, 6)), tf.TensorSpec((None,), tf.int32))])
+        logs = dynamic((tf.constant(x), tf.constant(y)))
+    assert float(logs["reg"]) == 0.0 if id != "decov" else True
+    for a, b in zip(regularised.network.get_weights(), plain.network.get_weights()):
+        np.testing.assert_array_equal(a, b)                          # the regulariser added no gradient
+    # fit() over 2·4 + 1 examples: the last batch holds one example and training goes on
+    xs, ys = rng.standard_normal((9, 6)).astype(np.float32), rng.integers(0, 3, 9).astype(np.int32)
+    history = small_model(R.make(id), 10.0).fit(xs, ys, batch_size=4, epochs=2, verbose=0, shuffle=False)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_training_with_a_last_batch_of_one(tmp_path):
+    spec = Spec.from_dict({"network": "digits/0", "regulariser": "t1", "weight": 0.1, "batch_size": 269,
+                           "max_epochs": 2, "output_root": str(tmp_path)})     # 1077 = 4 · 269 + 1
+    network = get_network(spec.network)
+    splits = network.load_data()
+    assert len(splits.x_train) % spec.batch_size == 1
+    outcome = train(spec, network, splits, R.make("t1"), spec.run_dir)
+    assert outcome.epochs == 2 and outcome.iterations == 10 and np.isfinite(outcome.val_loss)
+
+
+@pytest.fixture
+def float64_keras():
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float64")
+    yield
+    keras.config.set_dtype_policy(policy)
+
+
+@pytest.mark.parametrize("id", ("t1", "t2", "corr", "decov"))
+def test_digits_training_fast_path_equals_full_matrix_regulariser(tmp_path, float64_keras, id):
+    """Float64, 2 epochs, ω = 0.01. (With ω = 0.5 the two runs drift apart chaotically, 1e-16 → 1e-7 in 8 steps and
+    then a jump: near-dead ReLU neurons make the correlation gradient ∝ 1/‖x − x̄‖, amplifying any rounding.)"""
+    results = {}
+    for name, reg in (("fast", R.make(id)), ("full", full_matrix(id))):
+        spec = Spec.from_dict({"network": "digits/0", "regulariser": id, "weight": 0.01, "batch_size": 128,
+                               "max_epochs": 2, "output_root": str(tmp_path / name),
+                               "optimizer": {"learning_rate": 0.05, "schedule": "constant"}})
+        network = get_network(spec.network)
+        outcome = train(spec, network, network.load_data(), reg, spec.run_dir)
+        net = network.build_model()
+        net.load_weights(str(spec.run_dir / "best.weights.h5"))
+        results[name] = outcome, net.get_weights(), (spec.run_dir / "history.csv").read_text().splitlines()
+    (fast, w_fast, h_fast), (full, w_full, h_full) = results["fast"], results["full"]
+    assert w_fast[0].dtype == np.float64
+    assert fast.val_accuracy == full.val_accuracy and fast.test_accuracy == full.test_accuracy
+    assert fast.val_loss == pytest.approx(full.val_loss, rel=1e-6)                 # Keras metrics are float32
+    for a, b in zip(w_fast, w_full):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    columns = h_fast[0].split(",")
+    for row_fast, row_full in zip(h_fast[1:], h_full[1:]):
+        for name, a, b in zip(columns, row_fast.split(","), row_full.split(",")):
+            if name != "seconds":
+                assert float(a) == pytest.approx(float(b), rel=1e-6, abs=1e-9), name
