@@ -22,10 +22,12 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 # The whole pipeline on the embedded digits zoo: sweep (resumes; exit 1 = some task failed, listed in the report),
-# accuracies, statistics, report. The sweep file's output_root is $(DEMO_OUT)/runs.
+# accuracies, neural persistence / deep graph persistence measures, statistics, report (measures.csv beside the
+# accuracies CSV is picked up by the report). The sweep file's output_root is $(DEMO_OUT)/runs.
 demo: $(STAMP)
 	$(PY) scripts/run_sweep.py $(DEMO_SWEEP) --executor local --workers $(JOBS) || test $$? -eq 1
 	$(PY) accuracies/collect_accuracies.py --sweep $(DEMO_SWEEP) --out $(DEMO_OUT)/accuracies.csv --force
+	$(PY) scripts/measure.py --runs $(DEMO_OUT)/runs --out $(DEMO_OUT)/measures.csv
 	$(PY) extract_statistics.py $(DEMO_OUT)/accuracies.csv --out $(DEMO_OUT)/statistics --force
 	$(PY) scripts/make_report.py --accuracies $(DEMO_OUT)/accuracies.csv --statistics $(DEMO_OUT)/statistics \
 		--out $(DEMO_OUT)/report --title "Digits demo: $(DEMO_SWEEP)" --force
@@ -49,8 +51,9 @@ reproduce: $(STAMP)
 	$(PY) scripts/run_sweep.py configs/paper/mnist_$(PROFILE).json $(PLACE) $(SWEEP_ARGS) || test $$? -eq 1
 	$(PY) scripts/run_sweep.py configs/paper/pgdl_$(PROFILE).json $(PLACE) $(SWEEP_ARGS) || test $$? -eq 1
 	$(PY) accuracies/collect_accuracies.py $(REPRO_OUT) --out $(REPRO_OUT)/accuracies.csv --force
+	$(PY) scripts/measure.py --runs $(REPRO_OUT) --pgdl $(DATA)/pgdl/input_data/task1_v4 --out $(REPRO_OUT)/measures.csv
 	$(PY) extract_statistics.py $(REPRO_OUT)/accuracies.csv --out $(REPRO_OUT)/statistics --force \
-		$(if $(filter paper,$(PROFILE)),--nemenyi-p capped)
+		$(if $(filter paper,$(PROFILE)),--nemenyi-p capped --drop-paper-weights)
 	$(PY) scripts/make_report.py --accuracies $(REPRO_OUT)/accuracies.csv --statistics $(REPRO_OUT)/statistics \
 		--out $(REPRO_OUT)/report --title "Decorrelating neurons using persistence: $(PROFILE) profile" --force
 	@echo "Report: $(REPRO_OUT)/report/report.md"
