@@ -68,6 +68,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_pairing.py
+	$(PY) benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

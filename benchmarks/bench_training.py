@@ -7,8 +7,11 @@ Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, 
   gradient, then a second forward pass layer by layer in inference mode, importance sampling, a full differentiable
   N×N Pearson correlation (NaN → 0, diagonal 1), D = 1 − |corr|, giotto-ph `ripser_parallel` pairing through
   `tf.numpy_function`, `gather_nd`, R = −Σ deaths, ω·∇R zeroed per variable where non-finite, summed with the CE
-  gradient. Both parts run in one `tf.function` (the original ran the regulariser eagerly: slower still);
+  gradient. As the original: the CE gradient in a `tf.function`, the regulariser step eagerly; `original t1 graph`
+  runs the regulariser step and the update as `tf.function`s too (a lower bound for the original's cost);
 - `ours <id>`: `RegularisedModel` with `model.regularisers.make(id, sampling=p)` as `train` builds and compiles it.
+The plain and our steps run Keras' own train function on a tf.data iterator, as `fit()` does (batch size unknown
+at trace time); the original's steps take the batch tensors directly.
 
 Networks: the MNIST MLP 784-450-350-200-10 (N = 1010), a wide MLP 784-2000-2000-990-10 (N = 5000), and a VGG-like
 PGDL-sized CNN on 32×32×3 ([Conv-ReLU, Conv-ReLU, MaxPool] × 3 with 32, 32 | 64, 64 | 128, 256 filters, Dense 128,
@@ -101,7 +104,14 @@ def ours_step(builder, reg_id, p, xla=None):
     model.compile(optimizer=optimizer(), jit_compile=use_xla(reg) if xla is None else xla)
     model.optimizer.build(net.trainable_variables)
     model.make_train_function()
-    return lambda batch: float(model.train_function([batch])["loss"])
+    iterators = {}
+
+    def step(batch):  # as fit() runs it: the train function pulls a (None, ...)-shaped batch from a tf.data iterator
+        if id(batch) not in iterators:
+            iterators[id(batch)] = iter(tf.data.Dataset.from_tensors(batch).unbatch().batch(BATCH).repeat())
+        return float(model.train_function(iterators[id(batch)])["loss"])
+
+    return step
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -119,7 +129,7 @@ def giotto_pairing(d):
     return out["gens"][0][:, 1:3].reshape(-1).astype(np.int64)
 
 
-def original_step(builder, p):
+def original_step(builder, p, eager=True):
     keras.utils.set_random_seed(0)
     net = builder()
     opt = optimizer()
@@ -153,17 +163,29 @@ def original_step(builder, p):
         deaths = tf.cond(tf.reduce_sum(idx) == 0, lambda: tf.zeros(n - 1), lambda: tf.gather_nd(d, idx))
         return -tf.reduce_sum(deaths)                                    # T1 (§6)
 
-    @tf.function
-    def step(x, y):                                                      # §7.3
+    @tf.function(reduce_retracing=True)
+    def ce_gradient(x, y):
         with tf.GradientTape() as tape:
             logits = net(x, training=True)
             ce = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-        g_c = tape.gradient(ce, variables)
+        return ce, tape.gradient(ce, variables)
+
+    def regulariser_gradient(x):
         with tf.GradientTape() as tape:
             reg = regulariser(x)
         g_t = [tf.zeros_like(v) if g is None else WEIGHT * g for g, v in zip(tape.gradient(reg, variables), variables)]
-        g_t = [tf.where(tf.reduce_all(tf.math.is_finite(g)), g, tf.zeros_like(g)) for g in g_t]
+        return reg, [tf.where(tf.reduce_all(tf.math.is_finite(g)), g, tf.zeros_like(g)) for g in g_t]
+
+    def apply(g_c, g_t):
         opt.apply([a + b for a, b in zip(g_c, g_t)], variables)
+
+    if not eager:                                                        # everything in one graph: a lower bound
+        regulariser_gradient, apply = tf.function(regulariser_gradient), tf.function(apply)
+
+    def step(x, y):                                                      # §7.3: CE step, regulariser step, combine
+        ce, g_c = ce_gradient(x, y)
+        reg, g_t = regulariser_gradient(x)
+        apply(g_c, g_t)
         return ce + WEIGHT * reg
 
     return lambda batch: float(step(*batch))
@@ -176,7 +198,7 @@ def too_big(variant, n):
     """Why a variant cannot run at N sampled neurons (None if it can): N×N float matrices that do not fit."""
     if variant in ("plain", "plain XLA", "ours decov"):
         return None
-    matrices, item = (6, 4) if variant == "original t1" else (2, 8 if variant in ("ours t1", "ours t2") else 4)
+    matrices, item = (6, 4) if variant.startswith("original") else (2, 8 if variant in ("ours t1", "ours t2") else 4)
     need = matrices * item * n * n
     if need > MEMORY_BYTES:
         return f"N×N matrices need ≈{need / 2**30:.0f} GiB (budget {MEMORY_BYTES / 2**30:.0f} GiB)"
@@ -189,8 +211,9 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
     data = batches(net)
     makers = {"plain": lambda: ours_step(builder, "none", p), "plain XLA": lambda: ours_step(builder, "none", p, True),
               "original t1": lambda: original_step(builder, p),
+              "original t1 graph": lambda: original_step(builder, p, eager=False),
               **{f"ours {r}": (lambda r=r: ours_step(builder, r, p)) for r in OURS}}
-    rows, steps_of, times = {}, {}, {}
+    rows, steps_of, times, cpu = {}, {}, {}, {}
     load_before = os.getloadavg()[0]
     for variant in variants:
         reason = too_big(variant, n)
@@ -202,7 +225,7 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
         step(data[0])                                                    # trace, compile
         step(data[1])                                                    # warm-up
         warm = time.perf_counter() - t0
-        steps_of[variant], times[variant] = step, []
+        steps_of[variant], times[variant], cpu[variant] = step, [], []
         if warm > slow_s:                                                # very slow: one timed step per round
             rows[variant] = "slow"
     k = 0
@@ -211,17 +234,19 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
         order = order[r % len(order):] + order[:r % len(order)]          # rotate: nobody always goes first
         for variant in order:
             for _ in range(1 if rows.get(variant) == "slow" else steps):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 steps_of[variant](data[k % len(data)])
                 times[variant].append(1e3 * (time.perf_counter() - t0))
+                cpu[variant].append(1e3 * (time.process_time() - c0))
                 k += 1
     load = (load_before + os.getloadavg()[0]) / 2
     out = []
     for variant in variants:
         if variant in times:
-            out.append((name, n, p, variant, statistics.median(times[variant]), len(times[variant]), "", load))
+            out.append((name, n, p, variant, statistics.median(times[variant]), statistics.median(cpu[variant]),
+                        len(times[variant]), "", load))
         else:
-            out.append((name, n, p, variant, math.nan, 0, f"not run: {rows[variant]}", load))
+            out.append((name, n, p, variant, math.nan, math.nan, 0, f"not run: {rows[variant]}", load))
     return out
 
 
@@ -255,7 +280,7 @@ def ratios(rows):
     out = []
     for row in rows:
         case = by_case[(row[0], row[2])]
-        over_plain = row[4] / case.get("plain", math.nan)
+        over_plain = row[4] / case.get("plain", math.nan)                # ms/step is row[4]
         original_over = case.get("original t1", math.nan) / row[4] if row[3].startswith("ours") else math.nan
         out.append((*row, over_plain, original_over))
     return out
@@ -263,14 +288,15 @@ def ratios(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (default 8)")
     parser.add_argument("--steps", type=int, default=4, help="timed steps per variant and round (default 4)")
-    parser.add_argument("--slow", type=float, default=4.0,
+    parser.add_argument("--slow", type=float, default=2.0,
                         help="a variant whose two warm-up steps take longer than this many seconds is timed once "
-                             "per round (default 4)")
+                             "per round (default 2)")
     parser.add_argument("--cases", type=int, nargs="*", default=range(len(CASES)),
                         help=f"which cases, 0..{len(CASES) - 1} (default all)")
-    parser.add_argument("--variants", nargs="*", default=["plain", "plain XLA", "original t1", *(f"ours {r}" for r in OURS)])
+    parser.add_argument("--variants", nargs="*", default=["plain", "plain XLA", "original t1", "original t1 graph",
+                                                          *(f"ours {r}" for r in OURS)])
     args = parser.parse_args(argv)
     print(f"TF {tf.__version__}, devices {[d.device_type for d in tf.config.list_physical_devices()]}, "
           f"{os.cpu_count()} CPU cores, numba {persistence._numba_prim() is not None}, batch {BATCH}, ω {WEIGHT}; "
@@ -281,18 +307,19 @@ def main(argv=None):
         rows += time_case(name, builder, p, args.rounds, args.steps, args.slow, args.variants)
         print(f"  done: {name} at sampling {p:g} (load {rows[-1][-1]:.2f})", flush=True)
     rows = ratios(rows)
-    print(f"\n{'network':<30} {'N':>7} {'p':>6}  {'variant':<12} {'ms/step':>9} {'steps':>5} {'/plain':>7} "
-          f"{'orig/this':>9}  {'load':>5}  note")
-    for name, n, p, variant, ms, count, note, load, over_plain, orig_over in rows:
-        print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<12} {ms:>9.1f} {count:>5} {over_plain:>7.2f} "
-              f"{'' if math.isnan(orig_over) else f'{orig_over:.2f}':>9}  {load:>5.2f}  {note}")
-    sizes = sorted({n for name, n, p, *_ in rows if "MLP" in name})
+    print(f"\n{'network':<30} {'N':>7} {'p':>6}  {'variant':<17} {'ms/step':>9} {'/plain':>7} {'orig/this':>9} "
+          f"{'CPU ms':>8} {'steps':>5} {'load':>5}  note")
+    for name, n, p, variant, ms, cpu_ms, count, note, load, over_plain, orig_over in rows:
+        print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<17} {ms:>9.1f} {over_plain:>7.2f} "
+              f"{'' if math.isnan(orig_over) else f'{orig_over:.2f}':>9} {cpu_ms:>8.1f} {count:>5} {load:>5.2f}  {note}")
+    sizes = sorted({row[1] for row in rows if "MLP" in row[0]})
     print("\nOur T1 step, host parts timed alone (ms, float32, batch 256):")
     for n in sizes:
         print(f"  N = {n}: " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown(n).items()))
-    csv = "network,n,sampling,variant,ms_per_step,steps,note,load_average,ratio_to_plain,original_over_this\n" + "".join(
-        f"{name},{n},{p},{variant},{ms:.3f},{count},{note},{load:.2f},{over_plain:.3f},{orig_over:.3f}\n"
-        for name, n, p, variant, ms, count, note, load, over_plain, orig_over in rows)
+    csv = ("network,n,sampling,variant,ms_per_step,cpu_ms_per_step,steps,note,load_average,ratio_to_plain,"
+           "original_over_this\n") + "".join(
+        f"{name},{n},{p},{variant},{ms:.3f},{cpu_ms:.3f},{count},{note},{load:.2f},{over_plain:.3f},{orig_over:.3f}\n"
+        for name, n, p, variant, ms, cpu_ms, count, note, load, over_plain, orig_over in rows)
     write_text(RESULTS, csv)
     print(f"\nload average at end {os.getloadavg()[0]:.2f}; written {RESULTS}")
     return 0
