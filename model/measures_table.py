@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from model import atomic, runs
+from model.csv_input import read_csv
 from model.errors import DataError, PipelineError
 from model.measures import measure_model
 
@@ -132,17 +133,8 @@ def update(existing: pd.DataFrame | None, runs_roots=(), pgdl_tasks=(), *, data_
 
 def read(path: str | Path) -> pd.DataFrame:
     """Read a measures CSV written by `write`; DataError names the file when it is missing, empty or lacks columns."""
-    path = Path(path)
-    try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""],
-                            dtype={"run_id": str, "layer": str, "regulariser": str})
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such measures CSV") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: empty file; expected columns {','.join(COLUMNS)}") from None
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; expected {','.join(COLUMNS)}")
+    frame = read_csv(path, COLUMNS, "measures CSV", keep_default_na=False, na_values=[""],
+                     dtype={"run_id": str, "layer": str, "regulariser": str})
     for col in ("layer", "regulariser"):
         frame[col] = frame[col].fillna("")
     return frame

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from model import atomic, runs
+from model.csv_input import read_csv
 from model.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -105,15 +106,7 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
     accuracy outside [0, 1], duplicated run).
     """
     path = Path(path)
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such accuracies CSV") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: empty file; expected a header with columns {','.join(COLUMNS)}") from None
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; expected columns {','.join(COLUMNS)} first")
+    frame = read_csv(path, COLUMNS, "accuracies CSV")
     if frame.empty:
         raise DataError(f"{path}: no rows (no finished run was collected)")
     for col in ("block", "network", "regulariser", "weight", "seed"):
