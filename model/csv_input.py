@@ -20,6 +20,9 @@ def read_csv(path: str | Path, columns, kind: str, **read_options) -> pd.DataFra
         raise DataError(f"{path}: no such {kind}") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: empty file; expected a header with columns {','.join(columns)}") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DataError(f"{path}: cannot read the {kind} ({' '.join(str(err).split())}); expected a CSV file with "
+                        f"columns {','.join(columns)}") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {missing}; expected columns {','.join(columns)} first")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from model import atomic, results, runs
+from model.csv_input import read_csv
 from model.errors import DataError
 from model.paper import TREATMENT_LABELS
 from model.stats import BASELINE, natural_key, treatment_key
@@ -190,7 +191,8 @@ def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str |
              "its mean test accuracy; the baseline has no weight to choose, a structural advantage for the "
              "regularised rows.", ""]
     incomplete_csv = accuracies_csv.with_name(accuracies_csv.stem + ".incomplete.csv")
-    incomplete = pd.read_csv(incomplete_csv) if incomplete_csv.exists() and incomplete_csv.stat().st_size else None
+    incomplete = (read_csv(incomplete_csv, results.INCOMPLETE_COLUMNS, "list of unfinished runs")
+                  if incomplete_csv.exists() and incomplete_csv.stat().st_size else None)
     if incomplete is not None and not incomplete.empty:
         lines += [f"**{len(incomplete)} runs not finished** (left out):", "",
                   to_markdown(incomplete.set_index("task_id")), ""]

@@ -33,12 +33,12 @@ def details(analysis: stats.Analysis) -> dict:
 def write_block(analysis: stats.Analysis, out_dir: str | Path) -> list[Path]:
     """Write every output of one analysis into out_dir; return the paths."""
     out_dir = Path(out_dir)
-    paths = [atomic.write_json(out_dir / "statistics.json", analysis.to_json()),
-             atomic.write_json(out_dir / "details.json", details(analysis))]
+    paths = [atomic.write_json(out_dir / "details.json", details(analysis))]
     paths += cd_diagram.write_all(analysis.average_ranks.to_dict(), analysis.groups, analysis.critical_difference,
                                   out_dir / "cd_diagram", title=analysis.block)
     paths += tables.write_all(analysis, out_dir)
-    return paths
+    # statistics.json last: its presence means the folder is complete (extract refuses to overwrite it)
+    return paths + [atomic.write_json(out_dir / "statistics.json", analysis.to_json())]
 
 
 def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05, blocks=None,

@@ -194,8 +194,11 @@ def nemenyi_p(matrix: pd.DataFrame, capped: bool = False) -> pd.DataFrame:
     import scikit_posthocs
 
     p = scikit_posthocs.posthoc_nemenyi_friedman(matrix.to_numpy(dtype=float))
-    p = pd.DataFrame(p.to_numpy(), index=matrix.columns, columns=matrix.columns)
-    return p.clip(0.001, 0.9) if capped else p
+    values = p.to_numpy(dtype=float, copy=True)
+    if capped:
+        values = values.clip(0.001, 0.9)
+        np.fill_diagonal(values, 1.0)  # psturng capped the pairs; the diagonal stays 1 (protocol §11.6)
+    return pd.DataFrame(values, index=matrix.columns, columns=matrix.columns)
 
 
 def q_alpha(k: int, alpha: float) -> float:

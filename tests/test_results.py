@@ -100,13 +100,22 @@ HEADER = "block,network,regulariser,weight,seed,val_accuracy,test_accuracy\n"
     (HEADER + "digits,digits/0,t1,0.1,0,1.5,0.5\n", "val_accuracy 1.5 of network 'digits/0' is outside"),
     (HEADER + "digits,digits/0,t1,0.1,0,0.5,0.5\ndigits,digits/0,t1,0.1,,0.5,0.5\n", "'seed' is empty in row 3"),
     (HEADER + "digits,digits/0,t1,0.1,0,0.5,0.5\ndigits,digits/0,t1,0.1,0,0.6,0.5\n", "more than once"),
+    (HEADER + 'digits,"digits/0,t1,0.1,0,0.5,0.5\n', "cannot read the accuracies CSV"),
+    (b"\xff\xfe\x00bad", "cannot read the accuracies CSV"),
 ])
 def test_read_refuses_bad_csv(tmp_path, content, message):
     path = tmp_path / "acc.csv"
-    if content is not None:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
         path.write_text(content)
     with pytest.raises(DataError, match=message):
         results.read(path)
+
+
+def test_read_of_a_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="cannot read the accuracies CSV"):
+        results.read(tmp_path)
 
 
 def test_collect_cli(tmp_path):

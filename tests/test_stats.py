@@ -117,7 +117,9 @@ def test_nemenyi_matches_studentized_range():
     assert ss.studentized_range.sf(cd / np.sqrt(k * (k + 1) / (6 * n)) * np.sqrt(2), k, np.inf) == \
         pytest.approx(0.05, rel=1e-6)
     capped = stats.nemenyi_p(x, capped=True)
-    assert capped.to_numpy().max() <= 0.9 and capped.to_numpy().min() >= 0.001
+    off = capped.to_numpy()[~np.eye(k, dtype=bool)]
+    assert off.max() <= 0.9 and off.min() >= 0.001
+    assert np.all(np.diag(capped.to_numpy()) == 1.0)  # the diagonal is not capped (protocol §11.6)
 
 
 def test_rank_direction_and_ties():
@@ -242,3 +244,4 @@ def test_cli_bad_csv_is_one_line_exit_2(tmp_path, content, message):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and message in out.stderr
     assert "Traceback" not in out.stderr
+
