@@ -78,7 +78,8 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
     """Train the run unless it is finished (and not `force`); return its `DONE.json` record and whether this call
     trained it (False when another process finished it first).
 
-    Raises `runs.ClaimHeld` when another live process trains it; other errors write `FAILED.json` and propagate.
+    Raises `runs.ClaimHeld` when another live process trains it (`runs.ClaimLost` when one took the claim over
+    mid-training); other errors, up to writing `DONE.json`, write `FAILED.json` and propagate.
     """
     from model import training
 
@@ -97,14 +98,16 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
         try:
             outcome = training.train(spec, prepared.network, prepared.splits, prepared.regulariser, run_dir,
                                      heartbeat=claim.heartbeat)
+            record = {"task_id": spec.task_id, "network": spec.network, "block": prepared.network.block,
+                      "regulariser": spec.regulariser, "weight": spec.weight, "seed": spec.seed,
+                      "profile": spec.profile, **asdict(outcome), "finished": runs.now(), "versions": versions(),
+                      "spec": spec.to_dict()}
+            runs.write_done(run_dir, record)
+        except runs.ClaimLost:
+            raise  # another process trains the run now: its folder is not ours to mark failed
         except Exception as err:
             runs.write_failed(run_dir, err, traceback.format_exc())
             raise
-        record = {"task_id": spec.task_id, "network": spec.network, "block": prepared.network.block,
-                  "regulariser": spec.regulariser, "weight": spec.weight, "seed": spec.seed,
-                  "profile": spec.profile, **asdict(outcome), "finished": runs.now(), "versions": versions(),
-                  "spec": spec.to_dict()}
-        runs.write_done(run_dir, record)
         return record, True
 
 

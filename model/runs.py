@@ -2,12 +2,13 @@
 
 A run folder is `<output_root>/<task_id>` (see `model.spec.Spec.task_id`). Finished ⇔ `DONE.json` parses; nothing
 else (a `spec.json`, checkpoints, weights, a `FAILED.json`) means finished. While a process trains a run it holds
-`RUNNING.json`, created with O_CREAT | O_EXCL; a claim whose pid is dead on this host or whose heartbeat is older
-than `STALE_SECONDS` may be taken over. This module must not know how a run is trained.
+`RUNNING.json`, created complete (a temporary file hard-linked to that name, which fails if it exists); a claim
+whose pid is dead on this host or whose heartbeat is older than `STALE_SECONDS` may be taken over. This module must not know how a run is trained.
 """
 import json
 import os
 import socket
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,8 +63,7 @@ def status(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     if is_done(run_dir):
         return "done"
-    claim = read_json(run_dir / RUNNING)
-    if claim is not None and not claim_is_stale(claim):
+    if not claim_file_is_stale(run_dir / RUNNING):
         return "running"
     if (run_dir / FAILED).exists():
         return "failed"
@@ -75,6 +75,30 @@ def claim_is_stale(claim: dict, stale_seconds: float = STALE_SECONDS) -> bool:
     if claim.get("host") == socket.gethostname() and not _pid_alive(claim.get("pid")):
         return True
     return time.time() - float(claim.get("heartbeat_unix", 0)) > stale_seconds
+
+
+def claim_file_is_stale(path: Path, stale_seconds: float = STALE_SECONDS) -> bool:
+    """True when the claim file `path` is missing or its claim is stale (`claim_is_stale`). A file that does not
+    parse or has no heartbeat (written by hand, or by an older version) is live until its mtime is older than
+    `stale_seconds`."""
+    claim = read_json(path)
+    if claim is not None and "heartbeat_unix" in claim:
+        return claim_is_stale(claim, stale_seconds)
+    try:
+        return time.time() - Path(path).stat().st_mtime > stale_seconds
+    except FileNotFoundError:
+        return True
+
+
+def release_dead_claim(run_dir: Path, pid: int) -> bool:
+    """Remove the run's claim if it names this host and `pid` (a process known to be dead, e.g. killed by a
+    signal); return whether it did. Another host's or another process's claim is left alone."""
+    path = Path(run_dir) / RUNNING
+    claim = read_json(path)
+    if claim is None or claim.get("host") != socket.gethostname() or claim.get("pid") != pid:
+        return False
+    path.unlink(missing_ok=True)
+    return True
 
 
 def _pid_alive(pid) -> bool:
@@ -98,11 +122,20 @@ class ClaimHeld(Exception):
         self.claim = claim
 
 
+class ClaimLost(ClaimHeld):
+    """Our claim was taken over by another process (our heartbeat went stale); it now trains the run."""
+
+    def __init__(self, run_dir: Path, claim: dict):
+        Exception.__init__(self, f"{run_dir}: claim taken over by host {claim.get('host')}, pid {claim.get('pid')}; "
+                                 "stopping")
+        self.claim = claim
+
+
 class Claim:
     """`RUNNING.json` held by this process: `with Claim(run_dir): ...`; `heartbeat()` once per epoch.
 
     Entering raises `ClaimHeld` if a live claim exists; a stale one is taken over (renamed aside, then re-created
-    with O_EXCL, so of two takers only one wins).
+    by hard link, so of two takers only one wins). `heartbeat()` raises `ClaimLost` once the claim is not ours.
     """
 
     def __init__(self, run_dir: Path, stale_seconds: float = STALE_SECONDS):
@@ -113,31 +146,35 @@ class Claim:
     def __enter__(self) -> "Claim":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                self._take_over_if_stale()
-                continue
+            if self._create():
+                return self
+            self._take_over_if_stale()
+        raise ClaimHeld(self.path.parent, read_json(self.path) or {})
+
+    def _create(self) -> bool:
+        """Create `RUNNING.json` with its content in one step (write a temporary file, hard-link it to the
+        name); False when the name exists."""
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{RUNNING}.", suffix=".tmp")
+        try:
             with os.fdopen(fd, "w") as f:
                 f.write(json.dumps(self._record()))
-            return self
-        raise ClaimHeld(self.path.parent, read_json(self.path) or {})
+            os.link(tmp, self.path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        return True
 
     def _take_over_if_stale(self) -> None:
         claim = read_json(self.path)
-        if claim is None:  # being written right now, or garbage: give the writer a moment
-            time.sleep(0.2)
-            claim = read_json(self.path)
-            if claim is None:
-                claim = {}
-        if not claim_is_stale(claim, self.stale_seconds):
-            raise ClaimHeld(self.path.parent, claim)
+        if not claim_file_is_stale(self.path, self.stale_seconds):
+            raise ClaimHeld(self.path.parent, claim or {})
         aside = self.path.with_name(f".{RUNNING}.stale.{os.getpid()}")
         try:
             os.replace(self.path, aside)
         except FileNotFoundError:
             return  # another taker moved it first; retry the O_EXCL create
-        if (read_json(aside) or {}) != claim:  # we moved a fresh claim made meanwhile: put it back
+        if read_json(aside) != claim:  # we moved a fresh claim made meanwhile: put it back
             os.replace(aside, self.path)
             raise ClaimHeld(self.path.parent, read_json(self.path) or {})
         aside.unlink(missing_ok=True)
@@ -147,10 +184,16 @@ class Claim:
                 "heartbeat": now(), "heartbeat_unix": time.time()}
 
     def heartbeat(self) -> None:
-        """Refresh the heartbeat (atomic rewrite of our own claim)."""
+        """Refresh the heartbeat (atomic rewrite of our own claim); `ClaimLost` if another process took it."""
+        claim = read_json(self.path) or {}
+        if not self._ours(claim):
+            raise ClaimLost(self.path.parent, claim)
         atomic.write_json(self.path, self._record())
 
+    @staticmethod
+    def _ours(claim: dict) -> bool:
+        return claim.get("pid") == os.getpid() and claim.get("host") == socket.gethostname()
+
     def __exit__(self, *exc) -> None:
-        claim = read_json(self.path)
-        if claim is not None and claim.get("pid") == os.getpid() and claim.get("host") == socket.gethostname():
+        if self._ours(read_json(self.path) or {}):
             self.path.unlink(missing_ok=True)

@@ -8,9 +8,9 @@ A sweep is a JSON file holding a base spec and a grid (a list of blocks):
                "cells": [{"regulariser": "none", "weights": [0.0]},
                          {"regulariser": "t1", "weights": [1e-06, ...], "set": {<fields for this cell>}}]}]}
 
-Each task's spec is `base`, then the block's `set`, then the cell's `set`, then network/regulariser/weight/seed;
-`expand` validates it with `model.spec` and gives its id, the run folder's path relative to the output root. Order
-is the file's order (blocks, networks, cells, weights, seeds); expansion is deterministic and writes nothing.
+Each task's spec is `base`, then the block's `set`, then the cell's `set` (neither may set `output_root`: a sweep
+has one), then network/regulariser/weight/seed; `expand` validates it with `model.spec` and gives its id, the run
+folder's path relative to the output root. Order is the file's order (blocks, networks, cells, weights, seeds); expansion is deterministic and writes nothing.
 `write_specs` writes each task's spec into its run folder as `spec.json`, the file `python -m model.experiment`
 runs, so any single task can be rerun by hand. This module decides nothing about scheduling or completion.
 """
@@ -27,6 +27,7 @@ SWEEP_KEYS = {"description", "expect_tasks", "base", "grid"}
 BLOCK_KEYS = {"networks", "seeds", "cells", "set"}
 CELL_KEYS = {"regulariser", "weights", "set"}
 GRID_FIELDS = ("network", "regulariser", "weight", "seed")  # set by the grid, never by `base` or `set`
+BASE_ONLY = ("output_root",)  # one per sweep (its results are collected from there): `base` or overrides only
 STATES = ("done", "running", "failed", "pending")
 
 
@@ -191,6 +192,10 @@ def _overrides(obj, where: str) -> dict:
     for field in GRID_FIELDS:
         if field in obj:
             raise SpecError(f"{where}.{field}: set by the grid, not by `set`")
+    for field in BASE_ONLY:
+        if field in obj:
+            raise SpecError(f"{where}.{field}: a sweep has one {field}; set it in `base` (or override it), "
+                            "not per block or cell")
     return copy.deepcopy(obj)
 
 

@@ -164,6 +164,18 @@ def test_run_process_returns_status_and_output_tail(tmp_path):
     assert tail.splitlines() == [f"training {job.spec_path}", "error: boom"]
 
 
+def test_run_process_removes_the_claim_of_a_task_killed_by_a_signal(tmp_path):
+    [job] = jobs(tmp_path, "a")
+    Path(job.run_dir).mkdir()
+    claim = Path(job.run_dir) / runs.RUNNING
+    host = socket.gethostname()
+    python = fake_python(tmp_path, f"""echo '{{"host": "{host}", "pid": '$$', "heartbeat_unix": 1e12}}' > {claim}
+kill -9 $$
+""")
+    code, _ = run_process(job, task_env(), python=python)
+    assert code == -signal.SIGKILL and not claim.exists()  # the retry is not blocked until the claim goes stale
+
+
 def test_a_task_process_dies_with_its_driver(tmp_path):
     [job] = jobs(tmp_path, "a")
     python = fake_python(tmp_path, f'echo $$ > {tmp_path}/child.pid; exec sleep 120\n')

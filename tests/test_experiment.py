@@ -127,6 +127,19 @@ def test_failed_run_writes_failed_json_never_done_and_reruns(tmp_path, capsys, m
     assert runs.is_done(run_dir) and not (run_dir / runs.FAILED).exists()
 
 
+def test_an_error_writing_done_json_writes_failed_json(tmp_path, capsys, monkeypatch):
+    def broken():
+        raise OSError("no keras metadata")
+
+    monkeypatch.setattr(experiment, "versions", broken)
+    path = write_spec(tmp_path, max_epochs=1)
+    assert experiment.main([str(path)]) == 1
+    run_dir = Spec.from_file(path).run_dir
+    assert runs.read_json(run_dir / runs.FAILED)["error"] == "no keras metadata"
+    assert not runs.is_done(run_dir) and not (run_dir / runs.RUNNING).exists()
+    assert "details in FAILED.json" in capsys.readouterr().err
+
+
 def test_other_spec_in_the_same_run_folder_is_refused(tmp_path, capsys):
     assert experiment.main([str(write_spec(tmp_path))]) == 0
     other = write_spec(tmp_path, name="other.json", batch_size=64)

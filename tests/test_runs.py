@@ -68,3 +68,42 @@ def test_claim_with_an_old_heartbeat_is_stale_on_any_host(tmp_path):
         runs.Claim(tmp_path).__enter__()
     with runs.Claim(tmp_path, stale_seconds=-1):
         assert json.loads((tmp_path / runs.RUNNING).read_text())["host"] == socket.gethostname()
+
+
+def test_a_claim_file_without_a_heartbeat_is_live_until_its_mtime_is_old(tmp_path):
+    path = tmp_path / runs.RUNNING
+    path.write_text("")  # created, not yet filled (or garbage): a fresh file is someone's claim
+    assert not runs.claim_file_is_stale(path) and runs.status(tmp_path) == "running"
+    with pytest.raises(runs.ClaimHeld):
+        runs.Claim(tmp_path).__enter__()
+    assert path.read_text() == ""
+    path.write_text("{}")
+    assert not runs.claim_file_is_stale(path)
+    old = time.time() - runs.STALE_SECONDS - 10
+    os.utime(path, (old, old))
+    assert runs.claim_file_is_stale(path) and runs.status(tmp_path) == "partial"
+    with runs.Claim(tmp_path):
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+    assert runs.claim_file_is_stale(path)  # missing
+
+
+def test_heartbeat_of_a_claim_taken_over_raises_and_leaves_the_new_claim(tmp_path):
+    other = {"host": socket.gethostname(), "pid": os.getpid() + 1, "heartbeat_unix": time.time()}
+    with runs.Claim(tmp_path) as claim:
+        (tmp_path / runs.RUNNING).write_text(json.dumps(other))  # our heartbeat went stale; another took over
+        with pytest.raises(runs.ClaimLost, match="taken over") as err:
+            claim.heartbeat()
+        assert isinstance(err.value, runs.ClaimHeld)
+    assert json.loads((tmp_path / runs.RUNNING).read_text()) == other
+
+
+def test_release_dead_claim_removes_only_that_pids_claim_on_this_host(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path = tmp_path / runs.RUNNING
+    for claim in ({"host": socket.gethostname(), "pid": dead.pid + 1}, {"host": "elsewhere", "pid": dead.pid}):
+        path.write_text(json.dumps({**claim, "heartbeat_unix": time.time()}))
+        assert not runs.release_dead_claim(tmp_path, dead.pid) and path.exists()
+    path.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "heartbeat_unix": time.time()}))
+    assert runs.release_dead_claim(tmp_path, dead.pid) and not path.exists()
+    assert not runs.release_dead_claim(tmp_path, dead.pid)  # nothing there

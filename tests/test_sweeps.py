@@ -139,6 +139,8 @@ def test_a_changed_sweep_never_overwrites_a_run_folder(tmp_path):
     (lambda s: s["base"].update(max_epochs="2"), "'max_epochs' = '2'"),
     (lambda s: s["grid"].append(s["grid"][0]), r"already produced by grid\[0\]"),
     (lambda s: s.update(expect_tasks=153), "expect_tasks is 153 but the grid expands to 12 tasks"),
+    (lambda s: s["grid"][0].update(set={"output_root": "elsewhere"}), r"grid\[0\].set.output_root: a sweep has one"),
+    (lambda s: s["grid"][0]["cells"][1]["set"].update(output_root="x"), r"cells\[1\].set.output_root: a sweep has"),
 ])
 def test_bad_sweeps_fail_with_one_clear_error(tmp_path, mutate, message):
     sweep = small_sweep(tmp_path / "out")

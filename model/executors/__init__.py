@@ -172,8 +172,9 @@ def task_env(base: dict | None = None, gpus: str | None = None) -> dict:
 def run_process(job: Job, env: dict, python: str | None = None) -> tuple[int, str]:
     """Run `python -m model.experiment <spec>` for `job` in `job.cwd`; return (exit status, last output lines).
 
-    A negative status is the signal that killed the process. The process dies with the one that started it
-    (Linux `PR_SET_PDEATHSIG`), so killing a driver or a Ray worker never leaves an orphan training a task.
+    A negative status is the signal that killed the process; its `RUNNING.json` is then removed (we run on its
+    host). The process dies with the one that started it (Linux `PR_SET_PDEATHSIG`), so killing a driver or a Ray
+    worker never leaves an orphan training a task.
     """
     cmd = [python or sys.executable, "-m", "model.experiment", job.spec_path]
     proc = subprocess.Popen(cmd, cwd=job.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -183,7 +184,10 @@ def run_process(job: Job, env: dict, python: str | None = None) -> tuple[int, st
         line = raw.decode("utf-8", "replace").rstrip()
         tail.append(line)
         log.debug("%s | %s", job.task_id, line)
-    return proc.wait(), "\n".join(tail)
+    returncode = proc.wait()
+    if returncode < 0:  # killed: its claim would block the retry until it went stale (same host as the child)
+        runs.release_dead_claim(Path(job.run_dir), proc.pid)
+    return returncode, "\n".join(tail)
 
 
 def _die_with_parent(parent_pid: int):
