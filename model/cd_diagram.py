@@ -9,6 +9,7 @@ from pathlib import Path
 
 from model import atomic
 from model.paper import TREATMENT_LABELS, TREATMENT_LABELS_LATEX
+from model.plotting import pyplot
 
 ROW = 0.32      # vertical distance between label rows, inches (TikZ: the same in cm × 2.54)
 WIDTH = 4.2     # length of the rank axis, inches
@@ -81,11 +82,7 @@ def label(treatment: str, rank: float, latex: bool = False) -> str:
 
 def draw(average_ranks: dict, groups: list, cd: float | None = None, title: str | None = None):
     """Return a matplotlib Figure of the diagram (stems' labels are the axes' `texts` with gid `label:<t>`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     lay = layout(average_ranks, groups, cd)
     top = -0.8 if lay.cd else -0.45
     if title:
@@ -125,14 +122,12 @@ def save(fig, stem: str | Path) -> list[Path]:
     """Write `<stem>.png` (150 dpi) and `<stem>.pdf` atomically; return both paths; close the figure."""
     import io
 
-    import matplotlib.pyplot as plt
-
     paths = []
     for ext, kwargs in (("png", {"dpi": 150}), ("pdf", {})):
         buf = io.BytesIO()
         fig.savefig(buf, format=ext, bbox_inches="tight", pad_inches=0.05, **kwargs)
         paths.append(atomic.write_bytes(Path(f"{stem}.{ext}"), buf.getvalue()))
-    plt.close(fig)
+    pyplot().close(fig)
     return paths
 
 

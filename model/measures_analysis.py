@@ -4,14 +4,14 @@ Input is the tidy measures CSV of `scripts/measure.py` (`model.measures_table.CO
 train − test accuracy (fractions). `measures_section` returns the report's Markdown section and writes its figures.
 Reads CSVs and writes PNGs only; must not compute measures or train.
 """
-import io
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from model import atomic
+from model.plotting import pyplot, save_png
+from model.tables import to_markdown
 from model.measures import CHANNEL_MAX
 from model.measures_table import read as read_measures
 
@@ -127,7 +127,7 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
         lines += ["No network measured.", ""]
     else:
         lines += [_markdown(taus.assign(measure=taus["measure"].map(LABELS), tau=taus["tau"].map(_num),
-                                        p=taus["p"].map(_num))), "",
+                                        p=taus["p"].map(_num))),
                   "τ > 0: networks with a larger measure have a larger gap. With few networks (PGDL: 8 in the paper's "
                   "selection) |τ| must be large to mean anything; p is the two-sided p-value of τ-b.", "",
                   f"![Measures against the generalisation gap]({_plot_vs_gap(measures, out_dir).name})", ""]
@@ -144,20 +144,18 @@ def _regulariser_markdown(table: pd.DataFrame) -> str:
     return _markdown(out)
 
 
+def _markdown(frame: pd.DataFrame) -> str:
+    """Markdown of a frame of already formatted cells, its first column as row labels."""
+    return to_markdown(frame.set_index(frame.columns[0]))
+
+
 def _num(x: float) -> str:
     return "—" if not np.isfinite(x) else f"{x:.3f}"
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    head = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
-
-
 def _plot_by_weight(measures: pd.DataFrame, out_dir: Path) -> Path:
     """Per block (rows) and measure (columns): mean ± std over seeds against the weight, one line per regulariser."""
-    plt = _pyplot()
+    plt = pyplot()
     runs = wide(measures[measures["source"] == "run"])
     blocks = sorted(runs["block"].unique())
     fig, axes = plt.subplots(len(blocks), len(FIGURE_MEASURES), figsize=(5 * len(FIGURE_MEASURES), 3.2 * len(blocks)),
@@ -174,7 +172,8 @@ def _plot_by_weight(measures: pd.DataFrame, out_dir: Path) -> Path:
             ax.set_xscale("symlog", linthresh=_linthresh(b["weight"]))
             ax.set(xlabel="regulariser weight", ylabel=LABELS[m], title=f"{block}: {LABELS[m]}")
             ax.legend(fontsize="small")
-    return _save(fig, out_dir / "measures_by_weight.png")
+    fig.tight_layout()
+    return save_png(fig, out_dir / "measures_by_weight.png")
 
 
 def _linthresh(weights: pd.Series) -> float:
@@ -184,7 +183,7 @@ def _linthresh(weights: pd.Series) -> float:
 
 def _plot_vs_gap(measures: pd.DataFrame, out_dir: Path) -> Path:
     """Scatter of each network measure against the gap, PGDL models and each block of runs in their own colour."""
-    plt = _pyplot()
+    plt = pyplot()
     table = wide(measures)
     task = table["network"].str.split("/").str[1]
     table["population"] = np.where(table["source"] == "pgdl", "PGDL " + task, "runs: " + table["block"].astype(str))
@@ -194,21 +193,5 @@ def _plot_vs_gap(measures: pd.DataFrame, out_dir: Path) -> Path:
             ax.scatter(g[m], g["gap"], s=18, label=name)
         ax.set(xlabel=LABELS[m], ylabel="train − test accuracy")
         ax.legend(fontsize="small")
-    return _save(fig, out_dir / "measures_vs_gap.png")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=110)
-    _pyplot().close(fig)
-    return atomic.write_bytes(path, buf.getvalue())
+    return save_png(fig, out_dir / "measures_vs_gap.png")

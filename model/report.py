@@ -6,7 +6,6 @@ numbers where the networks are the paper's; accuracy against weight per network 
 (each run's history.csv) at the selected weights; and, when a measures CSV exists, the section `model.measures_analysis`
 writes. This module arranges and plots; it must not compute statistics (they are read from statistics.json).
 """
-import io
 import json
 import logging
 import re
@@ -20,6 +19,7 @@ from model import atomic, results, runs
 from model.csv_input import read_csv
 from model.errors import DataError
 from model.paper import TREATMENT_LABELS
+from model.plotting import pyplot, save_png
 from model.stats import BASELINE, natural_key, treatment_key
 from model.tables import to_markdown
 
@@ -27,22 +27,6 @@ log = logging.getLogger(__name__)
 
 REPORT = "report.md"
 CURVES = ("accuracy", "val_accuracy", "ce", "reg")  # history.csv columns plotted, where present
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    return atomic.write_bytes(path, buf.getvalue())
 
 
 def _slug(name: str) -> str:
@@ -100,7 +84,7 @@ def analysis_section(folder: Path, out_dir: Path) -> str:
 def plot_accuracy_vs_weight(frame: pd.DataFrame, network: str, out_dir: Path) -> Path:
     """Mean (± std over seeds) validation and test accuracy against the weight, one panel per regulariser,
     the baseline as horizontal lines. Returns the PNG path."""
-    plt = _pyplot()
+    plt = pyplot()
     runs_ = frame[frame["network"] == network]
     regs = sorted((r for r in runs_["regulariser"].unique() if r != BASELINE), key=treatment_key)
     base = runs_[runs_["regulariser"] == BASELINE]
@@ -122,7 +106,7 @@ def plot_accuracy_vs_weight(frame: pd.DataFrame, network: str, out_dir: Path) ->
     axes[0][0].set_ylabel("accuracy", fontsize=8)
     axes[0][0].legend(fontsize=7, title="grey: baseline", title_fontsize=6)
     fig.suptitle(network, fontsize=10)
-    return _save(fig, out_dir / f"acc_vs_weight_{_slug(network)}.png")
+    return save_png(fig, out_dir / f"acc_vs_weight_{_slug(network)}.png")
 
 
 def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path | None:
@@ -130,7 +114,7 @@ def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path |
     columns = [c for c in CURVES if any(c in h for h in histories.values())]
     if not columns:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(columns), figsize=(2.8 * len(columns), 2.6), squeeze=False,
                              layout="constrained")
     for ax, col in zip(axes[0], columns):
@@ -142,7 +126,7 @@ def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path |
         ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"{network} (selected weight, first seed)", fontsize=10)
-    return _save(fig, out_dir / f"curves_{_slug(network)}.png")
+    return save_png(fig, out_dir / f"curves_{_slug(network)}.png")
 
 
 def _histories(frame: pd.DataFrame, selected: dict) -> dict:
