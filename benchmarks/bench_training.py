@@ -198,8 +198,8 @@ def too_big(variant, n):
     """Why a variant cannot run at N sampled neurons (None if it can): N×N float matrices that do not fit."""
     if variant in ("plain", "plain XLA", "ours decov"):
         return None
-    matrices, item = (6, 4) if variant.startswith("original") else (2, 8 if variant in ("ours t1", "ours t2") else 4)
-    need = matrices * item * n * n
+    matrices = 6 if variant.startswith("original") else 3 if variant == "ours corr" else 1  # float32 N×N each
+    need = matrices * 4 * n * n
     if need > MEMORY_BYTES:
         return f"N×N matrices need ≈{need / 2**30:.0f} GiB (budget {MEMORY_BYTES / 2**30:.0f} GiB)"
     return None
@@ -313,7 +313,8 @@ def main(argv=None):
         print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<17} {ms:>9.1f} {over_plain:>7.2f} "
               f"{'' if math.isnan(orig_over) else f'{orig_over:.2f}':>9} {cpu_ms:>8.1f} {count:>5} {load:>5.2f}  {note}")
     sizes = sorted({row[1] for row in rows if "MLP" in row[0]})
-    print("\nOur T1 step, host parts timed alone (ms, float32, batch 256):")
+    if sizes:
+        print("\nOur T1 step, host parts timed alone (ms, float32, batch 256):")
     for n in sizes:
         print(f"  N = {n}: " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown(n).items()))
     csv = ("network,n,sampling,variant,ms_per_step,cpu_ms_per_step,steps,note,load_average,ratio_to_plain,"

@@ -257,9 +257,9 @@ def mst_edges(m, *, similarity=False, pairing="auto"):
 def gram_host(z):
     """zᵀz (N, N) of a (b, N) NumPy array, in z's dtype, by BLAS syrk (NumPy's `zᵀ @ z`: half the flops of a matmul).
 
-    BLAS runs on `GRAM_THREADS` threads: the host Gram runs while TensorFlow's own pool works on the independent
-    rest of the step (the CE backward pass), and on the 2-core machine one thread was measured fastest
-    (benchmarks/README.md); without threadpoolctl BLAS keeps its own setting.
+    BLAS runs on `GRAM_THREADS` = half the cores: on the shared 2-core machine one thread was much faster under load
+    and as fast or 10 % slower when it was quiet (benchmarks/README.md), and sweeps run several task processes per
+    machine. Without threadpoolctl BLAS keeps its own setting.
     """
     controller = _blas_controller()
     if controller is None:

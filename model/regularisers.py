@@ -8,8 +8,9 @@ std; where all counted deaths are equal, e.g. N = 2 or a batch of 2, the std's g
 (`model.sampling`) of all neuron layers together, as one (b, N) point cloud.
 
 Speed: T1/T2 find the MST on a no-gradient Gram matrix (`model.persistence.mst_edges_of_gram`: BLAS syrk on the host in
-the activations' dtype, or float64 in-graph) and recompute only the N−1 MST-edge correlations differentiably
-(`edge_correlations`, a hand-written segment-sum gradient), so their backward pass is O(N·b); `corr` uses one N×N Gram
+the activations' dtype, or float64 in-graph) and recompute only the N−1 MST-edge correlations differentiably, so their
+backward pass is O(N·b) (TensorFlow's own gather gradient: a hand-written segment-sum gradient was 2–4 ms faster at
+N = 1010 but made CPU results depend on thread timing, breaking bit-exact resumes); `corr` uses one N×N Gram
 product forward and one backward (custom gradient); `decov` uses the b×b Gram when b < N. Regularisers are pure
 functions of tensors, usable inside `tf.function` in float32 and float64; they know nothing about models or files.
 """
@@ -129,30 +130,8 @@ def mst_deaths(x, pairing="auto"):
     """
     z, dead = standardise(x)
     edges = persistence.mst_edges_of_gram(z, pairing=pairing)
-    c = edge_correlations(tf.transpose(z), edges)
+    c = tf.reduce_sum(tf.gather(z, edges[:, 0], axis=1) * tf.gather(z, edges[:, 1], axis=1), axis=0)
     return tf.clip_by_value(1.0 - tf.abs(c), 0.0, 1.0), dead
-
-
-def edge_correlations(zt, edges):
-    """c_e = ⟨zt[i], zt[j]⟩ for each edge e = (i, j): zt (N, b), edges (E, 2) int32 → (E,).
-
-    Gradient written by hand as one segment sum over rows (TensorFlow's gather gradient densifies IndexedSlices and,
-    along the other axis, transposes; measured 3–5× slower at N = 1010). No gradient flows to `edges`.
-    """
-    i, j = edges[:, 0], edges[:, 1]
-    n = tf.shape(zt)[0]
-
-    @tf.custom_gradient
-    def f(zt):
-        zi, zj = tf.gather(zt, i), tf.gather(zt, j)
-
-        def grad(up):
-            up = up[:, None]
-            return tf.math.unsorted_segment_sum(tf.concat([up * zj, up * zi], 0), tf.concat([i, j], 0), n)
-
-        return tf.reduce_sum(tf.transpose(zi * zj), axis=0), grad  # a column sum: rounds like zᵀz's entries
-
-    return f(zt)
 
 
 def _bar_weights(d, mode):
