@@ -38,7 +38,6 @@ import tensorflow as tf  # noqa: E402
 
 from model import persistence, regularisers  # noqa: E402
 from model.atomic import write_text  # noqa: E402
-from model.sampling import sample_neurons  # noqa: E402
 from model.training import RegularisedModel, neuron_layers, uses_train_pass, use_xla  # noqa: E402
 
 BATCH = 256

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from model import persistence as P
 from model import regularisers as R
-from model.correlation import correlation, dissimilarity, standardise
+from model.correlation import correlation, dissimilarity
 from model.sampling import sample_neurons
 from model.spec import Spec
 from model.training import RegularisedModel, train
