@@ -26,7 +26,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-PAIRINGS = ("auto", "numpy", "tf")
+from model.regulariser_names import PAIRINGS
+
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -21,13 +21,12 @@ import tensorflow as tf
 from model import persistence
 from model.correlation import check_batch, standardise
 from model.errors import SpecError
-from model.sampling import check_fraction, sample_neurons
+from model.regulariser_names import DEAD_NEURONS, DEFAULT_OPTIONS, IDS, PAPER_OPTIONS, ZERO_LENGTH_BARS, check
+from model.sampling import sample_neurons
 
-IDS = ("none", "t1", "t2", "l1", "l2", "corr", "decov")
-ZERO_LENGTH_BARS = ("keep", "drop", "zero_loss")
-DEAD_NEURONS = ("safe", "zero_grad")
-DEFAULT_OPTIONS = {"zero_length_bars": "keep", "dead_neurons": "safe", "pairing": "auto"}
-PAPER_OPTIONS = {"zero_length_bars": "zero_loss", "dead_neurons": "zero_grad"}  # the original's behaviour
+# the vocabulary (ids, options) lives in model.regulariser_names, TensorFlow-free; re-exported here
+__all__ = ["IDS", "DEFAULT_OPTIONS", "PAPER_OPTIONS", "ZERO_LENGTH_BARS", "DEAD_NEURONS", "Regulariser", "make",
+           "mst_deaths"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -62,18 +61,7 @@ def make(id, *, sampling=1.0, **options):
       `model.persistence`).
     Unknown ids or option values raise `SpecError` naming the valid ones.
     """
-    if id not in IDS:
-        raise SpecError(f"unknown regulariser {id!r}; valid ids: {', '.join(IDS)}")
-    unknown = set(options) - set(DEFAULT_OPTIONS)
-    if unknown:
-        raise SpecError(f"unknown regulariser option(s) {', '.join(sorted(unknown))}; "
-                        f"valid options: {', '.join(DEFAULT_OPTIONS)}")
-    opts = {**DEFAULT_OPTIONS, **options}
-    for name, valid in (("zero_length_bars", ZERO_LENGTH_BARS), ("dead_neurons", DEAD_NEURONS),
-                        ("pairing", persistence.PAIRINGS)):
-        if opts[name] not in valid:
-            raise SpecError(f"regulariser option {name}={opts[name]!r}; expected one of {', '.join(valid)}")
-    p = check_fraction(sampling)
+    p, opts = check(id, sampling, options)
     pairing = persistence.resolve_pairing(opts["pairing"])
 
     if id == "none":

@@ -8,18 +8,8 @@ import math
 
 import tensorflow as tf
 
-from model.errors import DataError, SpecError
-
-
-def check_fraction(p):
-    """Return p as a float if 0 < p ≤ 1, else raise `SpecError`."""
-    try:
-        p = float(p)
-    except (TypeError, ValueError):
-        raise SpecError(f"sampling must be a number in (0, 1], got {p!r}") from None
-    if not 0.0 < p <= 1.0:
-        raise SpecError(f"sampling must be in (0, 1], got {p!r}")
-    return p
+from model.errors import DataError
+from model.regulariser_names import check_fraction
 
 
 def flatten(activations):

@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from model.errors import SpecError
+from model.regulariser_names import IDS, PAPER_OPTIONS, check
 
 PROFILES = ("corrected", "paper")
 
@@ -248,8 +249,6 @@ def _choice(data, name, default, source, choices=None, label=None):
 
 
 def _regulariser_id(data: dict, source: str) -> str:
-    from model.regularisers import IDS
-
     value = data["regulariser"]
     if value not in IDS or not isinstance(value, str):
         raise SpecError(f"{source}: field 'regulariser' = {value!r}: expected one of {', '.join(IDS)}")
@@ -257,14 +256,12 @@ def _regulariser_id(data: dict, source: str) -> str:
 
 
 def _regulariser_options(data: dict, values: dict, source: str) -> dict:
-    """The profile's regulariser options (paper: `model.regularisers.PAPER_OPTIONS`) updated by the file's, checked
-    by building the regulariser once."""
-    from model import regularisers
-
+    """The profile's regulariser options (paper: `PAPER_OPTIONS`) updated by the file's, checked by
+    `model.regulariser_names.check` (no TensorFlow import)."""
     given = _get(data, "regulariser_options", {}, dict, source)
-    options = {**(regularisers.PAPER_OPTIONS if values["profile"] == "paper" else {}), **given}
+    options = {**(PAPER_OPTIONS if values["profile"] == "paper" else {}), **given}
     try:
-        regularisers.make(values["regulariser"], sampling=values["sampling"], **options)
+        check(values["regulariser"], values["sampling"], options)
     except SpecError as err:
         raise SpecError(f"{source}: field 'regulariser_options' = {given!r}: {err}") from None
     return options

@@ -101,3 +101,14 @@ def test_replace_validates_again():
     assert spec.replace(weight=0.5).weight == 0.5
     with pytest.raises(SpecError, match="'weight'"):
         spec.replace(weight=-1)
+
+
+def test_validating_specs_and_sweeps_does_not_import_tensorflow():
+    """Drivers and sweep_status.py stay light: the spec's vocabulary lives in model.regulariser_names."""
+    import subprocess
+    import sys
+
+    code = ("import sys, model.spec, model.sweeps; "
+            "model.spec.Spec.from_dict({'network': 'digits/0', 'regulariser': 't1', 'weight': 0.1}, 'x.json'); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
