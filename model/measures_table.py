@@ -26,7 +26,7 @@ COLUMNS = ["run_id", "measure", "value", "layer", "source", "block", "network", 
 
 def finished_runs(root: str | Path) -> list[Path]:
     """Run folders under `root` (any depth) whose DONE.json parses, sorted by path."""
-    return sorted(done.parent for done in Path(root).rglob(runs.DONE) if runs.read_done(done.parent) is not None)
+    return [run for run in runs.run_dirs(root) if runs.is_done(run)]
 
 
 def _done(run_dir: Path) -> dict:

@@ -62,7 +62,7 @@ def collect(root: str | os.PathLike, expected=None) -> Collection:
     rows, incomplete = [], []
     seen = set()
     wanted = None if expected is None else set(expected)
-    for run in sorted(p for p in root.rglob("seed_*") if p.is_dir()):
+    for run in runs.run_dirs(root):
         task_id = run.relative_to(root).as_posix()
         if wanted is not None and task_id not in wanted:
             log.info("run %s is not one of the expected tasks: left out", task_id)

@@ -43,6 +43,11 @@ def is_done(run_dir: Path) -> bool:
     return read_done(run_dir) is not None
 
 
+def run_dirs(root: Path) -> list[Path]:
+    """Every run folder (`.../seed_<seed>`, finished or not) under `root`, at any depth, sorted by path."""
+    return sorted(p for p in Path(root).rglob("seed_*") if p.is_dir())
+
+
 def write_done(run_dir: Path, record: dict) -> None:
     """Mark the run finished (atomically, last) and drop a `FAILED.json` left by an earlier attempt."""
     atomic.write_json(Path(run_dir) / DONE, record)
