@@ -16,8 +16,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
 
-from model import executors, sweeps
-from model.errors import PipelineError
+from model import cli, executors, sweeps
 
 
 def parse_gpus(text: str) -> list[str]:
@@ -51,29 +50,27 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    try:
-        tasks = sweeps.load(args.sweep, sweeps.parse_overrides(args.overrides))
-        if args.dry_run:
-            print(f"{len(tasks)} tasks")
-            print("\n".join(task.task_id for task in tasks))
-            return 0
-        if args.executor == "ray" and (args.gpus is not None or args.workers is not None):
-            raise executors.ExecutorError("--gpus and --workers are for --executor local; Ray uses the "
-                                          "cluster's resources (see --gpus-per-task)")
-        if args.executor == "local" and (args.address or args.gpus_per_task is not None):
-            raise executors.ExecutorError("--address and --gpus-per-task are for --executor ray")
-        sweeps.write_specs(tasks)
-        options = {"tasks_per_gpu": args.tasks_per_gpu, "max_retries": args.max_retries}
-        if args.executor == "local":
-            options.update(gpus=args.gpus, workers=args.workers)
-        else:
-            options.update(address=args.address, gpus_per_task=args.gpus_per_task)
-        outcomes = executors.run(tasks, args.executor, **options)
-    except PipelineError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return cli.run(run, args)
+
+
+def run(args) -> int:
+    tasks = sweeps.load(args.sweep, sweeps.parse_overrides(args.overrides))
+    if args.dry_run:
+        print(f"{len(tasks)} tasks")
+        print("\n".join(task.task_id for task in tasks))
+        return 0
+    if args.executor == "ray" and (args.gpus is not None or args.workers is not None):
+        raise executors.ExecutorError("--gpus and --workers are for --executor local; Ray uses the "
+                                      "cluster's resources (see --gpus-per-task)")
+    if args.executor == "local" and (args.address or args.gpus_per_task is not None):
+        raise executors.ExecutorError("--address and --gpus-per-task are for --executor ray")
+    sweeps.write_specs(tasks)
+    options = {"tasks_per_gpu": args.tasks_per_gpu, "max_retries": args.max_retries}
+    if args.executor == "local":
+        options.update(gpus=args.gpus, workers=args.workers)
+    else:
+        options.update(address=args.address, gpus_per_task=args.gpus_per_task)
+    outcomes = executors.run(tasks, args.executor, **options)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
     print(f"{len(outcomes)} tasks: {counts['done']} trained now, {counts['skipped']} already done, "
           f"{counts['failed']} failed")

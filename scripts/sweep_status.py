@@ -12,8 +12,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
 
-from model import runs, sweeps
-from model.errors import PipelineError
+from model import cli, runs, sweeps
 
 
 def table(tasks) -> tuple[list[str], list[str]]:
@@ -43,14 +42,11 @@ def main(argv=None) -> int:
                    help="replace a base spec field (JSON value; dotted keys reach into objects), e.g. "
                         "--set max_epochs=2 --set output_root=/scratch/exp; repeatable")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = p.parse_args(argv)
-    try:
-        tasks = sweeps.load(args.sweep, sweeps.parse_overrides(args.overrides))
-    except PipelineError as err:
-        if args.debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return cli.run(show, p.parse_args(argv))
+
+
+def show(args) -> int:
+    tasks = sweeps.load(args.sweep, sweeps.parse_overrides(args.overrides))
     lines, failures = table(tasks)
     print("\n".join(lines))
     if failures:
