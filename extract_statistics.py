@@ -4,16 +4,17 @@
     python extract_statistics.py ACCURACIES.csv --out DIR [--alpha 0.05] [--blocks mnist pgdl] [--force]
 
 Writes DIR/<block>/ and DIR/combined/: statistics.json, details.json, cd_diagram.{png,pdf,tex}, tables
-(.csv/.md/.tex). Exit status 2 with one line on stderr for bad input. The work is in model/statistics_outputs.py.
+(.csv/.md/.tex). Exit status 2 with one line on stderr for bad input. The work is in model/analysis/outputs.py.
 """
 import argparse
 import sys
 
-from model import cli, statistics_outputs
+from model import cli
+from model.analysis import outputs
 
 
 def main(args) -> int:
-    folders = statistics_outputs.extract(args.accuracies, args.out, alpha=args.alpha, blocks=args.blocks,
+    folders = outputs.extract(args.accuracies, args.out, alpha=args.alpha, blocks=args.blocks,
                                          capped=args.nemenyi_p == "capped",
                                          drop_paper_weights=args.drop_paper_weights, force=args.force)
     for name, folder in folders.items():

@@ -7,22 +7,23 @@
 Columns: block,network,regulariser,weight,seed,val_accuracy,test_accuracy, then more. Runs that are not finished
 (failed, running, partial, and with --sweep the sweep's tasks with no folder) are listed in
 ACCURACIES.incomplete.csv and on stderr. With --sweep only that sweep's tasks are collected, and RUNS_ROOT defaults
-to its output root. The work is in model/results.py.
+to its output root. The work is in model/analysis/accuracies.py.
 """
 import argparse
 import sys
 from pathlib import Path
 
-from model import cli, results
+from model import cli
+from model.analysis import accuracies as results
 from model.errors import PipelineError
 
 
 def main(args) -> int:
     expected, root = None, args.root
     if args.sweep:
-        from model import sweeps
+        from model.sweeps import grid
 
-        tasks = sweeps.load(args.sweep)
+        tasks = grid.load(args.sweep)
         expected = [task.task_id for task in tasks]
         if root is None and tasks:  # run_dir = <output root>/<task id>
             root = Path(*Path(tasks[0].run_dir).parts[:-len(Path(tasks[0].task_id).parts)])

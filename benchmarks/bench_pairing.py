@@ -19,8 +19,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from model import persistence, regularisers  # noqa: E402
 from model.atomic import write_text  # noqa: E402
+from model.regularisers import (
+    persistence,  # noqa: E402
+    registry,
+)
 
 BATCH = 256
 PAIRING_SIZES = (1010, 3000, 6000)
@@ -125,7 +128,7 @@ def bench_regularisers(sizes):
         acts = activations(REGULARISER_SIZES[n], seed=1)
         x = tf.concat(acts, axis=1)
         for reg_id in ("t1", "t2", "corr", "decov"):
-            reg = regularisers.make(reg_id)
+            reg = registry.make(reg_id)
 
             ours = tf.function(lambda a, reg=reg: value_and_grad(lambda a: reg(a, []), a))
 

@@ -1,7 +1,7 @@
 """Benchmark of whole training steps (`make bench`): ms per step of the plain step, the original approach and ours.
 
 Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, Nesterov), weight ω = 0.01:
-- `plain`: CE only — `model.training.RegularisedModel` with `none`, compiled as `model.training.train` compiles it
+- `plain`: CE only — `model.runs.training.RegularisedModel` with `none`, compiled as `model.runs.training.train` compiles it
   (XLA only where the pairing is in-graph, i.e. on a GPU); `plain XLA` is the same step under XLA, for reference;
 - `original t1`: the original approach written from the protocol (../shared/reference/protocol.md §3–§7): the CE
   gradient, then a second forward pass layer by layer in inference mode, importance sampling, a full differentiable
@@ -9,7 +9,7 @@ Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, 
   `tf.numpy_function`, `gather_nd`, R = −Σ deaths, ω·∇R zeroed per variable where non-finite, summed with the CE
   gradient. As the original: the CE gradient in a `tf.function`, the regulariser step eagerly; `original t1 graph`
   runs the regulariser step and the update as `tf.function`s too (a lower bound for the original's cost);
-- `ours <id>`: `RegularisedModel` with `model.regularisers.make(id, sampling=p)` as `train` builds and compiles it.
+- `ours <id>`: `RegularisedModel` with `model.regularisers.registry.make(id, sampling=p)` as `train` builds and compiles it.
 The plain and our steps run Keras' own train function on a tf.data iterator, as `fit()` does (batch size unknown
 at trace time); the original's steps take the batch tensors directly.
 
@@ -36,9 +36,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from model import persistence, regularisers  # noqa: E402
 from model.atomic import write_text  # noqa: E402
-from model.training import RegularisedModel, neuron_layers, uses_train_pass, use_xla  # noqa: E402
+from model.regularisers import persistence  # noqa: E402
+from model.regularisers import registry as regularisers
+from model.runs.training import RegularisedModel, neuron_layers, use_xla, uses_train_pass  # noqa: E402
 
 BATCH = 256
 WEIGHT = 0.01
@@ -92,7 +93,7 @@ def optimizer():
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Our steps: RegularisedModel exactly as model.training.train builds and compiles it
+# Our steps: RegularisedModel exactly as model.runs.training.train builds and compiles it
 
 def ours_step(builder, reg_id, p, xla=None):
     keras.utils.set_random_seed(0)

@@ -4,12 +4,13 @@
     python scripts/make_report.py --accuracies ACC.csv --statistics DIR --out REPORT_DIR [--measures MEASURES.csv]
                                   [--title TEXT] [--force]
 
-Prints the report's path. Exit status 2 with one line on stderr for bad input. The work is in model/report.py.
+Prints the report's path. Exit status 2 with one line on stderr for bad input. The work is in model/analysis/report.py.
 """
 import argparse
 import sys
 
-from model import cli, report
+from model import cli
+from model.analysis import report
 
 
 def main(args) -> int:

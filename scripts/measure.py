@@ -4,7 +4,7 @@
     python scripts/measure.py --runs experiments/demo --out experiments/demo/measures.csv
     python scripts/measure.py --pgdl data/pgdl/input_data/task1_v4 --out pgdl_measures.csv
 
-Columns: model.measures_table.COLUMNS (run_id, measure, value, layer, source, ...). An existing --out keeps its rows;
+Columns: model.measures.table.COLUMNS (run_id, measure, value, layer, source, ...). An existing --out keeps its rows;
 only networks not in it are measured (--force recomputes everything). Exit 0 when all were measured, 2 on bad input
 (one line per network that could not be measured; the others are still written).
 """
@@ -13,8 +13,9 @@ import logging
 import sys
 from pathlib import Path
 
-from model import cli, measures_table
+from model import cli
 from model.errors import PipelineError
+from model.measures import table as measures_table
 
 
 def main(argv=None) -> int:

@@ -16,7 +16,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
 
-from model import cli, executors, sweeps
+from model import cli
+from model.sweeps import executors
+from model.sweeps import grid as sweeps
 
 
 def parse_gpus(text: str) -> list[str]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Where a sweep stands: done / running / failed / pending tasks per grid cell, and why each failed task failed.
+"""Where a sweep stands: done / running / failed / partial (started, resumable) / missing tasks per grid cell, and why each failed task failed.
 
     python scripts/sweep_status.py configs/digits/sweep_small.json
 
@@ -12,7 +12,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
 
-from model import cli, runs, sweeps
+from model import cli
+from model.runs import run_folder, state
+from model.sweeps import grid as sweeps
 
 
 def table(tasks) -> tuple[list[str], list[str]]:
@@ -20,18 +22,18 @@ def table(tasks) -> tuple[list[str], list[str]]:
     counts: dict[str, dict[str, int]] = {}
     failures = []
     for task in tasks:
-        state = sweeps.state(task)
-        counts.setdefault(task.cell, dict.fromkeys(sweeps.STATES, 0))[state] += 1
-        if state == "failed":
-            record = runs.read_json(task.run_dir / runs.FAILED) or {}
+        status = state.status(task.run_dir)
+        counts.setdefault(task.cell, dict.fromkeys(state.STATES, 0))[status] += 1
+        if status == "failed":
+            record = run_folder.read_json(task.run_dir / run_folder.FAILED) or {}
             failures.append(f"{task.task_id}: {record.get('type', '?')}: {record.get('error', '(no reason)')}")
     width = max(len("cell"), *(len(c) for c in counts))
-    head = f"{'cell':<{width}} " + " ".join(f"{s:>8}" for s in sweeps.STATES) + f" {'total':>8}"
+    head = f"{'cell':<{width}} " + " ".join(f"{s:>8}" for s in state.STATES) + f" {'total':>8}"
     lines = [head]
     for cell, c in counts.items():
-        lines.append(f"{cell:<{width}} " + " ".join(f"{c[s]:>8}" for s in sweeps.STATES) + f" {sum(c.values()):>8}")
-    totals = {s: sum(c[s] for c in counts.values()) for s in sweeps.STATES}
-    lines.append(f"{'all':<{width}} " + " ".join(f"{totals[s]:>8}" for s in sweeps.STATES) + f" {len(tasks):>8}")
+        lines.append(f"{cell:<{width}} " + " ".join(f"{c[s]:>8}" for s in state.STATES) + f" {sum(c.values()):>8}")
+    totals = {s: sum(c[s] for c in counts.values()) for s in state.STATES}
+    lines.append(f"{'all':<{width}} " + " ".join(f"{totals[s]:>8}" for s in state.STATES) + f" {len(tasks):>8}")
     return lines, failures
 
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model.correlation import correlation, dead_neurons, dissimilarity, standardise
 from model.errors import DataError
+from model.regularisers.correlation import correlation, dead_neurons, dissimilarity, standardise
 
 
 def test_correlation_equals_numpy_corrcoef():

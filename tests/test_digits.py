@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from model.errors import SpecError
-from model.training import neuron_layers, uses_train_pass
+from model.runs.training import neuron_layers, uses_train_pass
 from model.zoo import digits
 from model.zoo.registry import get_network
 

@@ -123,7 +123,7 @@ def test_image_steps_replay_in_a_clean_venv(clean_venv):
     assert "PYTHONPATH=/app" in env_lines
     [workdir] = [a for kind, a in instructions if kind == "WORKDIR"]
     assert workdir == "/app"
-    proc = subprocess.run([str(clean_venv), "-c", "import model.errors, model.atomic, model.executors"],
+    proc = subprocess.run([str(clean_venv), "-c", "import model.errors, model.atomic, model.sweeps.executors"],
                           cwd="/", env={"PYTHONPATH": str(ROOT), "PATH": os.environ["PATH"]},
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -5,10 +5,10 @@ import zipfile
 import zlib
 
 import pytest
-
 from download_server import LoopbackServer
-from model import download, remote_zip
+
 from model.errors import DataError
+from model.files import download, remote_zip
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
 MD5 = hashlib.md5(PAYLOAD).hexdigest()

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from model import runs, sweeps
-from model.executors import Job, run_process, schedule, task_env
-from model.executors.local import slots
+from model.runs import run_folder
+from model.sweeps import grid as sweeps
+from model.sweeps.local import slots
+from model.sweeps.scheduler import schedule
+from model.sweeps.task_process import Job, run_process, task_env
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -46,13 +48,14 @@ def test_slots_follow_cuda_visible_devices(monkeypatch):
 
 @pytest.mark.parametrize("kwargs", [{"tasks_per_gpu": 0}, {"workers": 0}])
 def test_slots_reject_nonsense(kwargs):
-    from model.executors import ExecutorError
+    from model.sweeps.scheduler import ExecutorError
     with pytest.raises(ExecutorError):
         slots(gpus=[], **kwargs)
 
 
 def test_ray_executor_fails_fast_without_a_cluster(tmp_path):
-    from model.executors import ExecutorError, ray
+    from model.sweeps import ray
+    from model.sweeps.scheduler import ExecutorError
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens there once closed
@@ -83,7 +86,7 @@ class FakeBackend:
         job = self.queue.pop(0)
         code, tail = self.scripts[job.task_id].pop(0)
         if code == 0:
-            runs.write_done(Path(job.run_dir), {"task_id": job.task_id})
+            run_folder.write_done(Path(job.run_dir), {"task_id": job.task_id})
         for effect in self.effects.pop(job.task_id, []):
             effect()
         return job, code, tail
@@ -95,23 +98,23 @@ def jobs(tmp_path, *names):
 
 def test_schedule_runs_skips_fails_and_retries_kills(tmp_path):
     a, b, c, d = jobs(tmp_path, "a", "b", "c", "d")
-    runs.write_done(Path(d.run_dir), {"task_id": "d"})
+    run_folder.write_done(Path(d.run_dir), {"task_id": "d"})
     backend = FakeBackend({"a": [(0, "")], "b": [(2, "error: data/x.npz: missing\n")],
                            "c": [(-9, ""), (-9, ""), (0, "")]})
     outcomes = schedule([a, b, c, d], backend.submit, backend.wait, max_retries=2)
     assert [(o.task_id, o.status) for o in outcomes] == [("a", "done"), ("b", "failed"), ("c", "done"),
                                                          ("d", "skipped")]
     assert outcomes[1].reason == "data/x.npz: missing"
-    assert runs.read_json(Path(b.run_dir) / runs.FAILED)["error"] == "data/x.npz: missing"
+    assert run_folder.read_json(Path(b.run_dir) / run_folder.FAILED)["error"] == "data/x.npz: missing"
     assert backend.submitted.count("c") == 3 and "d" not in backend.submitted
 
 
 def test_schedule_tries_a_task_that_failed_in_an_earlier_run_again(tmp_path):
     [a] = jobs(tmp_path, "a")
-    runs.write_failed(tmp_path / "a", RuntimeError("out of memory"))
+    run_folder.write_failed(tmp_path / "a", RuntimeError("out of memory"))
     backend = FakeBackend({"a": [(0, "")]})
     [outcome] = schedule([a], backend.submit, backend.wait)
-    assert outcome.status == "done" and not (tmp_path / "a" / runs.FAILED).exists()
+    assert outcome.status == "done" and not (tmp_path / "a" / run_folder.FAILED).exists()
 
 
 def test_schedule_gives_up_after_max_retries_kills(tmp_path):
@@ -124,20 +127,20 @@ def test_schedule_gives_up_after_max_retries_kills(tmp_path):
 def test_schedule_keeps_the_failure_reason_the_run_wrote(tmp_path):
     [a] = jobs(tmp_path, "a")
     backend = FakeBackend({"a": [(1, "error: training failed (details in FAILED.json)")]},
-                          {"a": [lambda: runs.write_failed(tmp_path / "a", FloatingPointError("NaN loss"))]})
+                          {"a": [lambda: run_folder.write_failed(tmp_path / "a", FloatingPointError("NaN loss"))]})
     [outcome] = schedule([a], backend.submit, backend.wait)
     assert outcome.reason == "NaN loss"
-    assert runs.read_json(tmp_path / "a" / runs.FAILED)["type"] == "FloatingPointError"
+    assert run_folder.read_json(tmp_path / "a" / run_folder.FAILED)["type"] == "FloatingPointError"
 
 
 def test_schedule_waits_for_tasks_another_process_trains(tmp_path):
     a, b = jobs(tmp_path, "a", "b")
-    claim = Path(b.run_dir) / runs.RUNNING
+    claim = Path(b.run_dir) / run_folder.RUNNING
     claim.parent.mkdir(parents=True)
     claim.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "heartbeat_unix": time.time()}))
 
     def other_process_finishes():
-        runs.write_done(Path(b.run_dir), {"task_id": "b"})
+        run_folder.write_done(Path(b.run_dir), {"task_id": "b"})
         claim.unlink()
 
     # a's process loses a race for its claim first (exit 3), then trains it; b is finished by the other process
@@ -149,7 +152,7 @@ def test_schedule_waits_for_tasks_another_process_trains(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- processes
 def fake_python(tmp_path, body: str) -> str:
-    """An executable standing in for `python -m model.experiment SPEC`: runs `body` (sh) with $4 = SPEC."""
+    """An executable standing in for `python -m model.runs.execute SPEC`: runs `body` (sh) with $4 = SPEC."""
     path = tmp_path / "fakepython"
     path.write_text("#!/bin/sh\n" + body)
     path.chmod(0o755)
@@ -167,7 +170,7 @@ def test_run_process_returns_status_and_output_tail(tmp_path):
 def test_run_process_removes_the_claim_of_a_task_killed_by_a_signal(tmp_path):
     [job] = jobs(tmp_path, "a")
     Path(job.run_dir).mkdir()
-    claim = Path(job.run_dir) / runs.RUNNING
+    claim = Path(job.run_dir) / run_folder.RUNNING
     host = socket.gethostname()
     python = fake_python(tmp_path, f"""echo '{{"host": "{host}", "pid": '$$', "heartbeat_unix": 1e12}}' > {claim}
 kill -9 $$
@@ -180,7 +183,7 @@ def test_a_task_process_dies_with_its_driver(tmp_path):
     [job] = jobs(tmp_path, "a")
     python = fake_python(tmp_path, f'echo $$ > {tmp_path}/child.pid; exec sleep 120\n')
     driver = subprocess.Popen([sys.executable, "-c", (
-        "import sys; from model.executors import Job, run_process, task_env; "
+        "import sys; from model.sweeps.task_process import Job, run_process, task_env; "
         f"run_process(Job(*{tuple(job.__dict__.values())!r}), task_env(), python={python!r})")])
     pid_file = tmp_path / "child.pid"
     for _ in range(600):
@@ -231,7 +234,7 @@ def results(path: Path) -> dict:
     """task id → the DONE.json fields that must not depend on how the sweep was run."""
     out = {}
     for task in sweeps.load(path):
-        done = runs.read_done(task.run_dir)
+        done = run_folder.read_done(task.run_dir)
         if done is not None:
             out[task.task_id] = {k: done[k] for k in RESULT_KEYS}
     return out
@@ -275,8 +278,8 @@ def test_local_sweep_finishes_the_rest_and_reports_the_failing_task(reference, c
     assert sweep_status.main([str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     table = {line.split()[0]: line.split()[1:] for line in out[1:6]}
-    assert table["none/0.0"] == ["1", "0", "1", "0", "2"]  # digits/0 done, mnist/0 failed
-    assert table["all"] == ["4", "0", "1", "0", "5"]
+    assert table["none/0.0"] == ["1", "0", "1", "0", "0", "2"]  # digits/0 done, mnist/0 failed
+    assert table["all"] == ["4", "0", "1", "0", "0", "5"]
     [reason] = [line for line in out if line.startswith("  mnist/0/none/0.0/seed_0: ")]
     assert "no-such-data" in reason
 
@@ -327,7 +330,7 @@ def test_ray_cluster_sweep_gives_the_same_results_as_local(reference, ray_cluste
 
 
 def _task_processes(marker: str) -> list[int]:
-    """pids of live `python -m model.experiment` processes whose command line mentions `marker`."""
+    """pids of live `python -m model.runs.execute` processes whose command line mentions `marker`."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -335,7 +338,7 @@ def _task_processes(marker: str) -> list[int]:
                 cmd = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"model.experiment" in cmd and any(marker.encode() in part for part in cmd) and _alive(int(entry.name)):
+            if b"model.runs.execute" in cmd and any(marker.encode() in part for part in cmd) and _alive(int(entry.name)):
                 pids.append(int(entry.name))
     return pids
 
@@ -366,8 +369,8 @@ def test_sigkill_of_driver_and_workers_then_rerun_completes_each_task_once(refer
     tasks = sweeps.load(path)
     assert results(path) == {k: v for k, v in results(reference[0]).items() if k in {t.task_id for t in tasks}}
     for task in tasks:
-        assert not (task.run_dir / runs.RUNNING).exists() and not (task.run_dir / runs.FAILED).exists()
-        epochs = [line.split(",")[0] for line in (task.run_dir / runs.HISTORY).read_text().splitlines()[1:]]
+        assert not (task.run_dir / run_folder.RUNNING).exists() and not (task.run_dir / run_folder.FAILED).exists()
+        epochs = [line.split(",")[0] for line in (task.run_dir / run_folder.HISTORY).read_text().splitlines()[1:]]
         assert epochs == ["1", "2"], f"{task.task_id}: history {epochs} (an epoch trained twice or lost)"
     rerun = cli("run_sweep.py", path, "--workers", 2)
     assert "0 trained now, 4 already done, 0 failed" in rerun.stdout
@@ -388,5 +391,5 @@ def test_two_drivers_sharing_one_experiments_folder_train_each_task_once(referen
     # every epoch of every task exactly once, and the results of an uninterrupted single-driver sweep.
     assert results(path) == results(reference[0])
     for task in sweeps.load(path):
-        epochs = [line.split(",")[0] for line in (task.run_dir / runs.HISTORY).read_text().splitlines()[1:]]
+        epochs = [line.split(",")[0] for line in (task.run_dir / run_folder.HISTORY).read_text().splitlines()[1:]]
         assert epochs == ["1", "2"], f"{task.task_id}: history {epochs}"

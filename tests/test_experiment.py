@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import experiment, runs
-from model.spec import Spec
+from model.runs import claims, run_folder, state
+from model.runs import execute as experiment
+from model.runs.spec import Spec
 from model.zoo import registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,11 +57,12 @@ def test_missing_mnist_data_exit_2_nothing_written(tmp_path, capsys):
 
 def test_missing_dataset_exit_2_nothing_written(tmp_path, capsys, monkeypatch):
     from model.errors import DataError
+    from model.zoo.network import Network
 
     def network(ident, data_root, profile):
         def load_data():
             raise DataError(f"{data_root / 'mnist'}: MNIST files missing; run the download step first")
-        return registry.Network(f"fake/{ident}", "fake", lambda: None, load_data)
+        return Network(f"fake/{ident}", "fake", lambda: None, load_data)
 
     module = type(sys)("fake_zoo")
     module.network = network
@@ -85,28 +87,28 @@ def test_finished_run_is_skipped_unless_forced(tmp_path, capsys):
     path = write_spec(tmp_path)
     assert experiment.main([str(path)]) == 0
     run_dir = Spec.from_file(path).run_dir
-    done = runs.read_done(run_dir)
+    done = run_folder.read_done(run_dir)
     for key in ("task_id", "network", "block", "regulariser", "weight", "seed", "profile", "train_accuracy",
                 "val_accuracy", "test_accuracy", "val_loss", "epochs", "best_epoch", "stop_reason", "wall_seconds",
                 "versions", "spec"):
         assert key in done
     assert done["task_id"] == "digits/0/t2/0.1/seed_0" and done["epochs"] == 3 and done["block"] == "digits"
     assert set(done["versions"]) == {"python", "tensorflow", "keras", "numpy"}
-    assert not (run_dir / runs.RUNNING).exists()
+    assert not (run_dir / run_folder.RUNNING).exists()
     # The run folder's spec.json is itself a runnable spec naming the same run.
-    assert Spec.from_file(run_dir / runs.SPEC) == Spec.from_file(path)
-    stamp = (run_dir / runs.DONE).stat().st_mtime_ns
+    assert Spec.from_file(run_dir / run_folder.SPEC) == Spec.from_file(path)
+    stamp = (run_dir / run_folder.DONE).stat().st_mtime_ns
     capsys.readouterr()
-    assert experiment.main([str(run_dir / runs.SPEC)]) == 0
+    assert experiment.main([str(run_dir / run_folder.SPEC)]) == 0
     assert "already done" in capsys.readouterr().out
-    assert (run_dir / runs.DONE).stat().st_mtime_ns == stamp
+    assert (run_dir / run_folder.DONE).stat().st_mtime_ns == stamp
     assert experiment.main([str(path), "--force"]) == 0
-    assert (run_dir / runs.DONE).stat().st_mtime_ns != stamp
-    assert runs.read_done(run_dir)["test_accuracy"] == done["test_accuracy"]  # same seed, same numbers
+    assert (run_dir / run_folder.DONE).stat().st_mtime_ns != stamp
+    assert run_folder.read_done(run_dir)["test_accuracy"] == done["test_accuracy"]  # same seed, same numbers
 
 
 def test_failed_run_writes_failed_json_never_done_and_reruns(tmp_path, capsys, monkeypatch):
-    from model import training
+    from model.runs import training
 
     path = write_spec(tmp_path)
     real_train = training.train
@@ -117,14 +119,14 @@ def test_failed_run_writes_failed_json_never_done_and_reruns(tmp_path, capsys, m
     monkeypatch.setattr(training, "train", crash)
     assert experiment.main([str(path)]) == 1
     run_dir = Spec.from_file(path).run_dir
-    failed = json.loads((run_dir / runs.FAILED).read_text())
+    failed = json.loads((run_dir / run_folder.FAILED).read_text())
     assert failed["error"] == "disk full second line" and failed["type"] == "RuntimeError"
-    assert not runs.is_done(run_dir) and runs.status(run_dir) == "failed"
-    assert not (run_dir / runs.RUNNING).exists()
+    assert not run_folder.is_done(run_dir) and state.status(run_dir) == "failed"
+    assert not (run_dir / run_folder.RUNNING).exists()
     assert capsys.readouterr().err.count("\n") == 1
     monkeypatch.setattr(training, "train", real_train)
     assert experiment.main([str(path)]) == 0  # not mistaken for finished: it trains now
-    assert runs.is_done(run_dir) and not (run_dir / runs.FAILED).exists()
+    assert run_folder.is_done(run_dir) and not (run_dir / run_folder.FAILED).exists()
 
 
 def test_an_error_writing_done_json_writes_failed_json(tmp_path, capsys, monkeypatch):
@@ -135,8 +137,8 @@ def test_an_error_writing_done_json_writes_failed_json(tmp_path, capsys, monkeyp
     path = write_spec(tmp_path, max_epochs=1)
     assert experiment.main([str(path)]) == 1
     run_dir = Spec.from_file(path).run_dir
-    assert runs.read_json(run_dir / runs.FAILED)["error"] == "no keras metadata"
-    assert not runs.is_done(run_dir) and not (run_dir / runs.RUNNING).exists()
+    assert run_folder.read_json(run_dir / run_folder.FAILED)["error"] == "no keras metadata"
+    assert not run_folder.is_done(run_dir) and not (run_dir / run_folder.RUNNING).exists()
     assert "details in FAILED.json" in capsys.readouterr().err
 
 
@@ -149,20 +151,20 @@ def test_other_spec_in_the_same_run_folder_is_refused(tmp_path, capsys):
 
 def test_live_claim_exit_3(tmp_path, capsys):
     path = write_spec(tmp_path)
-    with runs.Claim(Spec.from_file(path).run_dir):
+    with claims.Claim(Spec.from_file(path).run_dir):
         assert experiment.main([str(path)]) == 3
     assert "already running" in capsys.readouterr().err
 
 
 def command(spec_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-    return dict(args=[sys.executable, "-m", "model.experiment", str(spec_path)], cwd=REPO, env=env,
+    return dict(args=[sys.executable, "-m", "model.runs.execute", str(spec_path)], cwd=REPO, env=env,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def final_weights(spec):
     net = registry.get_network(spec.network).build_model()
-    net.load_weights(str(spec.run_dir / runs.WEIGHTS))
+    net.load_weights(str(spec.run_dir / run_folder.WEIGHTS))
     return net.get_weights()
 
 
@@ -176,7 +178,7 @@ def test_sigkill_mid_training_then_same_command_equals_uninterrupted_run(tmp_pat
     killed, whole = Spec.from_file(killed_path), Spec.from_file(whole_path)
 
     process = subprocess.Popen(**command(killed_path))
-    history, deadline = killed.run_dir / runs.HISTORY, time.monotonic() + 300
+    history, deadline = killed.run_dir / run_folder.HISTORY, time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:  # kill after epoch 4, past the checkpoint at 3
         if history.exists() and len(history.read_text().splitlines()) > 4:
             break
@@ -184,14 +186,14 @@ def test_sigkill_mid_training_then_same_command_equals_uninterrupted_run(tmp_pat
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
-    assert (killed.run_dir / runs.CHECKPOINTS / "last.npz").exists()
-    assert not runs.is_done(killed.run_dir) and runs.status(killed.run_dir) == "partial"  # dead claim is stale
+    assert (killed.run_dir / run_folder.CHECKPOINTS / "last.npz").exists()
+    assert not run_folder.is_done(killed.run_dir) and state.status(killed.run_dir) == "partial"  # dead claim is stale
 
     resumed = subprocess.run(**command(killed_path))
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert experiment.main([str(whole_path)]) == 0  # the uninterrupted reference, in this process
 
-    a, b = runs.read_done(killed.run_dir), runs.read_done(whole.run_dir)
+    a, b = run_folder.read_done(killed.run_dir), run_folder.read_done(whole.run_dir)
     assert a["resumed_from_epoch"] in (3, 6) and b["resumed_from_epoch"] == 0
     for key in ("train_accuracy", "val_accuracy", "test_accuracy", "val_loss", "epochs", "best_epoch",
                 "iterations"):
@@ -199,14 +201,14 @@ def test_sigkill_mid_training_then_same_command_equals_uninterrupted_run(tmp_pat
     for x, y in zip(final_weights(killed), final_weights(whole), strict=True):
         np.testing.assert_array_equal(x, y)
     drop_seconds = lambda path: [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]  # noqa: E731
-    assert drop_seconds(killed.run_dir / runs.HISTORY) == drop_seconds(whole.run_dir / runs.HISTORY)
+    assert drop_seconds(killed.run_dir / run_folder.HISTORY) == drop_seconds(whole.run_dir / run_folder.HISTORY)
 
 
 EXAMPLES = ["none.json", "t1.json", "t2.json", "l1.json", "l2.json", "corr.json", "decov.json", "t1_paper.json"]
 
 
 def test_there_is_an_example_spec_per_regulariser_id():
-    from model.regularisers import IDS
+    from model.regularisers.registry import IDS
 
     assert sorted(IDS) == sorted(name[:-5] for name in EXAMPLES if "_" not in name)
 
@@ -216,7 +218,7 @@ def test_example_configs_are_valid_and_train(tmp_path, config):
     spec = json.loads((REPO / "configs" / "digits" / config).read_text())
     path = write_spec(tmp_path, **{**spec, "max_epochs": 2, "output_root": str(tmp_path / "out")})
     assert experiment.main([str(path)]) == 0
-    done = runs.read_done(Spec.from_file(path).run_dir)
+    done = run_folder.read_done(Spec.from_file(path).run_dir)
     assert done["epochs"] == 2 and np.isfinite(done["val_loss"]) and done["profile"] == spec["profile"]
 
 
@@ -225,4 +227,4 @@ def test_digits_baseline_config_reaches_90_percent(tmp_path):
     spec = json.loads((REPO / "configs" / "digits" / "none.json").read_text())
     path = write_spec(tmp_path, **{**spec, "output_root": str(tmp_path / "out")})
     assert experiment.main([str(path)]) == 0
-    assert runs.read_done(Spec.from_file(path).run_dir)["test_accuracy"] >= 0.9
+    assert run_folder.read_done(Spec.from_file(path).run_dir)["test_accuracy"] >= 0.9

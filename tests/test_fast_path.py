@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model import persistence as P
-from model import regularisers as R
-from model.correlation import correlation, dissimilarity
-from model.sampling import sample_neurons
-from model.spec import Spec
-from model.training import RegularisedModel, train
+from model.regularisers import persistence as P
+from model.regularisers import registry as R
+from model.regularisers.correlation import correlation, dissimilarity
+from model.regularisers.sampling import sample_neurons
+from model.runs.spec import Spec
+from model.runs.training import RegularisedModel, train
 from model.zoo.registry import get_network
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from model.errors import DataError
-from model.idx import read_idx
+from model.files.idx import read_idx
 
 MNIST = Path("/work/shared/data/mnist")
 pytestmark = pytest.mark.skipif(not MNIST.is_dir(), reason="real MNIST test set not on this machine")

@@ -11,8 +11,17 @@ import numpy as np
 import pytest
 
 from model.errors import PipelineError
-from model.measures import (WeightLayer, bipartite, deep_graph_persistence, max_min_product, max_spanning_tree,
-                            mean_normalised_np, measure_model, neural_persistence, weight_layers)
+from model.measures.compute import (
+    WeightLayer,
+    bipartite,
+    deep_graph_persistence,
+    max_min_product,
+    max_spanning_tree,
+    mean_normalised_np,
+    measure_model,
+    neural_persistence,
+    weight_layers,
+)
 
 B1 = np.array([[1.0, -0.2, 0.4], [0.1, 0.3, -0.6]])  # 2 → 3
 B2 = np.array([[0.2, -0.5], [0.9, 0.05], [-0.3, 0.7]])  # 3 → 2

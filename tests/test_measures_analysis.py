@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import measures_analysis, measures_table
-from model.measures import measure_model
+from model.measures import analysis as measures_analysis
+from model.measures import table as measures_table
+from model.measures.compute import measure_model
 from model.zoo.registry import get_network
 
 _spec = importlib.util.spec_from_file_location("measure", Path(__file__).resolve().parents[1] / "scripts/measure.py")
@@ -143,7 +144,7 @@ def test_pgdl_without_reference_data_is_named(replica, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_measures_of_digits_runs_trained_by_the_experiment_entry_point(tmp_path):
-    """Two digits runs trained for 2 epochs by `python -m model.experiment`, then measured and analysed."""
+    """Two digits runs trained for 2 epochs by `python -m model.runs.execute`, then measured and analysed."""
     import subprocess
 
     repo = Path(__file__).resolve().parents[1]
@@ -152,7 +153,7 @@ def test_measures_of_digits_runs_trained_by_the_experiment_entry_point(tmp_path)
         spec.update(weight=weight, max_epochs=2, batch_size=128, output_root=str(tmp_path / "runs"))
         path = tmp_path / f"{regulariser}.json"
         path.write_text(json.dumps(spec))
-        subprocess.run([sys.executable, "-m", "model.experiment", str(path)], check=True, cwd=repo,
+        subprocess.run([sys.executable, "-m", "model.runs.execute", str(path)], check=True, cwd=repo,
                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True)
     out = tmp_path / "measures.csv"
     assert measure.main(["--runs", str(tmp_path / "runs"), "--out", str(out)]) == 0

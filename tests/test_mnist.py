@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from download_server import LoopbackServer
+
 from model.errors import DataError, SpecError
 from model.zoo import mnist
 from model.zoo.registry import get_network

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model import persistence as P
+from model.regularisers import persistence as P
 
 SIZES = (2, 3, 10, 200, 1010)
 

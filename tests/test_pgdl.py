@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from download_server import LoopbackServer
-from model import keras_h5, tfrecord
+
 from model.errors import DataError, SpecError
+from model.files import keras_h5, tfrecord
 from model.zoo import pgdl, pgdl_fetch, pgdl_replica
 from model.zoo.pgdl_split import split_indices
 from model.zoo.registry import get_network
@@ -347,12 +347,12 @@ def test_download_script_prints_one_line_and_exits_2(tmp_path, capsys):
 
 @pytest.mark.parametrize("regulariser", ["t1", "l2"])
 def test_replica_network_trains_from_a_spec(replica, tmp_path, regulariser):
-    from model import experiment
+    from model.runs import execute
 
     spec = {"network": "pgdl/task1_v4/148", "regulariser": regulariser, "weight": 0.01, "batch_size": 16,
             "max_epochs": 2, "optimizer": {"learning_rate": 0.001, "nesterov": False},
             "data_root": str(replica), "output_root": str(tmp_path / "runs")}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    assert experiment.main([str(tmp_path / "spec.json")]) == 0
+    assert execute.main([str(tmp_path / "spec.json")]) == 0
     done = json.loads((tmp_path / "runs" / "pgdl/task1_v4/148" / regulariser / "0.01/seed_0" / "DONE.json").read_text())
     assert done["block"] == "pgdl" and done["epochs"] == 2 and 0.0 <= done["test_accuracy"] <= 1.0

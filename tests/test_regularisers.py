@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model import persistence
-from model import regularisers as R
 from model.errors import DataError, SpecError
-from model.sampling import sample_neurons
+from model.regularisers import persistence
+from model.regularisers import registry as R
+from model.regularisers.sampling import sample_neurons
 
 ACTIVATION_IDS = ("t1", "t2", "corr", "decov")
 

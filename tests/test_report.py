@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import report, results, runs, statistics_outputs
+from model.analysis import accuracies as results
+from model.analysis import outputs, report
 from model.errors import DataError
+from model.runs import run_folder
 from tests.test_results import write_done
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,12 +32,12 @@ def sweep(tmp_path_factory):
                     run = write_done(root / "runs", net, treatment, weight, seed, acc, acc - 0.01)
                     pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.7, 0.6], "accuracy": [0.5, 0.7, 0.8],
                                   "val_accuracy": [0.5, 0.6, acc], "reg": [0.1, 0.05, 0.02]}).to_csv(
-                        run / runs.HISTORY, index=False)
+                        run / run_folder.HISTORY, index=False)
     failed = root / "runs/mnist/2/t1/1.0/seed_0"
     failed.mkdir(parents=True)
-    runs.write_failed(failed, RuntimeError("out of memory"))
+    run_folder.write_failed(failed, RuntimeError("out of memory"))
     results.write(results.collect(root / "runs"), root / "accuracies.csv")
-    statistics_outputs.extract(root / "accuracies.csv", root / "statistics")
+    outputs.extract(root / "accuracies.csv", root / "statistics")
     return root
 
 
@@ -67,7 +69,7 @@ def test_measures_section_is_included_when_a_measures_csv_exists(sweep, tmp_path
         calls.append((Path(measures_csv).name, Path(accuracies_csv).name, Path(out_dir)))
         return "## Neural persistence\n\nfrom the measures engineer"
 
-    monkeypatch.setitem(sys.modules, "model.measures_analysis",
+    monkeypatch.setitem(sys.modules, "model.measures.analysis",
                         types.SimpleNamespace(measures_section=measures_section))
     (tmp_path / "measures.csv").write_text("x\n1\n")
     text = report.build(sweep / "accuracies.csv", sweep / "statistics", tmp_path / "r",
@@ -97,7 +99,8 @@ def test_report_cli(sweep, tmp_path):
 
 
 def test_tables_bold_best_per_network_with_ties_and_escape_latex():
-    from model import stats, tables
+    from model.analysis import statistics as stats
+    from model.analysis import tables
 
     matrix = pd.DataFrame({"none": [0.9291, 0.5], "t1": [0.9289, 0.547], "my_reg": [0.91, 0.547]},
                           index=["mnist/0", "net_b"])

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model import results, runs
+from model.analysis import accuracies as results
 from model.errors import DataError
+from model.runs import claims, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +23,7 @@ def write_done(root: Path, network: str, regulariser: str, weight: float, seed: 
               "weight": weight, "seed": seed, "profile": "corrected", "train_accuracy": min(1.0, test + 0.05),
               "val_accuracy": val, "test_accuracy": test, "val_loss": 1.0 - val, "epochs": 3, "best_epoch": 2,
               "stop_reason": "max_epochs", "wall_seconds": 1.5, "versions": {}, "spec": {}, **extra}
-    runs.write_done(run, record)
+    run_folder.write_done(run, record)
     return run
 
 
@@ -32,7 +33,7 @@ def make_runs(root: Path) -> None:
     write_done(root, "digits/1", "t1", 1e-06, 0, 0.70, 0.71)
     failed = root / "digits/1/t2/0.1/seed_0"
     failed.mkdir(parents=True)
-    runs.write_failed(failed, ValueError("loss became NaN\nat epoch 3"))
+    run_folder.write_failed(failed, ValueError("loss became NaN\nat epoch 3"))
     (root / "digits/1/l1/0.1/seed_0").mkdir(parents=True)
     (root / "digits/1/l1/0.1/seed_0/spec.json").write_text("{}")
     (root / "digits/1/l2/0.1/seed_0").mkdir(parents=True)
@@ -42,7 +43,7 @@ def make_runs(root: Path) -> None:
 def test_collect_tabulates_finished_and_lists_the_rest(tmp_path):
     make_runs(tmp_path)
     live = tmp_path / "digits/1/corr/0.1/seed_0"
-    with runs.Claim(live):
+    with claims.Claim(live):
         coll = results.collect(tmp_path)
         expected = ["digits/0/t1/0.01/seed_0", "digits/1/t2/0.1/seed_0", "digits/2/t1/0.01/seed_0"]
         only = results.collect(tmp_path, expected=expected)

@@ -8,102 +8,102 @@ import time
 
 import pytest
 
-from model import runs
+from model.runs import claims, run_folder, state
 
 
 def test_done_only_when_done_json_parses(tmp_path):
-    assert runs.status(tmp_path / "absent") == "missing"
+    assert state.status(tmp_path / "absent") == "missing"
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / runs.SPEC).write_text("{}")
-    (run_dir / runs.WEIGHTS).write_bytes(b"weights")
-    assert not runs.is_done(run_dir) and runs.status(run_dir) == "partial"
-    (run_dir / runs.DONE).write_text('{"test_accuracy": 0.9')  # truncated by a crash
-    assert runs.read_done(run_dir) is None and runs.status(run_dir) == "partial"
-    (run_dir / runs.DONE).write_text("[1, 2]")  # not an object
-    assert not runs.is_done(run_dir)
-    runs.write_done(run_dir, {"test_accuracy": 0.9})
-    assert runs.read_done(run_dir) == {"test_accuracy": 0.9} and runs.status(run_dir) == "done"
+    (run_dir / run_folder.SPEC).write_text("{}")
+    (run_dir / run_folder.WEIGHTS).write_bytes(b"weights")
+    assert not run_folder.is_done(run_dir) and state.status(run_dir) == "partial"
+    (run_dir / run_folder.DONE).write_text('{"test_accuracy": 0.9')  # truncated by a crash
+    assert run_folder.read_done(run_dir) is None and state.status(run_dir) == "partial"
+    (run_dir / run_folder.DONE).write_text("[1, 2]")  # not an object
+    assert not run_folder.is_done(run_dir)
+    run_folder.write_done(run_dir, {"test_accuracy": 0.9})
+    assert run_folder.read_done(run_dir) == {"test_accuracy": 0.9} and state.status(run_dir) == "done"
 
 
 def test_failed_is_one_line_and_removed_by_a_later_success(tmp_path):
-    runs.write_failed(tmp_path, ValueError("bad\nthing  happened"), "Traceback ...")
-    record = json.loads((tmp_path / runs.FAILED).read_text())
+    run_folder.write_failed(tmp_path, ValueError("bad\nthing  happened"), "Traceback ...")
+    record = json.loads((tmp_path / run_folder.FAILED).read_text())
     assert record["error"] == "bad thing happened" and record["type"] == "ValueError" and "time" in record
-    assert runs.status(tmp_path) == "failed"
-    runs.write_done(tmp_path, {"ok": True})
-    assert not (tmp_path / runs.FAILED).exists() and runs.status(tmp_path) == "done"
+    assert state.status(tmp_path) == "failed"
+    run_folder.write_done(tmp_path, {"ok": True})
+    assert not (tmp_path / run_folder.FAILED).exists() and state.status(tmp_path) == "done"
 
 
 def test_claim_is_exclusive_and_released(tmp_path):
-    with runs.Claim(tmp_path) as claim:
-        record = json.loads((tmp_path / runs.RUNNING).read_text())
+    with claims.Claim(tmp_path) as claim:
+        record = json.loads((tmp_path / run_folder.RUNNING).read_text())
         assert record["pid"] == os.getpid() and record["host"] == socket.gethostname()
-        assert runs.status(tmp_path) == "running"
-        with pytest.raises(runs.ClaimHeld, match="already running"):
-            runs.Claim(tmp_path).__enter__()
+        assert state.status(tmp_path) == "running"
+        with pytest.raises(claims.ClaimHeld, match="already running"):
+            claims.Claim(tmp_path).__enter__()
         before = record["heartbeat_unix"]
         time.sleep(0.01)
         claim.heartbeat()
-        assert json.loads((tmp_path / runs.RUNNING).read_text())["heartbeat_unix"] > before
-    assert not (tmp_path / runs.RUNNING).exists()
+        assert json.loads((tmp_path / run_folder.RUNNING).read_text())["heartbeat_unix"] > before
+    assert not (tmp_path / run_folder.RUNNING).exists()
 
 
 def test_claim_of_a_dead_process_is_taken_over(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / runs.RUNNING).write_text(json.dumps(
+    (tmp_path / run_folder.RUNNING).write_text(json.dumps(
         {"host": socket.gethostname(), "pid": dead.pid, "heartbeat_unix": time.time()}))
-    assert runs.status(tmp_path) == "partial"
-    with runs.Claim(tmp_path):
-        assert json.loads((tmp_path / runs.RUNNING).read_text())["pid"] == os.getpid()
+    assert state.status(tmp_path) == "partial"
+    with claims.Claim(tmp_path):
+        assert json.loads((tmp_path / run_folder.RUNNING).read_text())["pid"] == os.getpid()
 
 
 def test_claim_with_an_old_heartbeat_is_stale_on_any_host(tmp_path):
     claim = {"host": "elsewhere", "pid": 1, "heartbeat_unix": time.time()}
-    assert not runs.claim_is_stale(claim)
-    assert runs.claim_is_stale({**claim, "heartbeat_unix": time.time() - runs.STALE_SECONDS - 1})
-    (tmp_path / runs.RUNNING).write_text(json.dumps(claim))
-    with pytest.raises(runs.ClaimHeld):
-        runs.Claim(tmp_path).__enter__()
-    with runs.Claim(tmp_path, stale_seconds=-1):
-        assert json.loads((tmp_path / runs.RUNNING).read_text())["host"] == socket.gethostname()
+    assert not claims.claim_is_stale(claim)
+    assert claims.claim_is_stale({**claim, "heartbeat_unix": time.time() - claims.STALE_SECONDS - 1})
+    (tmp_path / run_folder.RUNNING).write_text(json.dumps(claim))
+    with pytest.raises(claims.ClaimHeld):
+        claims.Claim(tmp_path).__enter__()
+    with claims.Claim(tmp_path, stale_seconds=-1):
+        assert json.loads((tmp_path / run_folder.RUNNING).read_text())["host"] == socket.gethostname()
 
 
 def test_a_claim_file_without_a_heartbeat_is_live_until_its_mtime_is_old(tmp_path):
-    path = tmp_path / runs.RUNNING
+    path = tmp_path / run_folder.RUNNING
     path.write_text("")  # created, not yet filled (or garbage): a fresh file is someone's claim
-    assert not runs.claim_file_is_stale(path) and runs.status(tmp_path) == "running"
-    with pytest.raises(runs.ClaimHeld):
-        runs.Claim(tmp_path).__enter__()
+    assert not claims.claim_file_is_stale(path) and state.status(tmp_path) == "running"
+    with pytest.raises(claims.ClaimHeld):
+        claims.Claim(tmp_path).__enter__()
     assert path.read_text() == ""
     path.write_text("{}")
-    assert not runs.claim_file_is_stale(path)
-    old = time.time() - runs.STALE_SECONDS - 10
+    assert not claims.claim_file_is_stale(path)
+    old = time.time() - claims.STALE_SECONDS - 10
     os.utime(path, (old, old))
-    assert runs.claim_file_is_stale(path) and runs.status(tmp_path) == "partial"
-    with runs.Claim(tmp_path):
+    assert claims.claim_file_is_stale(path) and state.status(tmp_path) == "partial"
+    with claims.Claim(tmp_path):
         assert json.loads(path.read_text())["pid"] == os.getpid()
-    assert runs.claim_file_is_stale(path)  # missing
+    assert claims.claim_file_is_stale(path)  # missing
 
 
 def test_heartbeat_of_a_claim_taken_over_raises_and_leaves_the_new_claim(tmp_path):
     other = {"host": socket.gethostname(), "pid": os.getpid() + 1, "heartbeat_unix": time.time()}
-    with runs.Claim(tmp_path) as claim:
-        (tmp_path / runs.RUNNING).write_text(json.dumps(other))  # our heartbeat went stale; another took over
-        with pytest.raises(runs.ClaimLost, match="taken over") as err:
+    with claims.Claim(tmp_path) as claim:
+        (tmp_path / run_folder.RUNNING).write_text(json.dumps(other))  # our heartbeat went stale; another took over
+        with pytest.raises(claims.ClaimLost, match="taken over") as err:
             claim.heartbeat()
-        assert isinstance(err.value, runs.ClaimHeld)
-    assert json.loads((tmp_path / runs.RUNNING).read_text()) == other
+        assert isinstance(err.value, claims.ClaimHeld)
+    assert json.loads((tmp_path / run_folder.RUNNING).read_text()) == other
 
 
 def test_release_dead_claim_removes_only_that_pids_claim_on_this_host(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    path = tmp_path / runs.RUNNING
+    path = tmp_path / run_folder.RUNNING
     for claim in ({"host": socket.gethostname(), "pid": dead.pid + 1}, {"host": "elsewhere", "pid": dead.pid}):
         path.write_text(json.dumps({**claim, "heartbeat_unix": time.time()}))
-        assert not runs.release_dead_claim(tmp_path, dead.pid) and path.exists()
+        assert not claims.release_dead_claim(tmp_path, dead.pid) and path.exists()
     path.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "heartbeat_unix": time.time()}))
-    assert runs.release_dead_claim(tmp_path, dead.pid) and not path.exists()
-    assert not runs.release_dead_claim(tmp_path, dead.pid)  # nothing there
+    assert claims.release_dead_claim(tmp_path, dead.pid) and not path.exists()
+    assert not claims.release_dead_claim(tmp_path, dead.pid)  # nothing there

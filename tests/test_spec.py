@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from model import regularisers
 from model.errors import SpecError
-from model.spec import Optimizer, Spec
+from model.regularisers import registry
+from model.runs.spec import Optimizer, Spec
 
 MINIMAL = {"network": "digits/0", "regulariser": "t1"}
 
@@ -23,11 +23,11 @@ def test_paper_profile_switches_every_quirk_and_explicit_values_win():
     spec = Spec.from_dict({**MINIMAL, "profile": "paper"})
     assert (spec.shuffle_buffer, spec.restore_best, spec.val_loss, spec.reg_forward, spec.reg_nonfinite) == (
         1000, "only_if_stopped", "batch_mean", "inference", "zero_per_variable")
-    assert spec.regulariser_options == regularisers.PAPER_OPTIONS
+    assert spec.regulariser_options == registry.PAPER_OPTIONS
     mixed = Spec.from_dict({**MINIMAL, "profile": "paper", "shuffle_buffer": None, "restore_best": "always",
                             "regulariser_options": {"zero_length_bars": "keep"}})
     assert (mixed.shuffle_buffer, mixed.restore_best, mixed.val_loss) == (None, "always", "batch_mean")
-    assert mixed.regulariser_options == {**regularisers.PAPER_OPTIONS, "zero_length_bars": "keep"}
+    assert mixed.regulariser_options == {**registry.PAPER_OPTIONS, "zero_length_bars": "keep"}
 
 
 @pytest.mark.parametrize("profile", ["corrected", "paper"])
@@ -104,11 +104,11 @@ def test_replace_validates_again():
 
 
 def test_validating_specs_and_sweeps_does_not_import_tensorflow():
-    """Drivers and sweep_status.py stay light: the spec's vocabulary lives in model.regulariser_names."""
+    """Drivers and sweep_status.py stay light: the spec's vocabulary lives in model.regularisers.names."""
     import subprocess
     import sys
 
-    code = ("import sys, model.spec, model.sweeps; "
-            "model.spec.Spec.from_dict({'network': 'digits/0', 'regulariser': 't1', 'weight': 0.1}, 'x.json'); "
+    code = ("import sys, model.runs.spec, model.sweeps.grid; "
+            "model.runs.spec.Spec.from_dict({'network': 'digits/0', 'regulariser': 't1', 'weight': 0.1}, 'x.json'); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

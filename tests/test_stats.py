@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import scipy.stats as ss
 
-from model import paper, stats
+from model.analysis import paper
+from model.analysis import statistics as stats
 from model.errors import PipelineError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from model import runs, sweeps
 from model.errors import SpecError
-from model.spec import Spec
+from model.runs import run_folder, state
+from model.runs.spec import Spec
+from model.sweeps import grid as sweeps
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "configs" / "paper"
@@ -117,7 +118,7 @@ def test_write_specs_gives_files_the_experiment_runs(tmp_path):
     before = {t.spec_path: t.spec_path.stat().st_mtime_ns for t in tasks}
     sweeps.write_specs(tasks)  # again: nothing to do
     assert before == {t.spec_path: t.spec_path.stat().st_mtime_ns for t in tasks}
-    assert {t.task_id: sweeps.state(t) for t in tasks} == {t.task_id: "pending" for t in tasks}
+    assert {t.task_id: state.status(t.run_dir) for t in tasks} == {t.task_id: "partial" for t in tasks}
 
 
 def test_a_changed_sweep_never_overwrites_a_run_folder(tmp_path):
@@ -168,26 +169,26 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_status_counts_done_running_failed_pending_per_cell(tmp_path, capsys):
+def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(small_sweep(tmp_path / "out")))
     tasks = sweeps.load(path)
     done, running, failed, stale = tasks[0], tasks[1], tasks[4], tasks[5]
-    runs.write_done(done.run_dir, {"task_id": done.task_id})
+    run_folder.write_done(done.run_dir, {"task_id": done.task_id})
     claim = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat_unix": time.time()}
-    (running.run_dir / runs.RUNNING).parent.mkdir(parents=True)
-    (running.run_dir / runs.RUNNING).write_text(json.dumps(claim))
-    runs.write_failed(failed.run_dir, FileNotFoundError("data/mnist/mnist.npz: missing"))
+    (running.run_dir / run_folder.RUNNING).parent.mkdir(parents=True)
+    (running.run_dir / run_folder.RUNNING).write_text(json.dumps(claim))
+    run_folder.write_failed(failed.run_dir, FileNotFoundError("data/mnist/mnist.npz: missing"))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()  # a claim by a process that has exited is stale: the task is pending again
+    dead.wait()  # a claim by a process that has exited is stale: the task is partial (resumable)
     (stale.run_dir).mkdir(parents=True)
-    (stale.run_dir / runs.RUNNING).write_text(json.dumps({**claim, "pid": dead.pid}))
-    assert [sweeps.state(t) for t in tasks[:6]] == ["done", "running", "pending", "pending", "failed", "pending"]
+    (stale.run_dir / run_folder.RUNNING).write_text(json.dumps({**claim, "pid": dead.pid}))
+    assert [state.status(t.run_dir) for t in tasks[:6]] == ["done", "running", "missing", "missing", "failed", "partial"]
 
     assert sweep_status.main([str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["cell", "done", "running", "failed", "pending", "total"]
+    assert out[0].split() == ["cell", "done", "running", "failed", "partial", "missing", "total"]
     rows = {line.split()[0]: [int(x) for x in line.split()[1:]] for line in out[1:4]}
-    assert rows == {"none/0.0": [1, 1, 0, 2, 4], "t1/0.01": [0, 0, 0, 4, 4], "t1/1.0": [0, 0, 1, 3, 4]}
-    assert out[4].split() == ["all", "1", "1", "1", "9", "12"]
+    assert rows == {"none/0.0": [1, 1, 0, 0, 2, 4], "t1/0.01": [0, 0, 0, 0, 4, 4], "t1/1.0": [0, 0, 1, 1, 2, 4]}
+    assert out[4].split() == ["all", "1", "1", "1", "1", "8", "12"]
     assert f"  {failed.task_id}: FileNotFoundError: data/mnist/mnist.npz: missing" in out

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model import regularisers, runs
-from model.spec import Spec
-from model.training import RegularisedModel, epoch_batches, make_optimizer, train
+from model.regularisers import registry as regularisers
+from model.runs import run_folder
+from model.runs.spec import Spec
+from model.runs.training import RegularisedModel, epoch_batches, make_optimizer, train
 from model.zoo.registry import get_network
 
 
@@ -37,7 +38,7 @@ class ScriptedValLoss(keras.callbacks.Callback):
 
 def saved_weights(spec):
     net = get_network(spec.network).build_model()
-    net.load_weights(str(spec.run_dir / runs.WEIGHTS))
+    net.load_weights(str(spec.run_dir / run_folder.WEIGHTS))
     return net.get_weights()
 
 
@@ -59,7 +60,7 @@ def test_early_stopping_follows_the_protocol_on_a_scripted_val_loss(tmp_path):
     assert (outcome.epochs, outcome.best_epoch, outcome.kept_epoch) == (6, 3, 3)
     assert outcome.stop_reason == "early_stopping" and outcome.restored_best
     assert_same_weights(saved_weights(spec), script.weights[3])
-    history = (spec.run_dir / runs.HISTORY).read_text().splitlines()
+    history = (spec.run_dir / run_folder.HISTORY).read_text().splitlines()
     assert len(history) == 1 + 6
     assert history[0] == "epoch,loss,ce,reg,accuracy,val_loss,val_accuracy,lr,seconds"
 
@@ -85,8 +86,8 @@ def test_same_seed_same_weights_and_resume_from_checkpoint_is_exact(tmp_path):
     resumed = run_train(part.replace(max_epochs=4))
     assert resumed.resumed_from_epoch == 2 and resumed.epochs == 4 and resumed.iterations == first.iterations
     assert_same_weights(saved_weights(full), saved_weights(part))
-    rows = [r.split(",")[:-1] for r in (part.run_dir / runs.HISTORY).read_text().splitlines()]  # drop seconds
-    assert rows == [r.split(",")[:-1] for r in (full.run_dir / runs.HISTORY).read_text().splitlines()]
+    rows = [r.split(",")[:-1] for r in (part.run_dir / run_folder.HISTORY).read_text().splitlines()]  # drop seconds
+    assert rows == [r.split(",")[:-1] for r in (full.run_dir / run_folder.HISTORY).read_text().splitlines()]
 
 
 def test_train_pass_and_inference_pass_agree_without_dropout(tmp_path):
@@ -113,7 +114,7 @@ def test_nonfinite_regulariser_gradient_zeroed_per_variable_or_failing(tmp_path)
     outcome = run_train(zeroed, regulariser=NanOnFirstKernel())
     run_train(plain)
     assert_same_weights(saved_weights(zeroed), saved_weights(plain))  # only the regulariser part was dropped
-    history = (zeroed.run_dir / runs.HISTORY).read_text().splitlines()
+    history = (zeroed.run_dir / run_folder.HISTORY).read_text().splitlines()
     assert "reg_effective" in history[0] and outcome.epochs == 3
     column = history[0].split(",").index("reg_effective")
     assert all(float(row.split(",")[column]) == 0.0 for row in history[1:])
@@ -163,7 +164,7 @@ def test_validation_loss_per_example_or_mean_of_batch_means():
 def test_tensorboard_scalars_written(tmp_path):
     spec = digits_spec(tmp_path, max_epochs=1)
     run_train(spec)
-    files = list((spec.run_dir / runs.TENSORBOARD).rglob("events.out.tfevents*"))
+    files = list((spec.run_dir / run_folder.TENSORBOARD).rglob("events.out.tfevents*"))
     assert {f.parent.name for f in files} == {"train", "validation"}
     assert all(f.stat().st_size > 0 for f in files)
-    assert not (spec.run_dir / runs.CHECKPOINTS / "last.npz").exists()  # checkpoint_every 2 > 1 epoch
+    assert not (spec.run_dir / run_folder.CHECKPOINTS / "last.npz").exists()  # checkpoint_every 2 > 1 epoch

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from model.errors import SpecError
-from model.zoo.registry import Network, Splits
+from model.zoo.network import Network, Splits
 
 SPLIT_SEED = 20230807  # fixed: the split never depends on a run's seed
 INIT_SEED = 1000  # layer i's kernel initialiser is GlorotUniform(INIT_SEED + i)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from model import download
 from model.atomic import write_bytes
 from model.errors import DataError, SpecError
-from model.idx import read_idx
-from model.zoo.registry import Network, Splits
+from model.files import download
+from model.files.idx import read_idx
+from model.zoo.network import Network, Splits
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from model import keras_h5, tfrecord
 from model.errors import DataError, SpecError
+from model.files import keras_h5, tfrecord
+from model.zoo.network import Network, Splits
 from model.zoo.pgdl_split import SEED, split_indices
-from model.zoo.registry import Network, Splits
 
 log = logging.getLogger(__name__)
 

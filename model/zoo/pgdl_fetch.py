@@ -7,9 +7,9 @@ records each member's size and CRC-32 and the source URL. Must not parse the fil
 import logging
 from pathlib import Path
 
-from model import download, remote_zip
 from model.atomic import write_json
 from model.errors import DataError
+from model.files import download, remote_zip
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model import keras_h5, tfrecord
 from model.atomic import write_text
+from model.files import keras_h5, tfrecord
 
 TASK1_MODELS = (20, 21, 22, 23, 148, 149, 150, 151)
 TASK2_MODELS = (239, 240, 612, 613)

@@ -1,6 +1,6 @@
 """Ranking treatments over networks: selection rule, Friedman, Iman–Davenport, Nemenyi, critical difference, groups.
 
-Input is the tidy accuracies frame (`model.results`); output is an `Analysis` holding the numbers that
+Input is the tidy accuracies frame (`model.analysis.accuracies`); output is an `Analysis` holding the numbers that
 `statistics.json` records. Formulas follow Demšar (2006) (reference/anchors.md §5): rank 1 = best (highest
 accuracy), average ranks for ties, Friedman χ² without tie correction. This module computes; it must not read run
 folders, draw or write files.
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats as ss
 
+from model.analysis.paper import TREATMENT_ORDER
 from model.errors import PipelineError
-from model.paper import TREATMENT_ORDER
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def select(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
 
 def drop_weights(frame: pd.DataFrame, dropped: dict) -> pd.DataFrame:
     """Leave out runs whose (block, regulariser) maps to a tuple in `dropped` holding their weight (e.g. the
-    paper's hand-dropped weights, `model.paper.DROPPED_WEIGHTS`)."""
+    paper's hand-dropped weights, `model.analysis.paper.DROPPED_WEIGHTS`)."""
     out = np.zeros(len(frame), dtype=bool)
     for (block, regulariser), weights in dropped.items():
         out |= ((frame["block"] == block) & (frame["regulariser"] == regulariser)

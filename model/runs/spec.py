@@ -10,10 +10,10 @@ Fields (JSON object; only `network` and `regulariser` are required):
 | field | type, range | default | meaning |
 |---|---|---|---|
 | `network` | `"family/id"` | required | zoo network, e.g. `"digits/0"`, `"mnist/2"`, `"pgdl/task1_v4/20"` |
-| `regulariser` | one of `model.regularisers.IDS` | required | `none t1 t2 l1 l2 corr decov` |
+| `regulariser` | one of `model.regularisers.registry.IDS` | required | `none t1 t2 l1 l2 corr decov` |
 | `weight` | number ≥ 0 | 0.0 | ω in CE + ω·R; 0 means R is not computed |
 | `sampling` | number in (0, 1] | 1.0 | fraction of each hidden layer's neurons kept (importance sampling); logits always whole |
-| `regulariser_options` | object | `{}`; paper: `model.regularisers.PAPER_OPTIONS` | keyword options for `model.regularisers.make` (`zero_length_bars` R1, `dead_neurons` R2, `pairing` R9), checked by it; the profile's are updated by the file's |
+| `regulariser_options` | object | `{}`; paper: `model.regularisers.registry.PAPER_OPTIONS` | keyword options for `model.regularisers.registry.make` (`zero_length_bars` R1, `dead_neurons` R2, `pairing` R9), checked by it; the profile's are updated by the file's |
 | `optimizer` | object, below | SGD, lr 0.01, momentum 0.9, Nesterov, constant | |
 | `batch_size` | int ≥ 1 | 256 | training and validation batch size |
 | `max_epochs` | int ≥ 1 | 1200 | |
@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from model.errors import SpecError
-from model.regulariser_names import IDS, PAPER_OPTIONS, check
+from model.regularisers.names import IDS, PAPER_OPTIONS, check
 
 PROFILES = ("corrected", "paper")
 
@@ -257,7 +257,7 @@ def _regulariser_id(data: dict, source: str) -> str:
 
 def _regulariser_options(data: dict, values: dict, source: str) -> dict:
     """The profile's regulariser options (paper: `PAPER_OPTIONS`) updated by the file's, checked by
-    `model.regulariser_names.check` (no TensorFlow import)."""
+    `model.regularisers.names.check` (no TensorFlow import)."""
     given = _get(data, "regulariser_options", {}, dict, source)
     options = {**(PAPER_OPTIONS if values["profile"] == "paper" else {}), **given}
     try:

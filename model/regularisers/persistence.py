@@ -26,9 +26,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from model.regulariser_names import PAIRINGS
-
-
+from model.regularisers.names import PAIRINGS
 
 # ----------------------------------------------------------------------------------------------------------------
 # NumPy / numba kernels (host side)

@@ -1,7 +1,7 @@
 """The regulariser ids, their options and valid values, and their check: the vocabulary of specs.
 
 Free of TensorFlow on purpose, so that validating a spec or expanding a sweep (a driver, `sweep_status.py`) never
-imports it. What the options mean is documented in `model.regularisers.make`, which builds the regularisers.
+imports it. What the options mean is documented in `model.regularisers.registry.make`, which builds the regularisers.
 """
 from model.errors import SpecError
 

@@ -2,7 +2,7 @@
 
 One row per network × measure × layer (layer "" for network-level measures), carrying the run's identity and its
 train/test accuracies so the analysis needs nothing else. Builds models through the zoo registry (runs) or the PGDL
-loader (PGDL folders); computes with `model.measures`; writes only the measures CSV; must not train or plot.
+loader (PGDL folders); computes with `model.measures.compute`; writes only the measures CSV; must not train or plot.
 """
 import json
 import logging
@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from model import atomic, runs
+from model import atomic
 from model.csv_input import read_csv
 from model.errors import DataError, PipelineError
-from model.measures import measure_model
+from model.measures.compute import measure_model
+from model.runs import run_folder
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +27,15 @@ COLUMNS = ["run_id", "measure", "value", "layer", "source", "block", "network", 
 
 def finished_runs(root: str | Path) -> list[Path]:
     """Run folders under `root` (any depth) whose DONE.json parses, sorted by path."""
-    return [run for run in runs.run_dirs(root) if runs.is_done(run)]
+    return [run for run in run_folder.run_dirs(root) if run_folder.is_done(run)]
 
 
 def _done(run_dir: Path) -> dict:
-    done = runs.read_done(run_dir)
+    done = run_folder.read_done(run_dir)
     missing = [k for k in ("task_id", "network", "regulariser", "weight", "seed", "train_accuracy", "test_accuracy")
                if k not in (done or {})]
     if missing:
-        raise DataError(f"{run_dir / runs.DONE}: missing key(s) {missing}")
+        raise DataError(f"{run_dir / run_folder.DONE}: missing key(s) {missing}")
     return done
 
 
@@ -45,7 +46,7 @@ def measure_run(run_dir: str | Path, data_root: str | Path | None = None) -> pd.
     """
     run_dir = Path(run_dir)
     done = _done(run_dir)
-    weights = run_dir / runs.WEIGHTS
+    weights = run_dir / run_folder.WEIGHTS
     if not weights.is_file():
         raise DataError(f"{weights}: missing; a finished run must hold its final weights")
     from model.zoo.registry import get_network
@@ -115,7 +116,7 @@ def update(existing: pd.DataFrame | None, runs_roots=(), pgdl_tasks=(), *, data_
     done = set() if existing is None or force else set(existing["run_id"])
     frames = [] if existing is None or force else [existing]
     errors = []
-    jobs = [(runs.read_done(d).get("task_id") or str(d), partial(measure_run, d, data_root))
+    jobs = [(run_folder.read_done(d).get("task_id") or str(d), partial(measure_run, d, data_root))
             for root in runs_roots for d in finished_runs(root)]
     jobs += [job for task in pgdl_tasks for job in pgdl_jobs(task)]
     for run_id, job in jobs:

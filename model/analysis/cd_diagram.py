@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model import atomic
-from model.paper import TREATMENT_LABELS, TREATMENT_LABELS_LATEX
-from model.plotting import pyplot
+from model.analysis.paper import TREATMENT_LABELS, TREATMENT_LABELS_LATEX
+from model.analysis.plotting import pyplot
 
 ROW = 0.32      # vertical distance between label rows, inches (TikZ: the same in cm × 2.54)
 WIDTH = 4.2     # length of the rank axis, inches

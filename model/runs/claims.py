@@ -1,78 +1,19 @@
-"""Run folders: layout, the `DONE.json` / `FAILED.json` markers and the `RUNNING.json` claim.
+"""The `RUNNING.json` claim: which process trains a run, so that two workers sharing a folder never train one run.
 
-A run folder is `<output_root>/<task_id>` (see `model.spec.Spec.task_id`). Finished ⇔ `DONE.json` parses; nothing
-else (a `spec.json`, checkpoints, weights, a `FAILED.json`) means finished. While a process trains a run it holds
-`RUNNING.json`, created complete (a temporary file hard-linked to that name, which fails if it exists); a claim
-whose pid is dead on this host or whose heartbeat is older than `STALE_SECONDS` may be taken over. This module must not know how a run is trained.
+A claim is created complete (a temporary file hard-linked to that name, which fails if it exists) and refreshed each
+epoch; a claim whose pid is dead on this host or whose heartbeat is older than `STALE_SECONDS` may be taken over.
 """
 import json
 import os
 import socket
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from model import atomic
+from model.runs.run_folder import RUNNING, now, read_json
 
-DONE, FAILED, RUNNING, SPEC = "DONE.json", "FAILED.json", "RUNNING.json", "spec.json"
-HISTORY, WEIGHTS, CHECKPOINTS, TENSORBOARD = "history.csv", "best.weights.h5", "checkpoints", "tensorboard"
 STALE_SECONDS = 2 * 3600  # a live trainer refreshes its heartbeat every epoch
-
-
-def now() -> str:
-    """UTC time as ISO 8601 with seconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def read_json(path: Path) -> dict | None:
-    """The JSON object in `path`, or None when it is missing or does not parse as an object."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def read_done(run_dir: Path) -> dict | None:
-    """The run's `DONE.json`, or None when the run is not finished."""
-    return read_json(Path(run_dir) / DONE)
-
-
-def is_done(run_dir: Path) -> bool:
-    return read_done(run_dir) is not None
-
-
-def run_dirs(root: Path) -> list[Path]:
-    """Every run folder (`.../seed_<seed>`, finished or not) under `root`, at any depth, sorted by path."""
-    return sorted(p for p in Path(root).rglob("seed_*") if p.is_dir())
-
-
-def write_done(run_dir: Path, record: dict) -> None:
-    """Mark the run finished (atomically, last) and drop a `FAILED.json` left by an earlier attempt."""
-    atomic.write_json(Path(run_dir) / DONE, record)
-    (Path(run_dir) / FAILED).unlink(missing_ok=True)
-
-
-def write_failed(run_dir: Path, error: BaseException, traceback_text: str = "") -> None:
-    """Record why the run failed: `{"error": one line, "type", "time"[, "traceback"]}`; never a `DONE.json`."""
-    line = " ".join(str(error).split()) or type(error).__name__
-    record = {"error": line, "type": type(error).__name__, "time": now()}
-    if traceback_text:
-        record["traceback"] = traceback_text
-    atomic.write_json(Path(run_dir) / FAILED, record)
-
-
-def status(run_dir: Path) -> str:
-    """'done', 'running' (a live claim), 'failed', 'partial' (started, resumable) or 'missing'."""
-    run_dir = Path(run_dir)
-    if is_done(run_dir):
-        return "done"
-    if not claim_file_is_stale(run_dir / RUNNING):
-        return "running"
-    if (run_dir / FAILED).exists():
-        return "failed"
-    return "partial" if run_dir.exists() else "missing"
 
 
 def claim_is_stale(claim: dict, stale_seconds: float = STALE_SECONDS) -> bool:

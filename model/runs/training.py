@@ -2,16 +2,12 @@
 
 `RegularisedModel` wraps the zoo's network with a custom `train_step` (the keras-io pattern); callbacks implement the
 protocol's early stopping (val CE, strict improvement, stop after patience + 1 non-improving epochs), resumable
-checkpoints, the per-epoch `history.csv` and the heartbeat of the run's claim. `train(...)` runs it all for one
-resolved spec in one run folder. Must not know about sweeps, executors or `DONE.json` (that is `model.experiment`).
+checkpoints, the per-epoch `history.csv` and the heartbeat of the run's claim (`model.runs.callbacks`). `train(...)` runs it all for one
+resolved spec in one run folder. Must not know about sweeps, executors or `DONE.json` (that is `model.runs.execute`).
 """
-import csv
-import io
-import json
 import logging
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,15 +15,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model import atomic, runs
+from model.runs import run_folder
+from model.runs.callbacks import (
+    CHECKPOINT,
+    Checkpoint,
+    EarlyStopping,
+    Heartbeat,
+    History,
+    TensorBoardScalars,
+    load_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
 NEURON_LAYERS = (keras.layers.Dense, keras.layers.Conv2D)
 STOCHASTIC_LAYERS = (keras.layers.Dropout, keras.layers.BatchNormalization, keras.layers.GaussianNoise,
                      keras.layers.GaussianDropout, keras.layers.AlphaDropout)
-CHECKPOINT = "last.npz"
-HISTORY_COLUMNS = ("loss", "ce", "reg", "accuracy", "reg_effective", "val_loss", "val_accuracy")  # then lr, seconds
 
 
 def neuron_layers(model: keras.Model) -> list:
@@ -49,7 +52,7 @@ def uses_train_pass(model: keras.Model, reg_forward: str) -> bool:
 def use_xla(regulariser) -> bool:
     """Compile `train_step` with XLA only when the pairing is the in-graph TF one (the default on a GPU); the NumPy
     pairing goes through `tf.numpy_function`, which XLA cannot compile."""
-    from model.persistence import resolve_pairing
+    from model.regularisers.persistence import resolve_pairing
 
     return bool(regulariser.jit_compatible) and resolve_pairing(regulariser.options.get("pairing", "auto")) == "tf"
 
@@ -189,155 +192,8 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, firs
             .map(lambda i: (tf.gather(xs, i), tf.gather(ys, i))).prefetch(2))
 
 
-class EarlyStopping(keras.callbacks.Callback):
-    """The protocol's early stopping: strict improvement of `monitor`, stop after `patience + 1` epochs without.
-
-    Keeps a copy of the best weights; restoring them is the caller's choice (T1). Epochs are counted from 1.
-    """
-
-    def __init__(self, network, monitor: str, patience: int):
-        super().__init__()
-        self.network, self.monitor, self.patience = network, monitor, patience
-        self.best, self.best_epoch, self.wait, self.best_weights, self.stopped = None, 0, 0, None, False
-
-    def improved(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        return value > self.best if self.monitor == "val_accuracy" else value < self.best
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = float(logs[self.monitor])
-        if not math.isfinite(value):
-            raise FloatingPointError(f"epoch {epoch + 1}: {self.monitor} is {value}")
-        if self.improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch + 1, 0
-            self.best_weights = self.network.get_weights()
-        else:
-            self.wait += 1
-            if self.wait > self.patience:
-                self.stopped = True
-                self.model.stop_training = True
-
-    def state(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
-
-    def load(self, state: dict, best_weights: list | None) -> None:
-        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-        self.best_weights = best_weights
-
-
-class History(keras.callbacks.Callback):
-    """Per-epoch rows (epoch, metrics, val metrics, lr, seconds) rewritten atomically to `history.csv`."""
-
-    def __init__(self, path: Path, rows: list[dict], clock):
-        super().__init__()
-        self.path, self.rows, self.clock = path, rows, clock
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self.started
-        self.clock["wall_seconds"] += seconds
-        ordered = [k for k in HISTORY_COLUMNS if k in logs] + sorted(k for k in logs if k not in HISTORY_COLUMNS)
-        row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in ordered},
-               "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)), "seconds": seconds}
-        self.rows.append(row)
-        log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
-        write_history(self.path, self.rows)
-
-
-def write_history(path: Path, rows: list[dict]) -> None:
-    if not rows:
-        return
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic.write_text(path, out.getvalue())
-
-
-class Checkpoint(keras.callbacks.Callback):
-    """Every `every` epochs, one atomic `checkpoints/last.npz`: model variables (weights and seed-generator states),
-    optimiser variables, early-stopping state and best weights, history rows, epoch and wall seconds so far."""
-
-    def __init__(self, path: Path, every: int, stopper: EarlyStopping, rows: list, clock: dict):
-        super().__init__()
-        self.path, self.every, self.stopper, self.rows, self.clock = path, every, stopper, rows, clock
-
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every == 0 and not self.model.stop_training:
-            save_checkpoint(self.path, self.model, self.stopper, epoch + 1, self.rows, self.clock["wall_seconds"])
-
-
-def save_checkpoint(path: Path, model: RegularisedModel, stopper: EarlyStopping, epoch: int, rows: list,
-                    wall_seconds: float) -> None:
-    arrays = {f"model_{i}": v.numpy() for i, v in enumerate(model.network.variables)}
-    arrays |= {f"optimizer_{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)}
-    for i, w in enumerate(stopper.best_weights or []):
-        arrays[f"best_{i}"] = w
-    state = {"epoch": epoch, "stopper": stopper.state(), "has_best": stopper.best_weights is not None,
-             "history": rows, "wall_seconds": wall_seconds}
-    arrays["state"] = np.array(json.dumps(state))
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic.write_bytes(path, buffer.getvalue())
-
-
-def load_checkpoint(path: Path, model: RegularisedModel, stopper: EarlyStopping) -> dict:
-    """Restore a checkpoint written by `save_checkpoint` into a compiled model; return its state dict."""
-    with np.load(path) as data:
-        state = json.loads(str(data["state"]))
-        for i, v in enumerate(model.network.variables):
-            v.assign(data[f"model_{i}"])
-        for i, v in enumerate(model.optimizer.variables):
-            v.assign(data[f"optimizer_{i}"])
-        best = [data[f"best_{i}"] for i in range(len(model.network.weights))] if state["has_best"] else None
-    stopper.load(state["stopper"], best)
-    return state
-
-
-class TensorBoardScalars(keras.callbacks.Callback):
-    """Per-epoch scalars (train metrics under train/, val_* under validation/) as TensorBoard event files.
-
-    Written with TensorFlow's own summary writer and the "scalars" plugin tag, so the `tensorboard` package (not a
-    dependency) is needed only to view them.
-    """
-
-    def __init__(self, log_dir: Path):
-        super().__init__()
-        self.log_dir = Path(log_dir)
-        self.writers = {}
-
-    def on_epoch_end(self, epoch, logs=None):
-        from tensorflow.core.framework import summary_pb2
-
-        metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-        for key, value in logs.items():
-            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            if split not in self.writers:
-                self.writers[split] = tf.summary.create_file_writer(str(self.log_dir / split))
-            with self.writers[split].as_default():
-                tf.summary.write(f"epoch_{name}", tf.constant(float(value)), step=epoch + 1, metadata=metadata)
-
-    def on_train_end(self, logs=None):
-        for writer in self.writers.values():
-            writer.close()
-
-
-class Heartbeat(keras.callbacks.Callback):
-    """Calls `beat()` (the run claim's heartbeat) after every epoch."""
-
-    def __init__(self, beat):
-        super().__init__()
-        self.beat = beat
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.beat()
-
-
 @dataclass
-class Outcome:
+class TrainResult:
     """What `train` returns. Accuracies are fractions of the kept weights (those of `kept_epoch`); val_loss is their
     validation CE; best_epoch is the epoch of the best monitored value; wall_seconds sums the epochs' wall time over
     every attempt (resumes included)."""
@@ -356,7 +212,7 @@ class Outcome:
     resumed_from_epoch: int
 
 
-def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: None, callbacks=()) -> Outcome:
+def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: None, callbacks=()) -> TrainResult:
     """Train `network` (a zoo `Network`) on `splits` under `regulariser` as `spec` says, in `run_dir`.
 
     Resumes from `run_dir/checkpoints/last.npz` when present. Writes history.csv, tensorboard/, checkpoints/ and
@@ -374,16 +230,16 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
     model.optimizer.build(net.trainable_variables)
 
     stopper = EarlyStopping(net, spec.monitor, spec.patience)
-    checkpoint_path = run_dir / runs.CHECKPOINTS / CHECKPOINT
+    checkpoint_path = run_dir / run_folder.CHECKPOINTS / CHECKPOINT
     first_epoch, rows, clock = 0, [], {"wall_seconds": 0.0}
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path, model, stopper)
         first_epoch, rows, clock["wall_seconds"] = state["epoch"], state["history"], state["wall_seconds"]
         log.info("%s: resuming after epoch %d", run_dir, first_epoch)
-    history = History(run_dir / runs.HISTORY, rows, clock)
+    history = History(run_dir / run_folder.HISTORY, rows, clock)
     callbacks = [*callbacks, stopper, history, Checkpoint(checkpoint_path, spec.checkpoint_every, stopper, rows, clock),
                  Heartbeat(heartbeat),
-                 TensorBoardScalars(run_dir / runs.TENSORBOARD)]
+                 TensorBoardScalars(run_dir / run_folder.TENSORBOARD)]
 
     if first_epoch < spec.max_epochs:
         steps = math.ceil(len(splits.x_train) / spec.batch_size)
@@ -397,14 +253,14 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
     restore = stopper.best_weights is not None and (spec.restore_best == "always" or stopper.stopped)
     if restore:
         net.set_weights(stopper.best_weights)
-    net.save_weights(str(run_dir / runs.WEIGHTS))
+    net.save_weights(str(run_dir / run_folder.WEIGHTS))
 
     def evaluate(x, y):
         return model.evaluate(x, y, batch_size=spec.batch_size, verbose=0, return_dict=True)
 
     train_m, val_m, test_m = (evaluate(splits.x_train, splits.y_train), evaluate(splits.x_val, splits.y_val),
                               evaluate(splits.x_test, splits.y_test))
-    return Outcome(
+    return TrainResult(
         train_accuracy=float(train_m["accuracy"]), val_accuracy=float(val_m["accuracy"]),
         test_accuracy=float(test_m["accuracy"]), val_loss=float(val_m["loss"]), epochs=epochs,
         best_epoch=stopper.best_epoch, kept_epoch=stopper.best_epoch if restore else epochs,

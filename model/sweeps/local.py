@@ -2,7 +2,7 @@
 
 With GPUs, each GPU gets `tasks_per_gpu` slots and a slot's process sees only its GPU (CUDA_VISIBLE_DEVICES) with
 TensorFlow memory growth on, so several small tasks can share one GPU. Without GPUs, `workers` CPU slots. Slots are
-threads that each wait on one child process at a time; the scheduling itself is `model.executors.schedule`.
+threads that each wait on one child process at a time; the scheduling itself is `model.sweeps.scheduler.schedule`.
 """
 import logging
 import os
@@ -11,7 +11,8 @@ import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-from model.executors import ExecutorError, Job, Outcome, run_process, schedule, task_env
+from model.sweeps.scheduler import ExecutorError, TaskOutcome, schedule
+from model.sweeps.task_process import Job, run_process, task_env
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ def slots(gpus: list[str] | None = None, tasks_per_gpu: int = 1, workers: int | 
 
 
 def run(jobs: list[Job], gpus: list[str] | None = None, tasks_per_gpu: int = 1, workers: int | None = None,
-        max_retries: int = 2, poll_seconds: float | None = None) -> list[Outcome]:
-    """Run the unfinished `jobs` on this machine's worker slots (see `slots`); one `Outcome` per job."""
+        max_retries: int = 2, poll_seconds: float | None = None) -> list[TaskOutcome]:
+    """Run the unfinished `jobs` on this machine's worker slots (see `slots`); one `TaskOutcome` per job."""
     devices_of_slots = slots(gpus, tasks_per_gpu, workers)
     log.info("local executor: %d slot(s), CUDA_VISIBLE_DEVICES %s", len(devices_of_slots), devices_of_slots)
     free, finished = queue.Queue(), queue.Queue()

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model import atomic, runs
+from model import atomic
 from model.csv_input import read_csv
 from model.errors import DataError
+from model.runs import run_folder, state
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class Collection:
 
 
 def _done_row(run: Path, done: dict, task_id: str) -> dict:
-    path = run / runs.DONE
+    path = run / run_folder.DONE
     missing = [key for key in COLUMNS if key not in done]
     if missing:
         raise DataError(f"{path}: DONE.json lacks key(s) {missing}; expected at least {list(COLUMNS)}")
@@ -62,23 +63,23 @@ def collect(root: str | os.PathLike, expected=None) -> Collection:
     rows, incomplete = [], []
     seen = set()
     wanted = None if expected is None else set(expected)
-    for run in runs.run_dirs(root):
+    for run in run_folder.run_dirs(root):
         task_id = run.relative_to(root).as_posix()
         if wanted is not None and task_id not in wanted:
             log.info("run %s is not one of the expected tasks: left out", task_id)
             continue
         seen.add(task_id)
-        done = runs.read_done(run)
-        status = "done" if done is not None else runs.status(run)
+        done = run_folder.read_done(run)
+        status = "done" if done is not None else state.status(run)
         if status == "done":
             rows.append(_done_row(run, done, task_id))
         elif status == "failed":
-            failed = runs.read_json(run / runs.FAILED) or {}
+            failed = run_folder.read_json(run / run_folder.FAILED) or {}
             incomplete.append((task_id, "failed", str(failed.get("error", "FAILED.json does not parse"))))
         elif status == "running":
             incomplete.append((task_id, "running", "a live RUNNING.json claim"))
         else:
-            why = "DONE.json does not parse" if (run / runs.DONE).exists() else "started, no DONE.json"
+            why = "DONE.json does not parse" if (run / run_folder.DONE).exists() else "started, no DONE.json"
             incomplete.append((task_id, "partial", why))
     incomplete += [(t, "missing", "no run folder") for t in expected or () if t not in seen]
     frame = pd.DataFrame(rows, columns=list(COLUMNS + EXTRA_COLUMNS))

@@ -1,4 +1,4 @@
-"""One run, one entry point: `python -m model.experiment SPEC.json [--force] [--debug]`.
+"""One run, one entry point: `python -m model.runs.execute SPEC.json [--force] [--debug]`.
 
 Validates the spec and everything it names (network, data, regulariser) before writing anything; says "already
 done" when the run folder's `DONE.json` parses (unless --force); otherwise claims the run (`RUNNING.json`), trains,
@@ -15,9 +15,10 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from model import atomic, runs
+from model import atomic
 from model.errors import PipelineError, SpecError
-from model.spec import Spec
+from model.runs import claims, run_folder
+from model.runs.spec import Spec
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class Prepared:
 
 def prepare(spec: Spec) -> Prepared:
     """Resolve the network, load its data and build the regulariser; raises `PipelineError`, writes nothing."""
-    from model import regularisers
+    from model.regularisers import registry as regularisers
     from model.zoo.registry import get_network
 
     network = get_network(spec.network, data_root=spec.data_root, profile=spec.profile)
@@ -57,20 +58,20 @@ def versions() -> dict:
 
 def clear_outputs(run_dir: Path) -> None:
     """--force: drop everything a previous attempt wrote (DONE.json first, so a crash now is never 'finished')."""
-    (run_dir / runs.DONE).unlink(missing_ok=True)
-    for name in (runs.FAILED, runs.HISTORY, runs.WEIGHTS, runs.SPEC):
+    (run_dir / run_folder.DONE).unlink(missing_ok=True)
+    for name in (run_folder.FAILED, run_folder.HISTORY, run_folder.WEIGHTS, run_folder.SPEC):
         (run_dir / name).unlink(missing_ok=True)
-    for name in (runs.CHECKPOINTS, runs.TENSORBOARD):
+    for name in (run_folder.CHECKPOINTS, run_folder.TENSORBOARD):
         shutil.rmtree(run_dir / name, ignore_errors=True)
 
 
 def check_same_spec(spec: Spec, run_dir: Path) -> None:
     """A run folder holds one spec: resuming or skipping under another would mix runs."""
-    stored = runs.read_json(run_dir / runs.SPEC)
+    stored = run_folder.read_json(run_dir / run_folder.SPEC)
     if stored is None or stored == spec.to_dict():
         return
     differ = sorted(k for k in set(stored) | set(spec.to_dict()) if stored.get(k) != spec.to_dict().get(k))
-    raise SpecError(f"{run_dir / runs.SPEC}: the run folder holds a different spec (fields {', '.join(differ)} "
+    raise SpecError(f"{run_dir / run_folder.SPEC}: the run folder holds a different spec (fields {', '.join(differ)} "
                     "differ); rerun with --force to replace it or choose another output_root")
 
 
@@ -78,41 +79,41 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
     """Train the run unless it is finished (and not `force`); return its `DONE.json` record and whether this call
     trained it (False when another process finished it first).
 
-    Raises `runs.ClaimHeld` when another live process trains it (`runs.ClaimLost` when one took the claim over
+    Raises `claims.ClaimHeld` when another live process trains it (`claims.ClaimLost` when one took the claim over
     mid-training); other errors, up to writing `DONE.json`, write `FAILED.json` and propagate.
     """
-    from model import training
+    from model.runs import training
 
     spec, run_dir = prepared.spec, prepared.spec.run_dir
     if not force:
         check_same_spec(spec, run_dir)
-        done = runs.read_done(run_dir)
+        done = run_folder.read_done(run_dir)
         if done is not None:
             return done, False
-    with runs.Claim(run_dir) as claim:
+    with claims.Claim(run_dir) as claim:
         if force:
             clear_outputs(run_dir)
-        elif runs.is_done(run_dir):  # finished by another process while we were checking
-            return runs.read_done(run_dir), False
-        atomic.write_json(run_dir / runs.SPEC, spec.to_dict())
+        elif run_folder.is_done(run_dir):  # finished by another process while we were checking
+            return run_folder.read_done(run_dir), False
+        atomic.write_json(run_dir / run_folder.SPEC, spec.to_dict())
         try:
             outcome = training.train(spec, prepared.network, prepared.splits, prepared.regulariser, run_dir,
                                      heartbeat=claim.heartbeat)
             record = {"task_id": spec.task_id, "network": spec.network, "block": prepared.network.block,
                       "regulariser": spec.regulariser, "weight": spec.weight, "seed": spec.seed,
-                      "profile": spec.profile, **asdict(outcome), "finished": runs.now(), "versions": versions(),
+                      "profile": spec.profile, **asdict(outcome), "finished": run_folder.now(), "versions": versions(),
                       "spec": spec.to_dict()}
-            runs.write_done(run_dir, record)
-        except runs.ClaimLost:
+            run_folder.write_done(run_dir, record)
+        except claims.ClaimLost:
             raise  # another process trains the run now: its folder is not ours to mark failed
         except Exception as err:
-            runs.write_failed(run_dir, err, traceback.format_exc())
+            run_folder.write_failed(run_dir, err, traceback.format_exc())
             raise
         return record, True
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m model.experiment", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model.runs.execute", description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", help="spec file (JSON); a run folder's spec.json is one")
     parser.add_argument("--force", action="store_true", help="retrain from scratch even if finished")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         spec = Spec.from_file(args.spec)
-        if not args.force and runs.is_done(spec.run_dir):
+        if not args.force and run_folder.is_done(spec.run_dir):
             check_same_spec(spec, spec.run_dir)
             print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")
             return 0
@@ -135,14 +136,14 @@ def main(argv=None) -> int:
         return 2
     try:
         record, trained = run(prepared, force=args.force)
-    except runs.ClaimHeld as err:
+    except claims.ClaimHeld as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
     except Exception as err:  # the run failed; FAILED.json says why
         if args.debug:
             traceback.print_exc()
         print(f"error: {spec.run_dir}: training failed: {type(err).__name__}: {' '.join(str(err).split())[:300]} "
-              f"(details in {runs.FAILED})", file=sys.stderr)
+              f"(details in {run_folder.FAILED})", file=sys.stderr)
         return 1
     if not trained:
         print(f"{spec.run_dir}: already done (finished by another process meanwhile)")

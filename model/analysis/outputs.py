@@ -7,9 +7,12 @@ dropped networks, q_α, p-value variant) goes to details.json. This module write
 import logging
 from pathlib import Path
 
-from model import atomic, cd_diagram, results, stats, tables
+from model import atomic
+from model.analysis import accuracies as results
+from model.analysis import cd_diagram, tables
+from model.analysis import statistics as stats
+from model.analysis.paper import DROPPED_WEIGHTS
 from model.errors import DataError
-from model.paper import DROPPED_WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05
     """Analyse every block and `combined`; write `<out_dir>/<name>/`; return {name: folder}.
 
     capped / drop_paper_weights: the paper's settings (Nemenyi p clipped like old scikit-posthocs; the weights its
-    script dropped by hand, `model.paper.DROPPED_WEIGHTS`). An existing statistics.json is not overwritten unless
+    script dropped by hand, `model.analysis.paper.DROPPED_WEIGHTS`). An existing statistics.json is not overwritten unless
     `force`.
     """
     out_dir = Path(out_dir)

@@ -9,9 +9,9 @@ A sweep is a JSON file holding a base spec and a grid (a list of blocks):
                          {"regulariser": "t1", "weights": [1e-06, ...], "set": {<fields for this cell>}}]}]}
 
 Each task's spec is `base`, then the block's `set`, then the cell's `set` (neither may set `output_root`: a sweep
-has one), then network/regulariser/weight/seed; `expand` validates it with `model.spec` and gives its id, the run
+has one), then network/regulariser/weight/seed; `expand` validates it with `model.runs.spec` and gives its id, the run
 folder's path relative to the output root. Order is the file's order (blocks, networks, cells, weights, seeds); expansion is deterministic and writes nothing.
-`write_specs` writes each task's spec into its run folder as `spec.json`, the file `python -m model.experiment`
+`write_specs` writes each task's spec into its run folder as `spec.json`, the file `python -m model.runs.execute`
 runs, so any single task can be rerun by hand. This module decides nothing about scheduling or completion.
 """
 import copy
@@ -19,16 +19,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from model import atomic, runs
-from model.spec import Spec
+from model import atomic
 from model.errors import SpecError
+from model.runs import run_folder
+from model.runs.spec import Spec
 
 SWEEP_KEYS = {"description", "expect_tasks", "base", "grid"}
 BLOCK_KEYS = {"networks", "seeds", "cells", "set"}
 CELL_KEYS = {"regulariser", "weights", "set"}
 GRID_FIELDS = ("network", "regulariser", "weight", "seed")  # set by the grid, never by `base` or `set`
 BASE_ONLY = ("output_root",)  # one per sweep (its results are collected from there): `base` or overrides only
-STATES = ("done", "running", "failed", "pending")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Task:
     """One task of a sweep.
 
     task_id: the run folder relative to the output root, e.g. `digits/0/t1/0.01/seed_0`.
-    spec: the resolved spec (a `model.spec.Spec`); `spec.to_dict()` is what `spec.json` holds.
+    spec: the resolved spec (a `model.runs.spec.Spec`); `spec.to_dict()` is what `spec.json` holds.
     run_dir: the run folder (as the spec resolves it: relative paths stay relative to the working directory).
     """
 
@@ -52,7 +52,7 @@ class Task:
     @property
     def spec_path(self) -> Path:
         """Where `write_specs` puts this task's spec: `<run_dir>/spec.json`."""
-        return self.run_dir / runs.SPEC
+        return self.run_dir / run_folder.SPEC
 
 
 def load(path: str | Path, overrides: dict | None = None) -> list[Task]:
@@ -161,13 +161,6 @@ def write_specs(tasks: list[Task]) -> None:
             raise SpecError(f"{task.spec_path}: holds a different spec than the sweep's task {task.task_id} "
                             f"(the sweep or a default changed); use another output_root or remove that run folder")
         atomic.write_json(task.spec_path, wanted)
-
-
-def state(task: Task) -> str:
-    """`done` (DONE.json parses), `running` (a live claim), `failed` (FAILED.json) or `pending` (not started, or
-    interrupted and resumable)."""
-    status = runs.status(task.run_dir)
-    return status if status in STATES else "pending"
 
 
 def _check_keys(obj, allowed: set, where: str, required: set) -> None:

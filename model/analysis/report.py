@@ -3,7 +3,7 @@
 Sections: runs (finished / not finished), per analysis (each block, then `combined`) the tests, CD diagram, ranks,
 accuracy table (best per network in bold), Nemenyi p-values, selected weights, and Table 1 beside the reproduced
 numbers where the networks are the paper's; accuracy against weight per network and regulariser; training curves
-(each run's history.csv) at the selected weights; and, when a measures CSV exists, the section `model.measures_analysis`
+(each run's history.csv) at the selected weights; and, when a measures CSV exists, the section `model.measures.analysis`
 writes. This module arranges and plots; it must not compute statistics (they are read from statistics.json).
 """
 import json
@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model import atomic, results, runs
+from model import atomic
+from model.analysis import accuracies as results
+from model.analysis.paper import TREATMENT_LABELS
+from model.analysis.plotting import pyplot, save_png
+from model.analysis.statistics import BASELINE, natural_key, treatment_key
+from model.analysis.tables import to_markdown
 from model.csv_input import read_csv
 from model.errors import DataError
-from model.paper import TREATMENT_LABELS
-from model.plotting import pyplot, save_png
-from model.stats import BASELINE, natural_key, treatment_key
-from model.tables import to_markdown
+from model.runs import run_folder
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +134,13 @@ def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path |
 def _histories(frame: pd.DataFrame, selected: dict) -> dict:
     """treatment -> history.csv frame of the first seed at the selected weight (runs without one are skipped).
 
-    frame: one network's accuracies; its `run_dir` column (written by `model.results.collect`) locates the runs."""
+    frame: one network's accuracies; its `run_dir` column (written by `model.analysis.accuracies.collect`) locates the runs."""
     out = {}
     for treatment, cell in sorted(selected.items(), key=lambda kv: treatment_key(kv[0])):
         match = frame[(frame["regulariser"] == treatment) & np.isclose(frame["weight"], cell["weight"])]
         if match.empty:
             continue
-        path = Path(str(match.sort_values("seed")["run_dir"].iloc[0])) / runs.HISTORY
+        path = Path(str(match.sort_values("seed")["run_dir"].iloc[0])) / run_folder.HISTORY
         if path.exists():
             out[treatment] = pd.read_csv(path)
     return out
@@ -202,7 +204,7 @@ def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str |
 
 
 def _measures_section(measures_csv, accuracies_csv: Path, out_dir: Path) -> list[str]:
-    """The optional NP/DGP section: `model.measures_analysis.measures_section(measures_csv, accuracies_csv,
+    """The optional NP/DGP section: `model.measures.analysis.measures_section(measures_csv, accuracies_csv,
     out_dir) -> Markdown` when a measures CSV exists (given, or `measures.csv` beside the accuracies)."""
     path = Path(measures_csv) if measures_csv else accuracies_csv.with_name("measures.csv")
     if not path.exists():
@@ -210,8 +212,8 @@ def _measures_section(measures_csv, accuracies_csv: Path, out_dir: Path) -> list
             raise DataError(f"{path}: no such measures CSV")
         return []
     try:
-        from model.measures_analysis import measures_section
+        from model.measures.analysis import measures_section
     except ImportError as err:
-        log.warning("measures CSV %s found but model.measures_analysis is unavailable: %s", path, err)
+        log.warning("measures CSV %s found but model.measures.analysis is unavailable: %s", path, err)
         return [f"Measures CSV `{path}` found, but its analysis could not be loaded ({err}).", ""]
     return [measures_section(path, accuracies_csv, out_dir), ""]

@@ -12,12 +12,12 @@ import struct
 import tempfile
 import urllib.request
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
-from model import download
 from model.errors import DataError
+from model.files import download
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ std; where all counted deaths are equal, e.g. N = 2 or a batch of 2, the std's g
 `l1`, `l2` = Σ|w|, Σw² over every trainable variable, biases included, no ½ (defect R10, kept for comparability);
 `corr` = mean |corr| over the off-diagonal non-zero entries; `decov` (Cogswell et al. 2016) =
 ½(‖C‖²_F − ‖diag C‖²) of the batch covariance C. The activation regularisers see the sampled neurons
-(`model.sampling`) of all neuron layers together, as one (b, N) point cloud.
+(`model.regularisers.sampling`) of all neuron layers together, as one (b, N) point cloud.
 
-Speed: T1/T2 find the MST on a no-gradient Gram matrix (`model.persistence.mst_edges_of_gram`: BLAS syrk on the host in
+Speed: T1/T2 find the MST on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`: BLAS syrk on the host in
 the activations' dtype, or float64 in-graph) and recompute only the N−1 MST-edge correlations differentiably, so their
 backward pass is O(N·b) (TensorFlow's own gather gradient: a hand-written segment-sum gradient was 2–4 ms faster at
 N = 1010 but made CPU results depend on thread timing, breaking bit-exact resumes); `corr` uses one N×N Gram
@@ -18,13 +18,13 @@ import dataclasses
 
 import tensorflow as tf
 
-from model import persistence
-from model.correlation import check_batch, standardise
 from model.errors import SpecError
-from model.regulariser_names import DEAD_NEURONS, DEFAULT_OPTIONS, IDS, PAPER_OPTIONS, ZERO_LENGTH_BARS, check
-from model.sampling import sample_neurons
+from model.regularisers import persistence
+from model.regularisers.correlation import check_batch, standardise
+from model.regularisers.names import DEAD_NEURONS, DEFAULT_OPTIONS, IDS, PAPER_OPTIONS, ZERO_LENGTH_BARS, check
+from model.regularisers.sampling import sample_neurons
 
-# the vocabulary (ids, options) lives in model.regulariser_names, TensorFlow-free; re-exported here
+# the vocabulary (ids, options) lives in model.regularisers.names, TensorFlow-free; re-exported here
 __all__ = ["IDS", "DEFAULT_OPTIONS", "PAPER_OPTIONS", "ZERO_LENGTH_BARS", "DEAD_NEURONS", "Regulariser", "make",
            "mst_deaths"]
 
@@ -52,13 +52,13 @@ def make(id, *, sampling=1.0, **options):
       clamped to [0, 1] (defect R3); `"drop"` keeps only deaths > 0 (the paper's definition: the non-zero MST
       weights; the loss is 0 when none is left); `"zero_loss"` is the original's behaviour: if any MST death is
       ≤ 0 the whole regulariser is 0 with zero gradient for that batch.
-    - `dead_neurons` (t1, t2, corr; defect R2): `"safe"` (default) is the policy of `model.correlation` (a constant
+    - `dead_neurons` (t1, t2, corr; defect R2): `"safe"` (default) is the policy of `model.regularisers.correlation` (a constant
       neuron has correlation 0 to all others; values and gradients finite); `"zero_grad"` reproduces the original's
       effect: when any sampled neuron is constant the forward value is still reported but the regulariser's
       gradient is zero for the whole step (the original's backward pass was NaN everywhere and got zeroed).
     - `pairing` (t1, t2; defect R9): `"auto"` (default: in-graph TF Borůvka on a GPU, the compiled CPU Prim
       otherwise), `"numpy"`, `"tf"`. All compute in float64 and return the same MST (tie-break in
-      `model.persistence`).
+      `model.regularisers.persistence`).
     Unknown ids or option values raise `SpecError` naming the valid ones.
     """
     p, opts = check(id, sampling, options)
@@ -112,9 +112,9 @@ def _l2(activations, weights):
 def mst_deaths(x, pairing="auto"):
     """Differentiable MST deaths of the correlation dissimilarity of x (b, N): (N−1,) clamped to [0, 1].
 
-    The MST is found on a no-gradient Gram matrix (`model.persistence.mst_edges_of_gram`); only the N−1 edge
+    The MST is found on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`); only the N−1 edge
     correlations are recomputed with gradient (O(N·b)). Also returns the dead mask (N,) of
-    `model.correlation.standardise`.
+    `model.regularisers.correlation.standardise`.
     """
     z, dead = standardise(x)
     edges = persistence.mst_edges_of_gram(z, pairing=pairing)

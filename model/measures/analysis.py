@@ -1,6 +1,6 @@
 """What NP and DGP say: measures per regulariser and weight, and Kendall's τ with the generalisation gap.
 
-Input is the tidy measures CSV of `scripts/measure.py` (`model.measures_table.COLUMNS`); the gap of a network is
+Input is the tidy measures CSV of `scripts/measure.py` (`model.measures.table.COLUMNS`); the gap of a network is
 train − test accuracy (fractions). `measures_section` returns the report's Markdown section and writes its figures.
 Reads CSVs and writes PNGs only; must not compute measures or train.
 """
@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.plotting import pyplot, save_png
-from model.tables import to_markdown
-from model.measures import CHANNEL_MAX
-from model.measures_table import read as read_measures
+from model.analysis.plotting import pyplot, save_png
+from model.analysis.tables import to_markdown
+from model.measures.compute import CHANNEL_MAX
+from model.measures.table import read as read_measures
 
 NETWORK_MEASURES = ("np_mean_normalised", "np_total", "dgp_normalised", "dgp")  # one value per network
 FIGURE_MEASURES = ("np_mean_normalised", "dgp_normalised")
@@ -91,12 +91,12 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
     """The report's Markdown section on NP and DGP; figures are written to `out_dir` and linked by file name
     (so the report that includes this section lives in `out_dir`).
 
-    accuracies_csv: the accuracies table (`model.results`); where it has `task_id` and `train_accuracy`, the runs'
+    accuracies_csv: the accuracies table (`model.analysis.accuracies`); where it has `task_id` and `train_accuracy`, the runs'
     accuracies are taken from it, otherwise those recorded with the measures (the runs' DONE.json) are used.
     """
     measures = read_measures(measures_csv)
     if accuracies_csv is not None:
-        from model.results import read
+        from model.analysis.accuracies import read
 
         measures = with_accuracies(measures, read(accuracies_csv))
     out_dir = Path(out_dir)

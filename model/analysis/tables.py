@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from model import atomic
-from model.paper import TABLE1, TREATMENT_LABELS, TREATMENT_LABELS_LATEX
-from model.stats import Analysis, natural_key, treatment_key
+from model.analysis.paper import TABLE1, TREATMENT_LABELS, TREATMENT_LABELS_LATEX
+from model.analysis.statistics import Analysis, natural_key, treatment_key
 
 
 def _cell(value, digits: int) -> str:

@@ -9,7 +9,7 @@ import math
 import tensorflow as tf
 
 from model.errors import DataError
-from model.regulariser_names import check_fraction
+from model.regularisers.names import check_fraction
 
 
 def flatten(activations):

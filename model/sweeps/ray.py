@@ -10,7 +10,8 @@ Ray is imported only when this executor runs.
 import logging
 import socket
 
-from model.executors import ExecutorError, Job, Outcome, run_process, schedule, task_env
+from model.sweeps.scheduler import ExecutorError, TaskOutcome, schedule
+from model.sweeps.task_process import Job, run_process, task_env
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
 
 def run(jobs: list[Job], address: str | None = None, gpus_per_task: float | None = None,
         tasks_per_gpu: int = 1, cpus_per_task: float = 1.0, max_retries: int = 2, num_cpus: int | None = None,
-        poll_seconds: float | None = None) -> list[Outcome]:
-    """Run the unfinished `jobs` as Ray tasks; one `Outcome` per job.
+        poll_seconds: float | None = None) -> list[TaskOutcome]:
+    """Run the unfinished `jobs` as Ray tasks; one `TaskOutcome` per job.
 
     address: a cluster's `HOST:PORT` (or `auto`); None starts a private local cluster with `num_cpus` CPUs.
     gpus_per_task: GPUs per task; None means 1 / tasks_per_gpu when the cluster has GPUs, else 0.

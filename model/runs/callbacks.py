@@ -1,0 +1,168 @@
+"""The Keras callbacks of one run: the protocol's early stopping, history.csv, resumable checkpoints, TensorBoard
+scalars and the claim's heartbeat. Each is a `keras.callbacks.Callback` that `model.runs.training.train` composes.
+"""
+import csv
+import io
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from model import atomic
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "last.npz"
+HISTORY_COLUMNS = ("loss", "ce", "reg", "accuracy", "reg_effective", "val_loss", "val_accuracy")  # then lr, seconds
+
+
+class EarlyStopping(keras.callbacks.Callback):
+    """The protocol's early stopping: strict improvement of `monitor`, stop after `patience + 1` epochs without.
+
+    Keeps a copy of the best weights; restoring them is the caller's choice (T1). Epochs are counted from 1.
+    """
+
+    def __init__(self, network, monitor: str, patience: int):
+        super().__init__()
+        self.network, self.monitor, self.patience = network, monitor, patience
+        self.best, self.best_epoch, self.wait, self.best_weights, self.stopped = None, 0, 0, None, False
+
+    def improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best if self.monitor == "val_accuracy" else value < self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = float(logs[self.monitor])
+        if not math.isfinite(value):
+            raise FloatingPointError(f"epoch {epoch + 1}: {self.monitor} is {value}")
+        if self.improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch + 1, 0
+            self.best_weights = self.network.get_weights()
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                self.stopped = True
+                self.model.stop_training = True
+
+    def state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load(self, state: dict, best_weights: list | None) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_weights = best_weights
+
+
+class History(keras.callbacks.Callback):
+    """Per-epoch rows (epoch, metrics, val metrics, lr, seconds) rewritten atomically to `history.csv`."""
+
+    def __init__(self, path: Path, rows: list[dict], clock):
+        super().__init__()
+        self.path, self.rows, self.clock = path, rows, clock
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        self.clock["wall_seconds"] += seconds
+        ordered = [k for k in HISTORY_COLUMNS if k in logs] + sorted(k for k in logs if k not in HISTORY_COLUMNS)
+        row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in ordered},
+               "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)), "seconds": seconds}
+        self.rows.append(row)
+        log.info("epoch %d: %s", epoch + 1, ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
+        write_history(self.path, self.rows)
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(path, out.getvalue())
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Every `every` epochs, one atomic `checkpoints/last.npz`: model variables (weights and seed-generator states),
+    optimiser variables, early-stopping state and best weights, history rows, epoch and wall seconds so far."""
+
+    def __init__(self, path: Path, every: int, stopper: EarlyStopping, rows: list, clock: dict):
+        super().__init__()
+        self.path, self.every, self.stopper, self.rows, self.clock = path, every, stopper, rows, clock
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0 and not self.model.stop_training:
+            save_checkpoint(self.path, self.model, self.stopper, epoch + 1, self.rows, self.clock["wall_seconds"])
+
+
+def save_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping, epoch: int, rows: list,
+                    wall_seconds: float) -> None:
+    arrays = {f"model_{i}": v.numpy() for i, v in enumerate(model.network.variables)}
+    arrays |= {f"optimizer_{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)}
+    for i, w in enumerate(stopper.best_weights or []):
+        arrays[f"best_{i}"] = w
+    state = {"epoch": epoch, "stopper": stopper.state(), "has_best": stopper.best_weights is not None,
+             "history": rows, "wall_seconds": wall_seconds}
+    arrays["state"] = np.array(json.dumps(state))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic.write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping) -> dict:
+    """Restore a checkpoint written by `save_checkpoint` into a compiled model; return its state dict."""
+    with np.load(path) as data:
+        state = json.loads(str(data["state"]))
+        for i, v in enumerate(model.network.variables):
+            v.assign(data[f"model_{i}"])
+        for i, v in enumerate(model.optimizer.variables):
+            v.assign(data[f"optimizer_{i}"])
+        best = [data[f"best_{i}"] for i in range(len(model.network.weights))] if state["has_best"] else None
+    stopper.load(state["stopper"], best)
+    return state
+
+
+class TensorBoardScalars(keras.callbacks.Callback):
+    """Per-epoch scalars (train metrics under train/, val_* under validation/) as TensorBoard event files.
+
+    Written with TensorFlow's own summary writer and the "scalars" plugin tag, so the `tensorboard` package (not a
+    dependency) is needed only to view them.
+    """
+
+    def __init__(self, log_dir: Path):
+        super().__init__()
+        self.log_dir = Path(log_dir)
+        self.writers = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        from tensorflow.core.framework import summary_pb2
+
+        metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+        for key, value in logs.items():
+            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            if split not in self.writers:
+                self.writers[split] = tf.summary.create_file_writer(str(self.log_dir / split))
+            with self.writers[split].as_default():
+                tf.summary.write(f"epoch_{name}", tf.constant(float(value)), step=epoch + 1, metadata=metadata)
+
+    def on_train_end(self, logs=None):
+        for writer in self.writers.values():
+            writer.close()
+
+
+class Heartbeat(keras.callbacks.Callback):
+    """Calls `beat()` (the run claim's heartbeat) after every epoch."""
+
+    def __init__(self, beat):
+        super().__init__()
+        self.beat = beat
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.beat()

@@ -1,0 +1,56 @@
+"""Run folders: layout, the `DONE.json` / `FAILED.json` markers (the `RUNNING.json` claim is `model.runs.claims`).
+
+A run folder is `<output_root>/<task_id>` (see `model.runs.spec.Spec.task_id`). Finished ⇔ `DONE.json` parses; nothing
+else (a `spec.json`, checkpoints, weights, a `FAILED.json`) means finished. This module must not know how a run is trained.
+"""
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from model import atomic
+
+DONE, FAILED, RUNNING, SPEC = "DONE.json", "FAILED.json", "RUNNING.json", "spec.json"
+HISTORY, WEIGHTS, CHECKPOINTS, TENSORBOARD = "history.csv", "best.weights.h5", "checkpoints", "tensorboard"
+
+
+def now() -> str:
+    """UTC time as ISO 8601 with seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in `path`, or None when it is missing or does not parse as an object."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_done(run_dir: Path) -> dict | None:
+    """The run's `DONE.json`, or None when the run is not finished."""
+    return read_json(Path(run_dir) / DONE)
+
+
+def is_done(run_dir: Path) -> bool:
+    return read_done(run_dir) is not None
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Every run folder (`.../seed_<seed>`, finished or not) under `root`, at any depth, sorted by path."""
+    return sorted(p for p in Path(root).rglob("seed_*") if p.is_dir())
+
+
+def write_done(run_dir: Path, record: dict) -> None:
+    """Mark the run finished (atomically, last) and drop a `FAILED.json` left by an earlier attempt."""
+    atomic.write_json(Path(run_dir) / DONE, record)
+    (Path(run_dir) / FAILED).unlink(missing_ok=True)
+
+
+def write_failed(run_dir: Path, error: BaseException, traceback_text: str = "") -> None:
+    """Record why the run failed: `{"error": one line, "type", "time"[, "traceback"]}`; never a `DONE.json`."""
+    line = " ".join(str(error).split()) or type(error).__name__
+    record = {"error": line, "type": type(error).__name__, "time": now()}
+    if traceback_text:
+        record["traceback"] = traceback_text
+    atomic.write_json(Path(run_dir) / FAILED, record)

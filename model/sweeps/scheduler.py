@@ -1,0 +1,112 @@
+"""The scheduling loop every back end shares: submit what is neither done nor claimed, collect, retry the killed.
+
+Executors only schedule. Whether a task is finished is read from its run folder (`DONE.json`), and which process
+trains it from its claim (`RUNNING.json`, created by the run itself), so any executor resumes any sweep and
+several drivers or docker workers may share one experiments folder. A task whose process fails is reported (its
+`FAILED.json`) and left for the next run; one whose process is killed by a signal is retried up to `max_retries`.
+"""
+import logging
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.errors import PipelineError
+from model.runs import run_folder, state
+from model.sweeps.task_process import Job, TaskProcessError
+
+log = logging.getLogger(__name__)
+
+EXIT_FAILED, EXIT_CLAIMED = 1, 3  # `python -m model.runs.execute` exit codes (docs/architecture.md)
+POLL_SECONDS = 5.0  # how often a driver looks again at tasks that another process is training
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """What happened to a job in this run: status `done` (trained now), `skipped` (already done, or finished by
+    another process) or `failed`; `reason` is one line for `failed`."""
+
+    task_id: str
+    status: str
+    reason: str = ""
+
+
+class ExecutorError(PipelineError):
+    """An executor cannot start: bad options, Ray missing or a cluster out of reach."""
+
+
+def schedule(jobs: list[Job], submit, wait, max_retries: int = 2,
+             poll_seconds: float = POLL_SECONDS) -> list[TaskOutcome]:
+    """The scheduling loop both back ends share.
+
+    Each round submits the jobs that are neither done nor claimed by a live process, through `submit(job)`, and
+    collects their results through `wait() -> (job, returncode, tail)` (one finished job per call, blocking). A job
+    whose process was killed by a signal (negative returncode) is submitted again, at most `max_retries` times.
+    Jobs that another process trains are looked at again every `poll_seconds` until they are done, fail, or their
+    claim goes stale (then this driver trains them). Returns one `TaskOutcome` per job, in `jobs` order.
+    """
+    outcomes: dict[str, TaskOutcome] = {}
+    kills: dict[str, int] = {}
+    todo = deque(jobs)
+    in_flight = 0
+    while todo or in_flight:
+        waiting = []
+        while todo:
+            job = todo.popleft()
+            status = state.status(Path(job.run_dir))
+            if status == "done":
+                outcomes.setdefault(job.task_id, TaskOutcome(job.task_id, "skipped"))
+            elif status == "running":
+                waiting.append(job)
+            else:
+                submit(job)
+                in_flight += 1
+        if in_flight:
+            job, returncode, tail = wait()
+            in_flight -= 1
+            if returncode == EXIT_CLAIMED:
+                waiting.append(job)
+            elif returncode < 0 and kills.get(job.task_id, 0) < max_retries:
+                kills[job.task_id] = kills.get(job.task_id, 0) + 1
+                log.warning("%s: killed by %s; retrying (%d of %d)", job.task_id, _signal_name(returncode),
+                            kills[job.task_id], max_retries)
+                waiting.append(job)
+            else:
+                outcomes[job.task_id] = outcome = _outcome(job, returncode, tail)
+                log.info("%s: %s%s", job.task_id, outcome.status, f" ({outcome.reason})" if outcome.reason else "")
+        elif waiting:
+            log.info("%d task(s) are being trained by other processes; looking again in %.0f s",
+                     len(waiting), poll_seconds)
+            time.sleep(poll_seconds)
+        todo.extend(waiting)
+    return [outcomes[job.task_id] for job in jobs]
+
+
+def _outcome(job: Job, returncode: int, tail: str) -> TaskOutcome:
+    run_dir = Path(job.run_dir)
+    if returncode == 0 and run_folder.is_done(run_dir):  # the process says "already done" when another finished it first
+        return TaskOutcome(job.task_id, "skipped" if "already done" in _last_line(tail) else "done")
+    failed = run_folder.read_json(run_dir / run_folder.FAILED)
+    if failed is None or returncode != EXIT_FAILED:
+        # the process died before it could say why (bad input, a signal, a crash): record it for the status report
+        if returncode < 0:
+            reason = f"killed by {_signal_name(returncode)} (retries exhausted)"
+        else:
+            reason = _last_line(tail) or f"exited with status {returncode}"
+        run_folder.write_failed(run_dir, TaskProcessError(reason))
+        failed = run_folder.read_json(run_dir / run_folder.FAILED)
+    return TaskOutcome(job.task_id, "failed", failed["error"])
+
+
+def _signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def _last_line(text: str) -> str:
+    """The process's last output line, which is its one-line error for a bad input, without the `error: `."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1].removeprefix("error: ")[:500] if lines else ""
