@@ -10,7 +10,7 @@ JOBS        ?= 2
 DEMO_SWEEP  ?= configs/digits/demo.json
 DEMO_OUT    ?= $(EXPERIMENTS)/demo
 
-.PHONY: setup test demo bench clean reproduce worker
+.PHONY: setup lint test demo bench clean reproduce worker
 
 setup: $(STAMP)
 
@@ -63,7 +63,11 @@ reproduce: $(STAMP)
 worker: $(STAMP)
 	$(PY) scripts/run_sweep.py $(SWEEP) --gpus $(GPU) $(PLACE) $(SWEEP_ARGS)
 
-test: $(STAMP)
+# ruff (pinned in requirements.txt, configured in pyproject.toml) over the whole repo; `make test` runs it first.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(PY) -m pytest -n $(JOBS) tests
 
 bench: $(STAMP)

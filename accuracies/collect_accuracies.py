@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from model import cli
-from model.analysis import accuracies as results
+from model.analysis import accuracies
 from model.errors import PipelineError
 
 
@@ -29,8 +29,8 @@ def main(args) -> int:
             root = Path(*Path(tasks[0].run_dir).parts[:-len(Path(tasks[0].task_id).parts)])
     if root is None:
         raise PipelineError("give RUNS_ROOT, or --sweep SWEEP.json to collect that sweep's runs")
-    collection = results.collect(root, expected)
-    csv, side = results.write(collection, args.out, force=args.force)
+    collection = accuracies.collect(root, expected)
+    csv, side = accuracies.write(collection, args.out, force=args.force)
     print(f"{len(collection.frame)} finished runs → {csv}; {len(collection.incomplete)} not finished → {side}")
     return 0
 

@@ -82,11 +82,11 @@ def bench_pairing(sizes):
         d_tf = tf.constant(d)
         boruvka = tf.function(persistence.boruvka_tf)
         methods = {
-            "ours (compiled Prim, default)": lambda: persistence.prim_compiled(d),
-            "NumPy Prim": lambda: persistence.prim_numpy(d),
-            "TF Borůvka (in-graph, CPU)": lambda: boruvka(d_tf).numpy(),
-            "gudhi": lambda: gudhi_deaths(d),
-            "giotto-ph (4 threads)": lambda: giotto_edges(d),
+            "ours (compiled Prim, default)": lambda d=d: persistence.prim_compiled(d),
+            "NumPy Prim": lambda d=d: persistence.prim_numpy(d),
+            "TF Borůvka (in-graph, CPU)": lambda f=boruvka, d=d_tf: f(d).numpy(),
+            "gudhi": lambda d=d: gudhi_deaths(d),
+            "giotto-ph (4 threads)": lambda d=d: giotto_edges(d),
         }
         ref = np.sort(d[tuple(persistence.prim_compiled(d).T)])
         check = np.sort(d.astype(np.float32)[tuple(giotto_edges(d).T)])
@@ -132,13 +132,13 @@ def bench_regularisers(sizes):
 
             ours = tf.function(lambda a, reg=reg: value_and_grad(lambda a: reg(a, []), a))
 
-            times = {"ours": timed(lambda: [t.numpy() for t in tf.nest.flatten(ours(acts))])}
+            times = {"ours": timed(lambda f=ours, a=acts: [t.numpy() for t in tf.nest.flatten(f(a))])}
             if reg_id in ("t1", "t2"):
                 original = tf.function(lambda x, f=original_step(reg_id): value_and_grad(f, x))
 
                 v_ours, v_orig = float(ours(acts)[0]), float(original(x)[0])
                 assert abs(v_ours - v_orig) <= 1e-3 * max(1.0, abs(v_ours)), (reg_id, v_ours, v_orig)
-                times["original (full corr + giotto-ph)"] = timed(lambda: [t.numpy() for t in original(x)])
+                times["original (full corr + giotto-ph)"] = timed(lambda f=original, x=x: [t.numpy() for t in f(x)])
             rows += [(f"{reg_id} fwd+bwd", n, name, ms, ms / times["ours"]) for name, ms in times.items()]
     return rows
 

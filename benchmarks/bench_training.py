@@ -1,7 +1,8 @@
 """Benchmark of whole training steps (`make bench`): ms per step of the plain step, the original approach and ours.
 
 Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, Nesterov), weight ω = 0.01:
-- `plain`: CE only — `model.runs.training.RegularisedModel` with `none`, compiled as `model.runs.training.train` compiles it
+- `plain`: CE only — `model.runs.training.RegularisedModel` with `none`, compiled as `model.runs.training.train`
+  compiles it
   (XLA only where the pairing is in-graph, i.e. on a GPU); `plain XLA` is the same step under XLA, for reference;
 - `original t1`: the original approach written from the protocol (../shared/reference/protocol.md §3–§7): the CE
   gradient, then a second forward pass layer by layer in inference mode, importance sampling, a full differentiable
@@ -9,7 +10,8 @@ Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, 
   `tf.numpy_function`, `gather_nd`, R = −Σ deaths, ω·∇R zeroed per variable where non-finite, summed with the CE
   gradient. As the original: the CE gradient in a `tf.function`, the regulariser step eagerly; `original t1 graph`
   runs the regulariser step and the update as `tf.function`s too (a lower bound for the original's cost);
-- `ours <id>`: `RegularisedModel` with `model.regularisers.registry.make(id, sampling=p)` as `train` builds and compiles it.
+- `ours <id>`: `RegularisedModel` with `model.regularisers.registry.make(id, sampling=p)` as `train` builds and
+  compiles it.
 The plain and our steps run Keras' own train function on a tf.data iterator, as `fit()` does (batch size unknown
 at trace time); the original's steps take the batch tensors directly.
 
@@ -37,9 +39,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from model.atomic import write_text  # noqa: E402
-from model.regularisers import persistence  # noqa: E402
-from model.regularisers import registry as regularisers
-from model.runs.training import RegularisedModel, neuron_layers, use_xla, uses_train_pass  # noqa: E402
+from model.regularisers import persistence, registry  # noqa: E402
+from model.runs.training import RegularisedModel, neuron_layers, uses_train_pass  # noqa: E402
 
 BATCH = 256
 WEIGHT = 0.01
@@ -98,10 +99,10 @@ def optimizer():
 def ours_step(builder, reg_id, p, xla=None):
     keras.utils.set_random_seed(0)
     net = builder()
-    reg = regularisers.make(reg_id, sampling=p)
+    reg = registry.make(reg_id, sampling=p)
     model = RegularisedModel(net, reg, 0.0 if reg_id == "none" else WEIGHT, train_pass=uses_train_pass(net, "auto"),
                              zero_nonfinite=False, val_batch_mean=False)
-    model.compile(optimizer=optimizer(), jit_compile=use_xla(reg) if xla is None else xla)
+    model.compile(optimizer=optimizer(), jit_compile=reg.xla if xla is None else xla)
     model.optimizer.build(net.trainable_variables)
     model.make_train_function()
     iterators = {}
@@ -311,7 +312,8 @@ def main(argv=None):
           f"{'CPU ms':>8} {'steps':>5} {'load':>5}  note")
     for name, n, p, variant, ms, cpu_ms, count, note, load, over_plain, orig_over in rows:
         print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<17} {ms:>9.1f} {over_plain:>7.2f} "
-              f"{'' if math.isnan(orig_over) else f'{orig_over:.2f}':>9} {cpu_ms:>8.1f} {count:>5} {load:>5.2f}  {note}")
+              f"{'' if math.isnan(orig_over) else f'{orig_over:.2f}':>9} {cpu_ms:>8.1f} {count:>5} {load:>5.2f}"
+              f"  {note}")
     sizes = sorted({row[1] for row in rows if "MLP" in row[0]})
     if sizes:
         print("\nOur T1 step, host parts timed alone (ms, float32, batch 256):")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from model import cli
 from model.errors import PipelineError
-from model.measures import table as measures_table
+from model.measures import table
 
 
 def main(argv=None) -> int:
@@ -38,12 +38,12 @@ def run(args) -> int:
     for folder in args.runs + args.pgdl:
         if not folder.is_dir():
             raise PipelineError(f"{folder}: no such folder")
-    existing = measures_table.read(args.out) if args.out.exists() else None
-    table, errors = measures_table.update(existing, args.runs, args.pgdl, data_root=args.data_root, force=args.force)
-    measures_table.write(table, args.out)
+    existing = table.read(args.out) if args.out.exists() else None
+    measures, errors = table.update(existing, args.runs, args.pgdl, data_root=args.data_root, force=args.force)
+    table.write(measures, args.out)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
-    logging.info("%s: %d networks, %d rows", args.out, table["run_id"].nunique(), len(table))
+    logging.info("%s: %d networks, %d rows", args.out, measures["run_id"].nunique(), len(measures))
     return 2 if errors else 0
 
 

@@ -17,8 +17,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
 
 from model import cli
-from model.sweeps import executors
-from model.sweeps import grid as sweeps
+from model.sweeps import executors, grid
 
 
 def parse_gpus(text: str) -> list[str]:
@@ -56,7 +55,7 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
-    tasks = sweeps.load(args.sweep, sweeps.parse_overrides(args.overrides))
+    tasks = grid.load(args.sweep, grid.parse_overrides(args.overrides))
     if args.dry_run:
         print(f"{len(tasks)} tasks")
         print("\n".join(task.task_id for task in tasks))
@@ -66,7 +65,7 @@ def run(args) -> int:
                                       "cluster's resources (see --gpus-per-task)")
     if args.executor == "local" and (args.address or args.gpus_per_task is not None):
         raise executors.ExecutorError("--address and --gpus-per-task are for --executor ray")
-    sweeps.write_specs(tasks)
+    grid.write_specs(tasks)
     options = {"tasks_per_gpu": args.tasks_per_gpu, "max_retries": args.max_retries}
     if args.executor == "local":
         options.update(gpus=args.gpus, workers=args.workers)

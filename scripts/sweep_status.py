@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Where a sweep stands: done / running / failed / partial (started, resumable) / missing tasks per grid cell, and why each failed task failed.
+"""Where a sweep stands: done / running / failed / partial (started, resumable) / missing tasks per grid cell, and why
+each failed task failed.
 
     python scripts/sweep_status.py configs/digits/sweep_small.json
 
@@ -14,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 from model import cli
 from model.runs import run_folder, state
-from model.sweeps import grid as sweeps
+from model.sweeps import grid
 
 
 def table(tasks) -> tuple[list[str], list[str]]:
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
 
 
 def show(args) -> int:
-    tasks = sweeps.load(args.sweep, sweeps.parse_overrides(args.overrides))
+    tasks = grid.load(args.sweep, grid.parse_overrides(args.overrides))
     lines, failures = table(tasks)
     print("\n".join(lines))
     if failures:

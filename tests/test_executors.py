@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from model.runs import run_folder
-from model.sweeps import grid as sweeps
+from model.sweeps import grid
 from model.sweeps.local import slots
 from model.sweeps.scheduler import schedule
 from model.sweeps.task_process import Job, run_process, task_env
@@ -233,7 +233,7 @@ def cli(script: str, *args, env=None, check=True) -> subprocess.CompletedProcess
 def results(path: Path) -> dict:
     """task id → the DONE.json fields that must not depend on how the sweep was run."""
     out = {}
-    for task in sweeps.load(path):
+    for task in grid.load(path):
         done = run_folder.read_done(task.run_dir)
         if done is not None:
             out[task.task_id] = {k: done[k] for k in RESULT_KEYS}
@@ -272,7 +272,7 @@ def test_local_sweep_finishes_the_rest_and_reports_the_failing_task(reference, c
     assert "4 trained now, 0 already done, 1 failed" in proc.stdout
     assert "failed mnist/0/none/0.0/seed_0:" in proc.stdout and "no-such-data" in proc.stdout
     done = results(path)
-    assert sorted(done) == sorted(t.task_id for t in sweeps.load(SMALL))
+    assert sorted(done) == sorted(t.task_id for t in grid.load(SMALL))
     assert all(r["test_accuracy"] > 0.3 for r in done.values())
 
     assert sweep_status.main([str(path)]) == 0
@@ -338,7 +338,8 @@ def _task_processes(marker: str) -> list[int]:
                 cmd = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"model.runs.execute" in cmd and any(marker.encode() in part for part in cmd) and _alive(int(entry.name)):
+            ours = b"model.runs.execute" in cmd and any(marker.encode() in part for part in cmd)
+            if ours and _alive(int(entry.name)):
                 pids.append(int(entry.name))
     return pids
 
@@ -366,7 +367,7 @@ def test_sigkill_of_driver_and_workers_then_rerun_completes_each_task_once(refer
     final = cli("run_sweep.py", path, "--workers", 2)
     assert final.returncode == 0, final.stdout + final.stderr
     assert "0 failed" in final.stdout
-    tasks = sweeps.load(path)
+    tasks = grid.load(path)
     assert results(path) == {k: v for k, v in results(reference[0]).items() if k in {t.task_id for t in tasks}}
     for task in tasks:
         assert not (task.run_dir / run_folder.RUNNING).exists() and not (task.run_dir / run_folder.FAILED).exists()
@@ -390,6 +391,6 @@ def test_two_drivers_sharing_one_experiments_folder_train_each_task_once(referen
     # one that trained it, so the drivers' "trained now" counts may overlap; the histories show who trained what:
     # every epoch of every task exactly once, and the results of an uninterrupted single-driver sweep.
     assert results(path) == results(reference[0])
-    for task in sweeps.load(path):
+    for task in grid.load(path):
         epochs = [line.split(",")[0] for line in (task.run_dir / run_folder.HISTORY).read_text().splitlines()[1:]]
         assert epochs == ["1", "2"], f"{task.task_id}: history {epochs}"

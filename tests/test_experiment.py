@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.runs import claims, run_folder, state
-from model.runs import execute as experiment
+from model.runs import claims, execute, run_folder, state
 from model.runs.spec import Spec
 from model.zoo import registry
 
@@ -41,7 +40,7 @@ def files_under(folder: Path) -> list:
 ])
 def test_bad_spec_one_line_exit_2_nothing_written(tmp_path, capsys, change, words):
     path = write_spec(tmp_path, **change)
-    assert experiment.main([str(path)]) == 2
+    assert execute.main([str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err and err.startswith("error: ")
     assert files_under(tmp_path / "out") == []
@@ -49,7 +48,7 @@ def test_bad_spec_one_line_exit_2_nothing_written(tmp_path, capsys, change, word
 
 def test_missing_mnist_data_exit_2_nothing_written(tmp_path, capsys):
     path = write_spec(tmp_path, network="mnist/0", data_root=str(tmp_path / "no_data"))
-    assert experiment.main([str(path)]) == 2
+    assert execute.main([str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing" in err and "no_data" in err
     assert files_under(tmp_path / "out") == [] and not (tmp_path / "no_data").exists()
@@ -69,7 +68,7 @@ def test_missing_dataset_exit_2_nothing_written(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "fake_zoo", module)
     monkeypatch.setitem(registry.FAMILIES, "fake", "fake_zoo")
     path = write_spec(tmp_path, network="fake/0", data_root=str(tmp_path / "no_data"))
-    assert experiment.main([str(path)]) == 2
+    assert execute.main([str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "MNIST files missing" in err
     assert files_under(tmp_path / "out") == []
@@ -78,14 +77,14 @@ def test_missing_dataset_exit_2_nothing_written(tmp_path, capsys, monkeypatch):
 def test_non_json_exit_2(tmp_path, capsys):
     path = tmp_path / "spec.json"
     path.write_text("network: digits/0\n")
-    assert experiment.main([str(path)]) == 2
+    assert execute.main([str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not valid JSON" in err and str(path) in err
 
 
 def test_finished_run_is_skipped_unless_forced(tmp_path, capsys):
     path = write_spec(tmp_path)
-    assert experiment.main([str(path)]) == 0
+    assert execute.main([str(path)]) == 0
     run_dir = Spec.from_file(path).run_dir
     done = run_folder.read_done(run_dir)
     for key in ("task_id", "network", "block", "regulariser", "weight", "seed", "profile", "train_accuracy",
@@ -99,10 +98,10 @@ def test_finished_run_is_skipped_unless_forced(tmp_path, capsys):
     assert Spec.from_file(run_dir / run_folder.SPEC) == Spec.from_file(path)
     stamp = (run_dir / run_folder.DONE).stat().st_mtime_ns
     capsys.readouterr()
-    assert experiment.main([str(run_dir / run_folder.SPEC)]) == 0
+    assert execute.main([str(run_dir / run_folder.SPEC)]) == 0
     assert "already done" in capsys.readouterr().out
     assert (run_dir / run_folder.DONE).stat().st_mtime_ns == stamp
-    assert experiment.main([str(path), "--force"]) == 0
+    assert execute.main([str(path), "--force"]) == 0
     assert (run_dir / run_folder.DONE).stat().st_mtime_ns != stamp
     assert run_folder.read_done(run_dir)["test_accuracy"] == done["test_accuracy"]  # same seed, same numbers
 
@@ -117,7 +116,7 @@ def test_failed_run_writes_failed_json_never_done_and_reruns(tmp_path, capsys, m
         raise RuntimeError("disk full\nsecond line")
 
     monkeypatch.setattr(training, "train", crash)
-    assert experiment.main([str(path)]) == 1
+    assert execute.main([str(path)]) == 1
     run_dir = Spec.from_file(path).run_dir
     failed = json.loads((run_dir / run_folder.FAILED).read_text())
     assert failed["error"] == "disk full second line" and failed["type"] == "RuntimeError"
@@ -125,7 +124,7 @@ def test_failed_run_writes_failed_json_never_done_and_reruns(tmp_path, capsys, m
     assert not (run_dir / run_folder.RUNNING).exists()
     assert capsys.readouterr().err.count("\n") == 1
     monkeypatch.setattr(training, "train", real_train)
-    assert experiment.main([str(path)]) == 0  # not mistaken for finished: it trains now
+    assert execute.main([str(path)]) == 0  # not mistaken for finished: it trains now
     assert run_folder.is_done(run_dir) and not (run_dir / run_folder.FAILED).exists()
 
 
@@ -133,9 +132,9 @@ def test_an_error_writing_done_json_writes_failed_json(tmp_path, capsys, monkeyp
     def broken():
         raise OSError("no keras metadata")
 
-    monkeypatch.setattr(experiment, "versions", broken)
+    monkeypatch.setattr(execute, "versions", broken)
     path = write_spec(tmp_path, max_epochs=1)
-    assert experiment.main([str(path)]) == 1
+    assert execute.main([str(path)]) == 1
     run_dir = Spec.from_file(path).run_dir
     assert run_folder.read_json(run_dir / run_folder.FAILED)["error"] == "no keras metadata"
     assert not run_folder.is_done(run_dir) and not (run_dir / run_folder.RUNNING).exists()
@@ -143,16 +142,16 @@ def test_an_error_writing_done_json_writes_failed_json(tmp_path, capsys, monkeyp
 
 
 def test_other_spec_in_the_same_run_folder_is_refused(tmp_path, capsys):
-    assert experiment.main([str(write_spec(tmp_path))]) == 0
+    assert execute.main([str(write_spec(tmp_path))]) == 0
     other = write_spec(tmp_path, name="other.json", batch_size=64)
-    assert experiment.main([str(other)]) == 2
+    assert execute.main([str(other)]) == 2
     assert "holds a different spec (fields batch_size differ)" in capsys.readouterr().err
 
 
 def test_live_claim_exit_3(tmp_path, capsys):
     path = write_spec(tmp_path)
     with claims.Claim(Spec.from_file(path).run_dir):
-        assert experiment.main([str(path)]) == 3
+        assert execute.main([str(path)]) == 3
     assert "already running" in capsys.readouterr().err
 
 
@@ -191,7 +190,7 @@ def test_sigkill_mid_training_then_same_command_equals_uninterrupted_run(tmp_pat
 
     resumed = subprocess.run(**command(killed_path))
     assert resumed.returncode == 0, resumed.stderr.decode()
-    assert experiment.main([str(whole_path)]) == 0  # the uninterrupted reference, in this process
+    assert execute.main([str(whole_path)]) == 0  # the uninterrupted reference, in this process
 
     a, b = run_folder.read_done(killed.run_dir), run_folder.read_done(whole.run_dir)
     assert a["resumed_from_epoch"] in (3, 6) and b["resumed_from_epoch"] == 0
@@ -217,7 +216,7 @@ def test_there_is_an_example_spec_per_regulariser_id():
 def test_example_configs_are_valid_and_train(tmp_path, config):
     spec = json.loads((REPO / "configs" / "digits" / config).read_text())
     path = write_spec(tmp_path, **{**spec, "max_epochs": 2, "output_root": str(tmp_path / "out")})
-    assert experiment.main([str(path)]) == 0
+    assert execute.main([str(path)]) == 0
     done = run_folder.read_done(Spec.from_file(path).run_dir)
     assert done["epochs"] == 2 and np.isfinite(done["val_loss"]) and done["profile"] == spec["profile"]
 
@@ -226,5 +225,5 @@ def test_example_configs_are_valid_and_train(tmp_path, config):
 def test_digits_baseline_config_reaches_90_percent(tmp_path):
     spec = json.loads((REPO / "configs" / "digits" / "none.json").read_text())
     path = write_spec(tmp_path, **{**spec, "output_root": str(tmp_path / "out")})
-    assert experiment.main([str(path)]) == 0
+    assert execute.main([str(path)]) == 0
     assert run_folder.read_done(Spec.from_file(path).run_dir)["test_accuracy"] >= 0.9

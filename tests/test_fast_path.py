@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model.regularisers import persistence as P
-from model.regularisers import registry as R
+from model.regularisers import persistence, registry
 from model.regularisers.correlation import correlation, dissimilarity
 from model.regularisers.sampling import sample_neurons
 from model.runs.spec import Spec
@@ -30,14 +29,14 @@ def full_matrix(id):
         if id == "corr":
             off = tf.abs(corr) * (1 - tf.eye(corr.shape[0], dtype=corr.dtype))
             return tf.reduce_sum(off) / tf.maximum(tf.cast(tf.math.count_nonzero(off), off.dtype), 1.0)
-        deaths = P.deaths(dissimilarity(corr), pairing="numpy")
+        deaths = persistence.deaths(dissimilarity(corr), pairing="numpy")
         if id == "t1":
             return -tf.reduce_sum(deaths)
         mean = tf.reduce_mean(deaths)
         return 0.5 * tf.sqrt(tf.reduce_mean(tf.square(deaths - mean))) - 0.5 * mean
 
-    return R.Regulariser(id=id, sampling=1.0, options=dict(R.DEFAULT_OPTIONS), uses_activations=True,
-                         jit_compatible=False, fn=fn)
+    return registry.Regulariser(id=id, sampling=1.0, options=dict(registry.DEFAULT_OPTIONS), uses_activations=True,
+                                pairing="numpy", xla=False, fn=fn)
 
 
 def value_and_grads(f, activations):
@@ -58,7 +57,7 @@ def random_activations(rng, dtype, b=32):
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
 def test_host_gram_is_the_symmetric_gram_in_the_input_dtype(dtype):
     z = np.random.default_rng(0).standard_normal((17, 40)).astype(dtype)
-    g = P.gram_host(z)
+    g = persistence.gram_host(z)
     assert g.dtype == dtype and g.shape == (40, 40)
     np.testing.assert_array_equal(g, g.T)
     np.testing.assert_allclose(g, z.astype(np.float64).T @ z.astype(np.float64), rtol=1e-5 if dtype == np.float32
@@ -69,8 +68,8 @@ def test_compiled_prim_reads_a_float32_matrix_exactly():
     rng = np.random.default_rng(1)
     s = np.round(rng.uniform(-1, 1, (120, 120)), 2).astype(np.float32)  # many exact ties
     s = np.triu(s) + np.triu(s, 1).T
-    np.testing.assert_array_equal(P.prim_compiled(s, similarity=True),
-                                  P.prim_numpy(s.astype(np.float64), similarity=True))
+    np.testing.assert_array_equal(persistence.prim_compiled(s, similarity=True),
+                                  persistence.prim_numpy(s.astype(np.float64), similarity=True))
 
 
 @pytest.mark.parametrize("id", ("t1", "t2", "corr", "decov"))
@@ -78,7 +77,7 @@ def test_float32_fast_path_matches_the_float64_full_matrix_reference(id):
     rng = np.random.default_rng(3)
     acts64 = random_activations(rng, tf.float64)
     acts32 = [tf.cast(a, tf.float32) for a in acts64]
-    v32, g32 = value_and_grads(tf.function(R.make(id)), acts32)
+    v32, g32 = value_and_grads(tf.function(registry.make(id)), acts32)
     v64, g64 = value_and_grads(full_matrix(id), acts64)
     assert v32.dtype == tf.float32
     np.testing.assert_allclose(float(v32), float(v64), rtol=1e-5)
@@ -90,7 +89,7 @@ def test_full_matrix_reference_equals_the_fast_path_in_float64():
     """The training test below relies on it: same value and gradient (1e-6) as `make(id)` for every activation id."""
     acts = random_activations(np.random.default_rng(4), tf.float64)
     for id in ("t1", "t2", "corr", "decov"):
-        v_fast, g_fast = value_and_grads(R.make(id), acts)
+        v_fast, g_fast = value_and_grads(registry.make(id), acts)
         v_ref, g_ref = value_and_grads(full_matrix(id), acts)
         np.testing.assert_allclose(float(v_fast), float(v_ref), rtol=1e-6, err_msg=id)
         for a, b in zip(g_fast, g_ref):
@@ -112,18 +111,19 @@ def small_model(regulariser, weight):
 def test_a_batch_of_one_skips_the_regulariser(id):
     rng = np.random.default_rng(5)
     x, y = rng.standard_normal((1, 6)).astype(np.float32), np.array([2], np.int32)
-    regularised, plain = small_model(R.make(id), 10.0), small_model(R.make("none"), 0.0)
+    regularised, plain = small_model(registry.make(id), 10.0), small_model(registry.make("none"), 0.0)
     for model in (regularised, plain):                               # static batch of 1, then a dynamic one
         step = tf.function(model.train_step)
         logs = step((tf.constant(x), tf.constant(y)))
-        dynamic = tf.function(model.train_step, input_signature=[(tf.TensorSpec((None, 6)), tf.TensorSpec((None,), tf.int32))])
+        batch = (tf.TensorSpec((None, 6)), tf.TensorSpec((None,), tf.int32))
+        dynamic = tf.function(model.train_step, input_signature=[batch])
         logs = dynamic((tf.constant(x), tf.constant(y)))
     assert float(logs["reg"]) == 0.0 if id != "decov" else True
     for a, b in zip(regularised.network.get_weights(), plain.network.get_weights()):
         np.testing.assert_array_equal(a, b)                          # the regulariser added no gradient
     # fit() over 2·4 + 1 examples: the last batch holds one example and training goes on
     xs, ys = rng.standard_normal((9, 6)).astype(np.float32), rng.integers(0, 3, 9).astype(np.int32)
-    history = small_model(R.make(id), 10.0).fit(xs, ys, batch_size=4, epochs=2, verbose=0, shuffle=False)
+    history = small_model(registry.make(id), 10.0).fit(xs, ys, batch_size=4, epochs=2, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"]).all()
 
 
@@ -133,7 +133,7 @@ def test_training_with_a_last_batch_of_one(tmp_path):
     network = get_network(spec.network)
     splits = network.load_data()
     assert len(splits.x_train) % spec.batch_size == 1
-    outcome = train(spec, network, splits, R.make("t1"), spec.run_dir)
+    outcome = train(spec, network, splits, registry.make("t1"), spec.run_dir)
     assert outcome.epochs == 2 and outcome.iterations == 10 and np.isfinite(outcome.val_loss)
 
 
@@ -150,7 +150,7 @@ def test_digits_training_fast_path_equals_full_matrix_regulariser(tmp_path, floa
     """Float64, 2 epochs, ω = 0.01. (With ω = 0.5 the two runs drift apart chaotically, 1e-16 → 1e-7 in 8 steps and
     then a jump: near-dead ReLU neurons make the correlation gradient ∝ 1/‖x − x̄‖, amplifying any rounding.)"""
     results = {}
-    for name, reg in (("fast", R.make(id)), ("full", full_matrix(id))):
+    for name, reg in (("fast", registry.make(id)), ("full", full_matrix(id))):
         spec = Spec.from_dict({"network": "digits/0", "regulariser": id, "weight": 0.01, "batch_size": 128,
                                "max_epochs": 2, "output_root": str(tmp_path / name),
                                "optimizer": {"learning_rate": 0.05, "schedule": "constant"}})

@@ -1,20 +1,34 @@
-"""IDX reader on the real MNIST test set (shape, dtype, class counts) and on broken files."""
+"""IDX reader on synthetic files written here, on the real MNIST test set where it is (conftest.MNIST_DIR), and on
+broken files."""
 import gzip
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import synthetic_mnist_test_set, write_idx
 
 from model.errors import DataError
 from model.files.idx import read_idx
 
-MNIST = Path("/work/shared/data/mnist")
-pytestmark = pytest.mark.skipif(not MNIST.is_dir(), reason="real MNIST test set not on this machine")
+
+def test_synthetic_files_read_back_exactly(tmp_path):
+    rng = np.random.default_rng(3)
+    for shape in ((7,), (5, 4, 3), (2, 1, 6, 2)):
+        array = rng.integers(0, 256, shape, dtype=np.uint8)
+        for name in ("a-idx", "a-idx.gz"):
+            got = read_idx(write_idx(tmp_path / name, array))
+            assert got.dtype == np.uint8
+            np.testing.assert_array_equal(got, array)
 
 
-def test_real_test_set_images_and_labels():
-    x = read_idx(MNIST / "t10k-images-idx3-ubyte.gz")
-    y = read_idx(MNIST / "t10k-labels-idx1-ubyte.gz")
+def test_synthetic_test_set_images_and_labels(tmp_path):
+    x, y = (read_idx(path) for path in synthetic_mnist_test_set(tmp_path, count=50))
+    assert x.shape == (50, 28, 28) and x.dtype == np.uint8
+    assert y.shape == (50,) and np.bincount(y, minlength=10).tolist() == [5] * 10
+
+
+def test_real_test_set_images_and_labels(real_mnist):
+    x = read_idx(real_mnist / "t10k-images-idx3-ubyte.gz")
+    y = read_idx(real_mnist / "t10k-labels-idx1-ubyte.gz")
     assert x.shape == (10000, 28, 28) and x.dtype == np.uint8
     assert y.shape == (10000,) and y.dtype == np.uint8
     counts = np.bincount(y, minlength=10)
@@ -23,10 +37,11 @@ def test_real_test_set_images_and_labels():
     assert x.max() == 255 and x.min() == 0
 
 
-def test_plain_file_reads_like_gzip(tmp_path):
+def test_plain_file_reads_like_gzip(tmp_path, mnist_test_set):
+    labels = mnist_test_set[1]
     raw = tmp_path / "t10k-labels-idx1-ubyte"
-    raw.write_bytes(gzip.decompress((MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes()))
-    np.testing.assert_array_equal(read_idx(raw), read_idx(MNIST / "t10k-labels-idx1-ubyte.gz"))
+    raw.write_bytes(gzip.decompress(labels.read_bytes()))
+    np.testing.assert_array_equal(read_idx(raw), read_idx(labels))
 
 
 @pytest.mark.parametrize("content, message", [

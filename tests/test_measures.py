@@ -174,8 +174,8 @@ def test_dgp_agrees_with_naive_implementation_on_random_mlps(seed):
     rng = np.random.default_rng(seed)
     sizes = rng.integers(2, 6, size=rng.integers(2, 5))  # 2–4 layers of 2–5 neurons
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((int(sizes[0]),))] +
-                             [keras.layers.Dense(int(n), activation="tanh") for n in sizes[1:]] + [keras.layers.Dense(3)])
+    hidden = [keras.layers.Dense(int(n), activation="tanh") for n in sizes[1:]]
+    model = keras.Sequential([keras.Input((int(sizes[0]),))] + hidden + [keras.layers.Dense(3)])
     rows = {m: v for m, _, v in measure_model(model)}
     value, normalised = naive_dgp([l.kernel for l in weight_layers(model)])
     assert rows["dgp"] == pytest.approx(value, abs=1e-9)

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model.measures import analysis as measures_analysis
-from model.measures import table as measures_table
+from model.measures import analysis, table
 from model.measures.compute import measure_model
 from model.zoo.registry import get_network
 
@@ -57,10 +56,10 @@ def sweep(tmp_path_factory):
 def test_measure_script_on_digits_runs(sweep, tmp_path, capsys):
     out = tmp_path / "measures.csv"
     assert measure.main(["--runs", str(sweep), "--out", str(out)]) == 0
-    table = measures_table.read(out)
-    assert sorted(table["run_id"].unique()) == ["digits/0/none/0.0/seed_0", "digits/0/t1/0.01/seed_0",
+    measures = table.read(out)
+    assert sorted(measures["run_id"].unique()) == ["digits/0/none/0.0/seed_0", "digits/0/t1/0.01/seed_0",
                                                 "digits/1/t1/0.01/seed_1"]
-    one = table[table["run_id"] == "digits/0/t1/0.01/seed_0"]
+    one = measures[measures["run_id"] == "digits/0/t1/0.01/seed_0"]
     # digits/0: 4 Dense layers → 2 rows each, plus 4 network-level measures
     assert len(one) == 12 and set(one["layer"]) == {"", "0_dense", "1_dense", "2_dense", "3_dense"}
     assert (one["regulariser"] == "t1").all() and (one["weight"] == 0.01).all() and (one["block"] == "digits").all()
@@ -76,13 +75,13 @@ def test_measure_script_on_digits_runs(sweep, tmp_path, capsys):
 def test_existing_rows_are_kept_unless_forced(sweep, tmp_path):
     out = tmp_path / "measures.csv"
     assert measure.main(["--runs", str(sweep), "--out", str(out)]) == 0
-    table = measures_table.read(out)
-    table.loc[table["measure"] == "dgp", "value"] = -1.0  # marks rows that a recomputation would change
-    measures_table.write(table, out)
+    measures = table.read(out)
+    measures.loc[measures["measure"] == "dgp", "value"] = -1.0  # marks rows that a recomputation would change
+    table.write(measures, out)
     assert measure.main(["--runs", str(sweep), "--out", str(out)]) == 0
-    assert (measures_table.read(out).query("measure == 'dgp'")["value"] == -1.0).all()
+    assert (table.read(out).query("measure == 'dgp'")["value"] == -1.0).all()
     assert measure.main(["--runs", str(sweep), "--out", str(out), "--force"]) == 0
-    assert (measures_table.read(out).query("measure == 'dgp'")["value"] > 0).all()
+    assert (table.read(out).query("measure == 'dgp'")["value"] > 0).all()
 
 
 def test_bad_runs_are_named_and_the_rest_written(tmp_path, capsys):
@@ -93,7 +92,7 @@ def test_bad_runs_are_named_and_the_rest_written(tmp_path, capsys):
     assert measure.main(["--runs", str(root), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "digits/0/l2/0.001/seed_0" in err and "best.weights.h5: missing" in err
-    assert list(measures_table.read(out)["run_id"].unique()) == ["digits/2/none/0.0/seed_0"]
+    assert list(table.read(out)["run_id"].unique()) == ["digits/2/none/0.0/seed_0"]
     assert measure.main(["--runs", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "nowhere: no such folder" in capsys.readouterr().err
 
@@ -113,13 +112,13 @@ def test_measure_script_on_the_pgdl_replica(replica, tmp_path):
     out = tmp_path / "pgdl.csv"
     tasks = [replica / "input_data" / t for t in ("task1_v4", "task2_v1")]
     assert measure.main(["--pgdl", str(tasks[0]), "--pgdl", str(tasks[1]), "--out", str(out)]) == 0
-    table = measures_table.read(out)
+    measures = table.read(out)
     ids = [20, 21, 22, 23, 148, 149, 150, 151]
-    assert set(table["run_id"]) == {f"pgdl/task1_v4/{i}" for i in ids} | {f"pgdl/task2_v1/{i}" for i in
+    assert set(measures["run_id"]) == {f"pgdl/task1_v4/{i}" for i in ids} | {f"pgdl/task2_v1/{i}" for i in
                                                                            (239, 240, 612, 613)}
-    assert (table["source"] == "pgdl").all() and (table["block"] == "pgdl").all()
+    assert (measures["source"] == "pgdl").all() and (measures["block"] == "pgdl").all()
     configs = json.loads((replica / "reference_data/task1_v4/model_configs.json").read_text())
-    m150 = table[table["run_id"] == "pgdl/task1_v4/150"]
+    m150 = measures[measures["run_id"] == "pgdl/task1_v4/150"]
     assert (m150["test_accuracy"] == configs["150"]["metrics"]["test_acc"]).all()
     # VGG-like: 2 Conv2D (channel_max graphs) + 2 Dense for ids >= 148 + the logits Dense
     assert (m150["measure"] == "np_layer").sum() == 5
@@ -128,7 +127,7 @@ def test_measure_script_on_the_pgdl_replica(replica, tmp_path):
     assert got == pytest.approx(expected, rel=1e-12)
     init = {(m, layer): v for m, layer, v in measure_model(build(tasks[0] / "model_150", "weights_init.hdf5"))}
     assert got[("dgp", "")] != pytest.approx(init[("dgp", "")], rel=1e-6)  # the trained weights were measured
-    taus = measures_analysis.kendall(table)
+    taus = analysis.kendall(measures)
     assert set(taus["population"]) == {"pgdl: task1_v4", "pgdl: task2_v1"}
     assert (taus.loc[taus["population"] == "pgdl: task1_v4", "n"] == 8).all()
     assert taus["tau"].between(-1, 1).all()
@@ -157,13 +156,13 @@ def test_measures_of_digits_runs_trained_by_the_experiment_entry_point(tmp_path)
                        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True)
     out = tmp_path / "measures.csv"
     assert measure.main(["--runs", str(tmp_path / "runs"), "--out", str(out)]) == 0
-    table = measures_table.read(out)
-    assert set(table["run_id"]) == {"digits/0/none/0.0/seed_0", "digits/0/t1/0.01/seed_0"}
-    per_reg = measures_analysis.per_regulariser(table)
+    measures = table.read(out)
+    assert set(measures["run_id"]) == {"digits/0/none/0.0/seed_0", "digits/0/t1/0.01/seed_0"}
+    per_reg = analysis.per_regulariser(measures)
     assert list(per_reg["regulariser"]) == ["none", "t1"]
     assert per_reg["np_mean_normalised_mean"].between(0, 1).all()
     assert per_reg["gap_mean"].between(-1, 1).all()
-    text = measures_analysis.measures_section(out, None, tmp_path / "report")
+    text = analysis.measures_section(out, None, tmp_path / "report")
     assert "2 trained runs, 0 PGDL models" in text
 
 
@@ -190,11 +189,11 @@ def synthetic_table():
                                     ("t1", 0.01, 1, 0.64), ("t1", 0.1, 0, 0.70), ("t1", 0.1, 1, 0.74)]:
         net(f"digits/0/{reg}/{weight!r}/seed_{seed}", "run", "digits", reg, weight, seed, 1.0, 1.0 - np_v / 10,
             np_v, 0.3)
-    return pd.DataFrame(rows)[measures_table.COLUMNS]
+    return pd.DataFrame(rows)[table.COLUMNS]
 
 
 def test_kendall_tau_against_hand_values():
-    taus = measures_analysis.kendall(synthetic_table()).set_index(["population", "measure"])
+    taus = analysis.kendall(synthetic_table()).set_index(["population", "measure"])
     assert taus.loc[("pgdl: task1_v4", "np_mean_normalised"), "tau"] == pytest.approx(4 / 6)
     assert taus.loc[("pgdl: task1_v4", "np_total"), "tau"] == pytest.approx(4 / 6)
     assert taus.loc[("pgdl: task1_v4", "dgp_normalised"), "tau"] == pytest.approx(-4 / 6)
@@ -205,29 +204,29 @@ def test_kendall_tau_against_hand_values():
 
 
 def test_per_regulariser_means_and_stds():
-    table = measures_analysis.per_regulariser(synthetic_table()).set_index(["regulariser", "weight"])
-    assert table.loc[("t1", 0.01), "np_mean_normalised_mean"] == pytest.approx(0.62)
-    assert table.loc[("t1", 0.01), "np_mean_normalised_std"] == pytest.approx(np.std([0.60, 0.64], ddof=1))
-    assert table.loc[("none", 0.0), "gap_mean"] == pytest.approx(0.051)
-    assert (table["n"] == 2).all() and len(table) == 3
+    measures = analysis.per_regulariser(synthetic_table()).set_index(["regulariser", "weight"])
+    assert measures.loc[("t1", 0.01), "np_mean_normalised_mean"] == pytest.approx(0.62)
+    assert measures.loc[("t1", 0.01), "np_mean_normalised_std"] == pytest.approx(np.std([0.60, 0.64], ddof=1))
+    assert measures.loc[("none", 0.0), "gap_mean"] == pytest.approx(0.051)
+    assert (measures["n"] == 2).all() and len(measures) == 3
 
 
 def test_accuracies_csv_overrides_run_accuracies():
-    table = synthetic_table()
+    measures = synthetic_table()
     acc = pd.DataFrame({"task_id": ["digits/0/t1/0.1/seed_1"], "train_accuracy": [0.5], "test_accuracy": [0.25]})
-    merged = measures_analysis.wide(measures_analysis.with_accuracies(table, acc)).set_index("run_id")
+    merged = analysis.wide(analysis.with_accuracies(measures, acc)).set_index("run_id")
     assert merged.loc["digits/0/t1/0.1/seed_1", "gap"] == pytest.approx(0.25)
     assert merged.loc["digits/0/t1/0.01/seed_0", "gap"] == pytest.approx(0.06)
 
 
 def test_measures_section_writes_figures_and_tables(tmp_path):
     csv = tmp_path / "measures.csv"
-    measures_table.write(synthetic_table(), csv)
+    table.write(synthetic_table(), csv)
     acc = tmp_path / "accuracies.csv"
     pd.DataFrame({"block": ["digits"], "network": ["digits/0"], "regulariser": ["t1"], "weight": [0.1], "seed": [1],
                   "val_accuracy": [0.3], "test_accuracy": [0.25], "train_accuracy": [0.5],
                   "task_id": ["digits/0/t1/0.1/seed_1"]}).to_csv(acc, index=False)
-    text = measures_analysis.measures_section(csv, acc, tmp_path / "report")
+    text = analysis.measures_section(csv, acc, tmp_path / "report")
     assert text.startswith("## Neural persistence and deep graph persistence")
     assert "6 trained runs, 4 PGDL models" in text
     assert "| digits | t1 | 0.01 | 2 | 0.6200 ± 0.0283 |" in text

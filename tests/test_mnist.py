@@ -1,7 +1,8 @@
 """MNIST zoo: download (loopback) and folder preparation, the split, profiles, the three MLPs' initial weights.
 
-The real MNIST test set plays both the training and the test set here (the training set is not on this machine),
-so the split is 8,000 / 2,000 instead of 48,000 / 12,000; the code path is the same.
+The MNIST test set plays both the training and the test set here (the training set is not on this machine), so
+the split is 8,000 / 2,000 instead of 48,000 / 12,000; the code path is the same. It is the real test set where
+`conftest.MNIST_DIR` has it, else a synthetic one of the same shapes (`conftest.mnist_test_set`).
 """
 import hashlib
 import shutil
@@ -15,17 +16,22 @@ from model.errors import DataError, SpecError
 from model.zoo import mnist
 from model.zoo.registry import get_network
 
-MNIST = Path("/work/shared/data/mnist")
-pytestmark = pytest.mark.skipif(not MNIST.is_dir(), reason="real MNIST test set not on this machine")
-IMAGES, LABELS = MNIST / "t10k-images-idx3-ubyte.gz", MNIST / "t10k-labels-idx1-ubyte.gz"
+
+@pytest.fixture(scope="module", autouse=True)
+def test_set(mnist_test_set):
+    """IMAGES, LABELS: the (images, labels) IDX files of `conftest.mnist_test_set`."""
+    global IMAGES, LABELS
+    IMAGES, LABELS = mnist_test_set
 
 
 def small_files() -> dict:
-    """FILES with the training files replaced by the test files (their real md5s, 10,000 examples)."""
+    """FILES with the training files replaced by the test files (their md5s, 10,000 examples); the real test set's md5s
+    are those of `mnist.FILES`."""
     md5 = {p: hashlib.md5(p.read_bytes()).hexdigest() for p in (IMAGES, LABELS)}
     return {"x_train": ("train-images-idx3-ubyte.gz", md5[IMAGES], (10000, 28, 28)),
             "y_train": ("train-labels-idx1-ubyte.gz", md5[LABELS], (10000,)),
-            "x_test": mnist.FILES["x_test"], "y_test": mnist.FILES["y_test"]}
+            "x_test": (mnist.FILES["x_test"][0], md5[IMAGES], mnist.FILES["x_test"][2]),
+            "y_test": (mnist.FILES["y_test"][0], md5[LABELS], mnist.FILES["y_test"][2])}
 
 
 def served() -> dict:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model.regularisers import persistence as P
+from model.regularisers import persistence
 
 SIZES = (2, 3, 10, 200, 1010)
 
@@ -38,11 +38,12 @@ def weights(d, edges):
 
 
 BACKENDS = {
-    "numpy": lambda m, sim: P.prim_numpy(m, sim),
-    "compiled": lambda m, sim: P.prim_compiled(m, sim),
-    "tf": lambda m, sim: P.boruvka_tf(tf.constant(m), sim).numpy(),
-    "mst_edges_numpy_pairing": lambda m, sim: P.mst_edges(tf.constant(m), similarity=sim, pairing="numpy").numpy(),
-    "mst_edges_tf_pairing": lambda m, sim: P.mst_edges(tf.constant(m), similarity=sim, pairing="tf").numpy(),
+    "numpy": lambda m, sim: persistence.prim_numpy(m, sim),
+    "compiled": lambda m, sim: persistence.prim_compiled(m, sim),
+    "tf": lambda m, sim: persistence.boruvka_tf(tf.constant(m), sim).numpy(),
+    "mst_edges_numpy_pairing":
+        lambda m, sim: persistence.mst_edges(tf.constant(m), similarity=sim, pairing="numpy").numpy(),
+    "mst_edges_tf_pairing": lambda m, sim: persistence.mst_edges(tf.constant(m), similarity=sim, pairing="tf").numpy(),
 }
 
 
@@ -77,29 +78,29 @@ def test_similarity_input_reads_clamped_one_minus_abs(backend):
     np.fill_diagonal(s, 1.0)
     d = np.clip(1 - np.abs(s), 0, 1)
     np.fill_diagonal(d, 0.0)
-    np.testing.assert_array_equal(BACKENDS[backend](s, True), P.prim_numpy(d))
+    np.testing.assert_array_equal(BACKENDS[backend](s, True), persistence.prim_numpy(d))
 
 
 def test_compiled_kernel_falls_back_to_numpy(monkeypatch):
     d = tricky_matrix(50, seed=1)
-    monkeypatch.setattr(P, "_compiled_prim", False)                     # as if numba were not installed
-    assert P._numba_prim() is None
-    np.testing.assert_array_equal(P.prim_compiled(d), P.prim_numpy(d))
+    monkeypatch.setattr(persistence, "_compiled_prim", False)                     # as if numba were not installed
+    assert persistence._numba_prim() is None
+    np.testing.assert_array_equal(persistence.prim_compiled(d), persistence.prim_numpy(d))
 
 
 def test_single_point_and_non_finite_input():
-    assert P.prim_numpy(np.zeros((1, 1))).shape == (0, 2)
-    assert P.prim_compiled(np.zeros((1, 1))).shape == (0, 2)
-    assert P.boruvka_tf(tf.zeros((1, 1))).shape == (0, 2)
+    assert persistence.prim_numpy(np.zeros((1, 1))).shape == (0, 2)
+    assert persistence.prim_compiled(np.zeros((1, 1))).shape == (0, 2)
+    assert persistence.boruvka_tf(tf.zeros((1, 1))).shape == (0, 2)
     bad = np.zeros((3, 3))
     bad[0, 1] = bad[1, 0] = np.nan
-    for f in (P.prim_numpy, P.prim_compiled):
+    for f in (persistence.prim_numpy, persistence.prim_compiled):
         with pytest.raises(ValueError, match="NaN"):
             f(bad)
     with pytest.raises(ValueError, match="square"):
-        P.prim_numpy(np.zeros((2, 3)))
+        persistence.prim_numpy(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="pairing"):
-        P.resolve_pairing("giotto")
+        persistence.resolve_pairing("giotto")
 
 
 @pytest.mark.parametrize("pairing", ("numpy", "tf"))
@@ -113,7 +114,7 @@ def test_deaths_are_differentiable_gathers_inside_tf_function(pairing):
     @tf.function
     def f():
         with tf.GradientTape() as tape:
-            deaths = P.deaths(d, pairing=pairing)
+            deaths = persistence.deaths(d, pairing=pairing)
             loss = tf.reduce_sum(deaths)
         return deaths, tape.gradient(loss, d)
 
@@ -129,11 +130,11 @@ def test_gram_pairing_equals_pairing_of_the_full_matrix(pairing):
     z = rng.standard_normal((16, 60))
     z[:, 7] = z[:, 3]                                                   # duplicated column: |s| = ‖z‖² ties
     s = z.T @ z
-    expected = P.prim_numpy(s, similarity=True)
-    np.testing.assert_array_equal(P.mst_edges_of_gram(tf.constant(z), pairing=pairing).numpy(), expected)
+    expected = persistence.prim_numpy(s, similarity=True)
+    np.testing.assert_array_equal(persistence.mst_edges_of_gram(tf.constant(z), pairing=pairing).numpy(), expected)
 
 
 def test_in_graph_pairing_compiles_with_xla():
     d = tricky_matrix(64, seed=9)
-    f = tf.function(lambda m: P.boruvka_tf(m), jit_compile=True)
-    np.testing.assert_array_equal(f(tf.constant(d)).numpy(), P.prim_numpy(d))
+    f = tf.function(lambda m: persistence.boruvka_tf(m), jit_compile=True)
+    np.testing.assert_array_equal(f(tf.constant(d)).numpy(), persistence.prim_numpy(d))

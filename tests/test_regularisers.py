@@ -4,8 +4,7 @@ import pytest
 import tensorflow as tf
 
 from model.errors import DataError, SpecError
-from model.regularisers import persistence
-from model.regularisers import registry as R
+from model.regularisers import persistence, registry
 from model.regularisers.sampling import sample_neurons
 
 ACTIVATION_IDS = ("t1", "t2", "corr", "decov")
@@ -61,7 +60,7 @@ def random_batch(rng, b=24, dtype=np.float64):
     acts = [rng.standard_normal((b, 12)), rng.standard_normal((b, 2, 3, 4)), rng.standard_normal((b, 5))]
     acts = [tf.constant(np.abs(a) + 0.1 * rng.standard_normal(a.shape) if i == 0 else a, dtype)
             for i, a in enumerate(acts)]
-    weights = [tf.Variable(rng.standard_normal((4, 3)).astype(dtype)), tf.Variable(rng.standard_normal(3).astype(dtype))]
+    weights = [tf.Variable(rng.standard_normal(shape).astype(dtype)) for shape in ((4, 3), 3)]
     return acts, weights
 
 
@@ -69,15 +68,15 @@ def random_batch(rng, b=24, dtype=np.float64):
 # Registry
 
 def test_ids_and_uses_activations():
-    assert R.IDS == ("none", "t1", "t2", "l1", "l2", "corr", "decov")
-    for id in R.IDS:
-        reg = R.make(id)
+    assert registry.IDS == ("none", "t1", "t2", "l1", "l2", "corr", "decov")
+    for id in registry.IDS:
+        reg = registry.make(id)
         assert reg.id == id and reg.uses_activations == (id in ACTIVATION_IDS)
 
 
 def test_unknown_id_lists_the_valid_ones():
     with pytest.raises(SpecError, match="unknown regulariser 'T3'.*none, t1, t2, l1, l2, corr, decov"):
-        R.make("T3")
+        registry.make("T3")
 
 
 @pytest.mark.parametrize("kwargs, match", [({"sampling": 0.0}, "sampling"), ({"sampling": 1.5}, "sampling"),
@@ -87,20 +86,22 @@ def test_unknown_id_lists_the_valid_ones():
                                            ({"pairing": "giotto"}, "auto, numpy, tf")])
 def test_bad_options_raise_spec_error(kwargs, match):
     with pytest.raises(SpecError, match=match):
-        R.make("t1", **kwargs)
+        registry.make("t1", **kwargs)
 
 
-def test_jit_compatible_tells_whether_the_pairing_leaves_the_graph():
-    assert not R.make("t1", pairing="numpy").jit_compatible
-    assert R.make("t2", pairing="tf").jit_compatible
-    assert R.make("corr", pairing="numpy").jit_compatible
+def test_the_regulariser_carries_its_resolved_pairing_and_xla_decision():
+    cpu = "tf" if tf.config.list_physical_devices("GPU") else "numpy"
+    assert registry.make("t1", pairing="auto").pairing == cpu
+    assert (registry.make("t1", pairing="numpy").pairing, registry.make("t1", pairing="numpy").xla) == ("numpy", False)
+    assert (registry.make("t2", pairing="tf").pairing, registry.make("t2", pairing="tf").xla) == ("tf", True)
+    assert not registry.make("corr", pairing="numpy").xla
 
 
 def test_weight_regularisers_include_biases():
     w = [tf.Variable([[1.0, -2.0]]), tf.Variable([-3.0])]
-    assert float(R.make("l1")([], w)) == 6.0
-    assert float(R.make("l2")([], w)) == 14.0
-    assert float(R.make("none")([tf.ones((2, 3))], w)) == 0.0
+    assert float(registry.make("l1")([], w)) == 6.0
+    assert float(registry.make("l2")([], w)) == 14.0
+    assert float(registry.make("none")([tf.ones((2, 3))], w)) == 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -126,7 +127,7 @@ def test_sampling_gradient_flows_to_kept_neurons_only():
 
 @pytest.mark.parametrize("id", ACTIVATION_IDS)
 def test_empty_layer_or_batch_of_one_is_a_clear_error(id):
-    reg = R.make(id)
+    reg = registry.make(id)
     with pytest.raises(DataError, match="layer 0 has no neurons"):
         reg([tf.zeros((4, 0)), tf.ones((4, 3))], [])
     with pytest.raises(DataError, match="batch of at least 2"):
@@ -145,7 +146,7 @@ def test_empty_layer_or_batch_of_one_is_a_clear_error(id):
 @pytest.mark.parametrize("pairing", ("numpy", "tf"))
 def test_fast_path_equals_full_matrix_implementation(id, p, pairing):
     acts, weights = random_batch(np.random.default_rng(11))
-    fast = tf.function(lambda a, w: R.make(id, sampling=p, pairing=pairing)(a, w))
+    fast = tf.function(lambda a, w: registry.make(id, sampling=p, pairing=pairing)(a, w))
     v_fast, g_fast = value_and_grads(fast, acts, weights)
     v_ref, g_ref = value_and_grads(lambda a, w: reference(id, a, w, p), acts, weights)
     np.testing.assert_allclose(float(v_fast), float(v_ref), rtol=1e-6, atol=1e-9)
@@ -156,7 +157,7 @@ def test_fast_path_equals_full_matrix_implementation(id, p, pairing):
 @pytest.mark.parametrize("id", ACTIVATION_IDS)
 def test_gradients_match_finite_differences(id):
     x0 = tf.constant(np.random.default_rng(4).standard_normal((7, 6)))
-    reg = R.make(id)
+    reg = registry.make(id)
     theoretical, numerical = tf.test.compute_gradient(lambda x: reg([x], []), [x0], delta=1e-6)
     np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
 
@@ -176,12 +177,13 @@ def degenerate_batches(dtype):
             "batch_of_two": tf.constant(two, dtype)}
 
 
-@pytest.mark.parametrize("options, dtype", [({}, tf.float32), ({}, tf.float64), (R.PAPER_OPTIONS, tf.float32),
-                                            ({"zero_length_bars": "drop"}, tf.float32), ({"pairing": "tf"}, tf.float32)],
+@pytest.mark.parametrize("options, dtype", [({}, tf.float32), ({}, tf.float64), (registry.PAPER_OPTIONS, tf.float32),
+                                            ({"zero_length_bars": "drop"}, tf.float32),
+                                            ({"pairing": "tf"}, tf.float32)],
                          ids=("default-float32", "default-float64", "paper", "drop", "tf"))
-@pytest.mark.parametrize("id", R.IDS)
+@pytest.mark.parametrize("id", registry.IDS)
 def test_degenerate_batches_give_finite_values_and_gradients(id, options, dtype):
-    reg = R.make(id, **options)
+    reg = registry.make(id, **options)
     weights = [tf.Variable(tf.ones((3, 2), dtype))]
     step = tf.function(lambda a, w: value_and_grads_graph(reg, a, w))
     for name, x in degenerate_batches(dtype).items():
@@ -200,12 +202,13 @@ def value_and_grads_graph(reg, acts, weights):
 
 def test_zero_length_bar_policies():
     x = degenerate_batches(tf.float64)["duplicated"]
-    d, _ = R.mst_deaths(x)
+    d, _ = registry.mst_deaths(x)
     d = d.numpy()
     assert (d == 0).sum() == 1 and (d > 0).sum() == 6
     pos = d[d > 0]
-    t1 = {mode: value_and_grads(R.make("t1", zero_length_bars=mode), [x], []) for mode in R.ZERO_LENGTH_BARS}
-    t2 = {mode: value_and_grads(R.make("t2", zero_length_bars=mode), [x], []) for mode in R.ZERO_LENGTH_BARS}
+    modes = registry.ZERO_LENGTH_BARS
+    t1 = {mode: value_and_grads(registry.make("t1", zero_length_bars=mode), [x], []) for mode in modes}
+    t2 = {mode: value_and_grads(registry.make("t2", zero_length_bars=mode), [x], []) for mode in modes}
     np.testing.assert_allclose(float(t1["keep"][0]), -d.sum())
     np.testing.assert_allclose(float(t1["drop"][0]), -pos.sum())
     np.testing.assert_allclose(float(t2["keep"][0]), 0.5 * d.std() - 0.5 * d.mean())
@@ -220,33 +223,33 @@ def test_zero_length_bar_policies():
 def test_dead_neuron_zero_grad_reports_the_value_but_no_gradient(id):
     batches = degenerate_batches(tf.float64)
     x = batches["constant"]
-    safe_v, safe_g = value_and_grads(R.make(id), [x], [])
-    orig_v, orig_g = value_and_grads(R.make(id, dead_neurons="zero_grad"), [x], [])
+    safe_v, safe_g = value_and_grads(registry.make(id), [x], [])
+    orig_v, orig_g = value_and_grads(registry.make(id, dead_neurons="zero_grad"), [x], [])
     assert float(orig_v) == float(safe_v) and not orig_g[0].any() and safe_g[0].any()
     live = batches["duplicated"]                       # no constant neuron: the two policies agree
-    np.testing.assert_allclose(value_and_grads(R.make(id, dead_neurons="zero_grad"), [live], [])[1][0],
-                               value_and_grads(R.make(id), [live], [])[1][0])
+    np.testing.assert_allclose(value_and_grads(registry.make(id, dead_neurons="zero_grad"), [live], [])[1][0],
+                               value_and_grads(registry.make(id), [live], [])[1][0])
 
 
 def test_regulariser_runs_with_a_dynamic_batch_in_float32():
-    reg = R.make("t2", sampling=0.5)
+    reg = registry.make("t2", sampling=0.5)
     spec = [tf.TensorSpec((None, 20), tf.float32), tf.TensorSpec((None, 10), tf.float32)]
     f = tf.function(lambda a, b: reg([a, b], []), input_signature=spec)
     rng = np.random.default_rng(8)
     for b in (256, 37):
-        v = f(tf.constant(rng.standard_normal((b, 20)), tf.float32), tf.constant(rng.standard_normal((b, 10)), tf.float32))
+        v = f(*(tf.constant(rng.standard_normal((b, n)), tf.float32) for n in (20, 10)))
         assert v.dtype == tf.float32 and np.isfinite(v.numpy())
 
 
 @pytest.mark.parametrize("id", ACTIVATION_IDS)
 def test_in_graph_pairing_compiles_with_xla_and_matches_the_host_pairing(id):
     spec = [tf.TensorSpec((None, 40), tf.float64), tf.TensorSpec((None, 10), tf.float64)]
-    reg = R.make(id, pairing="tf", sampling=0.5)
+    reg = registry.make(id, pairing="tf", sampling=0.5)
     f = tf.function(lambda a, b: value_and_grads_graph(reg, [a, b], []), jit_compile=True, input_signature=spec)
     rng = np.random.default_rng(9)
     acts = [tf.constant(rng.standard_normal((64, 40))), tf.constant(rng.standard_normal((64, 10)))]
     v_xla, g_xla = f(*acts)
-    v_host, g_host = value_and_grads(R.make(id, pairing="numpy", sampling=0.5), acts, [])
+    v_host, g_host = value_and_grads(registry.make(id, pairing="numpy", sampling=0.5), acts, [])
     np.testing.assert_allclose(float(v_xla), float(v_host), rtol=1e-9)
     for gx, gh in zip(g_xla, g_host):
         np.testing.assert_allclose(gx.numpy(), gh, rtol=1e-7, atol=1e-12)

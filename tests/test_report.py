@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_done
 
-from model.analysis import accuracies as results
-from model.analysis import outputs, report
+from model.analysis import accuracies, outputs, report
 from model.errors import DataError
 from model.runs import run_folder
-from tests.test_results import write_done
 
 ROOT = Path(__file__).resolve().parents[1]
 TREATMENTS = ("none", "t1", "t2", "corr")
@@ -36,7 +35,7 @@ def sweep(tmp_path_factory):
     failed = root / "runs/mnist/2/t1/1.0/seed_0"
     failed.mkdir(parents=True)
     run_folder.write_failed(failed, RuntimeError("out of memory"))
-    results.write(results.collect(root / "runs"), root / "accuracies.csv")
+    accuracies.write(accuracies.collect(root / "runs"), root / "accuracies.csv")
     outputs.extract(root / "accuracies.csv", root / "statistics")
     return root
 
@@ -99,15 +98,14 @@ def test_report_cli(sweep, tmp_path):
 
 
 def test_tables_bold_best_per_network_with_ties_and_escape_latex():
-    from model.analysis import statistics as stats
-    from model.analysis import tables
+    from model.analysis import statistics, tables
 
     matrix = pd.DataFrame({"none": [0.9291, 0.5], "t1": [0.9289, 0.547], "my_reg": [0.91, 0.547]},
                           index=["mnist/0", "net_b"])
     frame = pd.DataFrame([{"block": "b", "network": n, "regulariser": t, "weight": 0.0 if t == "none" else 0.1,
                            "seed": 0, "val_accuracy": matrix.loc[n, t], "test_accuracy": matrix.loc[n, t]}
                           for n in matrix.index for t in matrix.columns])
-    table, bold = tables.accuracy_table(stats.analyse(frame, "b"))
+    table, bold = tables.accuracy_table(statistics.analyse(frame, "b"))
     # 0.9291 and 0.9289 both print as 0.929: both bold, as in the paper's rounded Table 1
     assert bold.to_dict() == {"mnist/0": {"none": True, "t1": True, "my_reg": False},
                               "net_b": {"none": False, "t1": True, "my_reg": True}}

@@ -6,25 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import write_done
 
-from model.analysis import accuracies as results
+from model.analysis import accuracies
 from model.errors import DataError
 from model.runs import claims, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def write_done(root: Path, network: str, regulariser: str, weight: float, seed: int, val: float, test: float,
-               **extra) -> Path:
-    """A run folder with a DONE.json holding the contract's keys (the values a training run would record)."""
-    task_id = f"{network}/{regulariser}/{float(weight)!r}/seed_{seed}"
-    run = root / task_id
-    record = {"task_id": task_id, "network": network, "block": network.split("/")[0], "regulariser": regulariser,
-              "weight": weight, "seed": seed, "profile": "corrected", "train_accuracy": min(1.0, test + 0.05),
-              "val_accuracy": val, "test_accuracy": test, "val_loss": 1.0 - val, "epochs": 3, "best_epoch": 2,
-              "stop_reason": "max_epochs", "wall_seconds": 1.5, "versions": {}, "spec": {}, **extra}
-    run_folder.write_done(run, record)
-    return run
 
 
 def make_runs(root: Path) -> None:
@@ -44,10 +32,10 @@ def test_collect_tabulates_finished_and_lists_the_rest(tmp_path):
     make_runs(tmp_path)
     live = tmp_path / "digits/1/corr/0.1/seed_0"
     with claims.Claim(live):
-        coll = results.collect(tmp_path)
+        coll = accuracies.collect(tmp_path)
         expected = ["digits/0/t1/0.01/seed_0", "digits/1/t2/0.1/seed_0", "digits/2/t1/0.01/seed_0"]
-        only = results.collect(tmp_path, expected=expected)
-    assert list(coll.frame.columns[:7]) == list(results.COLUMNS)
+        only = accuracies.collect(tmp_path, expected=expected)
+    assert list(coll.frame.columns[:7]) == list(accuracies.COLUMNS)
     assert list(coll.frame["task_id"]) == ["digits/0/none/0.0/seed_0", "digits/0/t1/0.01/seed_0",
                                            "digits/1/t1/1e-06/seed_0"]
     assert coll.frame.loc[2, "weight"] == 1e-06 and coll.frame.loc[2, "block"] == "digits"
@@ -64,16 +52,16 @@ def test_collect_tabulates_finished_and_lists_the_rest(tmp_path):
 
 def test_write_read_round_trip_and_no_overwrite(tmp_path):
     make_runs(tmp_path / "runs")
-    coll = results.collect(tmp_path / "runs")
-    csv, side = results.write(coll, tmp_path / "acc.csv")
+    coll = accuracies.collect(tmp_path / "runs")
+    csv, side = accuracies.write(coll, tmp_path / "acc.csv")
     assert csv.read_text().splitlines()[0].startswith("block,network,regulariser,weight,seed,val_accuracy,"
                                                       "test_accuracy,")
     assert len(pd.read_csv(side)) == 3
-    back = results.read(csv)
-    pd.testing.assert_frame_equal(back[list(results.COLUMNS)], coll.frame[list(results.COLUMNS)])
+    back = accuracies.read(csv)
+    pd.testing.assert_frame_equal(back[list(accuracies.COLUMNS)], coll.frame[list(accuracies.COLUMNS)])
     with pytest.raises(DataError, match="--force"):
-        results.write(coll, tmp_path / "acc.csv")
-    results.write(coll, tmp_path / "acc.csv", force=True)
+        accuracies.write(coll, tmp_path / "acc.csv")
+    accuracies.write(coll, tmp_path / "acc.csv", force=True)
 
 
 def test_done_without_contract_key_is_an_error(tmp_path):
@@ -82,12 +70,12 @@ def test_done_without_contract_key_is_an_error(tmp_path):
     del record["val_accuracy"]
     (run / "DONE.json").write_text(json.dumps(record))
     with pytest.raises(DataError, match=r"DONE.json lacks key\(s\) \['val_accuracy'\]"):
-        results.collect(tmp_path)
+        accuracies.collect(tmp_path)
 
 
 def test_not_a_folder(tmp_path):
     with pytest.raises(DataError, match="not a folder"):
-        results.collect(tmp_path / "nope")
+        accuracies.collect(tmp_path / "nope")
 
 
 HEADER = "block,network,regulariser,weight,seed,val_accuracy,test_accuracy\n"
@@ -111,12 +99,12 @@ def test_read_refuses_bad_csv(tmp_path, content, message):
     elif content is not None:
         path.write_text(content)
     with pytest.raises(DataError, match=message):
-        results.read(path)
+        accuracies.read(path)
 
 
 def test_read_of_a_folder_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="cannot read the accuracies CSV"):
-        results.read(tmp_path)
+        accuracies.read(tmp_path)
 
 
 def test_collect_cli(tmp_path):

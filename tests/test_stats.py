@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 import scipy.stats as ss
 
-from model.analysis import paper
-from model.analysis import statistics as stats
+from model.analysis import paper, statistics
 from model.errors import PipelineError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +40,7 @@ def test_friedman_matches_scipy_on_tie_free_data():
     rng = np.random.default_rng(0)
     for n, k in [(11, 6), (5, 3), (20, 8)]:
         x = pd.DataFrame(rng.random((n, k)))
-        mine = stats.friedman(stats.average_ranks(x).to_numpy(), n)
+        mine = statistics.friedman(statistics.average_ranks(x).to_numpy(), n)
         ref = ss.friedmanchisquare(*x.to_numpy().T)
         assert mine.chi2 == pytest.approx(ref.statistic, rel=1e-12)
         assert mine.chi2_p == pytest.approx(ref.pvalue, rel=1e-9)
@@ -53,15 +52,15 @@ def test_friedman_matches_scipy_on_tie_free_data():
 
 def test_friedman_ignores_ties_unlike_scipy():
     x = pd.DataFrame([[0.9, 0.9, 0.8], [0.7, 0.6, 0.6], [0.5, 0.4, 0.3], [0.2, 0.2, 0.2]])
-    mine = stats.friedman(stats.average_ranks(x).to_numpy(), 4)
-    r = stats.average_ranks(x).to_numpy()
+    mine = statistics.friedman(statistics.average_ranks(x).to_numpy(), 4)
+    r = statistics.average_ranks(x).to_numpy()
     assert mine.chi2 == pytest.approx(12 * 4 / (3 * 4) * np.sum((r - 2) ** 2))
     assert mine.chi2 < ss.friedmanchisquare(*x.to_numpy().T).statistic  # scipy divides by a tie correction < 1
 
 
 def test_demsar_worked_example_from_printed_ranks():
     # Demšar §3.2.4: mean ranks 3.143, 2.000, 2.893, 1.964 on N = 14 give χ²_F = 9.28 and F_F = 3.69.
-    fr = stats.friedman([3.143, 2.000, 2.893, 1.964], 14)
+    fr = statistics.friedman([3.143, 2.000, 2.893, 1.964], 14)
     assert fr.chi2 == pytest.approx(9.28, abs=0.01)
     assert fr.iman_davenport_f == pytest.approx(3.69, abs=0.01)
     assert ss.f.ppf(0.95, 3, 39) == pytest.approx(2.85, abs=0.01)  # the critical value Demšar compares with
@@ -70,54 +69,54 @@ def test_demsar_worked_example_from_printed_ranks():
 
 def test_demsar_table_ranks_and_critical_differences():
     x = demsar_matrix()
-    ranks = stats.average_ranks(x)
+    ranks = statistics.average_ranks(x)
     # From the printed AUCs (the paper's printed 2.893/1.964 imply a tie its 3-decimal table does not show).
     assert ranks.to_numpy() == pytest.approx([3.143, 2.000, 2.929, 1.929], abs=1e-3)
-    assert stats.critical_difference(4, 14, 0.05) == pytest.approx(1.25, abs=5e-3)
-    assert stats.critical_difference(4, 14, 0.10) == pytest.approx(1.12, abs=5e-3)
+    assert statistics.critical_difference(4, 14, 0.05) == pytest.approx(1.25, abs=5e-3)
+    assert statistics.critical_difference(4, 14, 0.10) == pytest.approx(1.12, abs=5e-3)
 
 
 def test_demsar_groups_at_alpha_010():
     # Demšar Fig. 1(a): at α = 0.10 C4.5 is worse than C4.5+m and C4.5+m+cf; C4.5+cf joins either side.
     x = demsar_matrix()
-    ranks, p = stats.average_ranks(x), stats.nemenyi_p(x)
+    ranks, p = statistics.average_ranks(x), statistics.nemenyi_p(x)
     significant = {(a, b) for a in DEMSAR_NAMES for b in DEMSAR_NAMES if a < b and p.loc[a, b] < 0.10}
     assert significant == {("C4.5", "C4.5+m"), ("C4.5", "C4.5+m+cf")}
-    fr = stats.friedman(ranks.to_numpy(), 14)
-    assert stats.groups(ranks, p, fr.iman_davenport_p, 0.10) == [["C4.5+m+cf", "C4.5+m", "C4.5+cf"],
+    fr = statistics.friedman(ranks.to_numpy(), 14)
+    assert statistics.groups(ranks, p, fr.iman_davenport_p, 0.10) == [["C4.5+m+cf", "C4.5+m", "C4.5+cf"],
                                                                  ["C4.5+cf", "C4.5"]]
     # at α = 0.05 "even the difference between the best and the worst is smaller than CD"
     assert (p.to_numpy() >= 0.05).all()
-    assert stats.groups(ranks, p, fr.iman_davenport_p, 0.05) == [["C4.5+m+cf", "C4.5+m", "C4.5+cf", "C4.5"]]
+    assert statistics.groups(ranks, p, fr.iman_davenport_p, 0.05) == [["C4.5+m+cf", "C4.5+m", "C4.5+cf", "C4.5"]]
 
 
 @pytest.mark.parametrize("alpha, row", [(0.05, [1.960, 2.344, 2.569, 2.728, 2.850, 2.948, 3.031, 3.102, 3.164]),
                                         (0.10, [1.645, 2.052, 2.291, 2.460, 2.589, 2.693, 2.780, 2.855, 2.920])])
 def test_q_alpha_matches_demsar_table_5(alpha, row):
-    assert [stats.q_alpha(k, alpha) for k in range(2, 11)] == pytest.approx(row, abs=1.5e-3)
+    assert [statistics.q_alpha(k, alpha) for k in range(2, 11)] == pytest.approx(row, abs=1.5e-3)
 
 
 @pytest.mark.parametrize("n, cd", [(5, 3.372), (20, 1.686), (50, 1.066)])
 def test_critical_difference_vectors(n, cd):
-    assert stats.critical_difference(6, n, 0.05) == pytest.approx(cd, abs=1e-3)
+    assert statistics.critical_difference(6, n, 0.05) == pytest.approx(cd, abs=1e-3)
 
 
 def test_nemenyi_matches_studentized_range():
     rng = np.random.default_rng(1)
     x = pd.DataFrame(rng.random((11, 6)), columns=list("abcdef"))
-    p = stats.nemenyi_p(x)
+    p = statistics.nemenyi_p(x)
     n, k = x.shape
-    r = stats.average_ranks(x)
+    r = statistics.average_ranks(x)
     for a in x.columns:
         for b in x.columns:
             q = abs(r[a] - r[b]) / np.sqrt(k * (k + 1) / (6 * n))
             expected = 1.0 if a == b else ss.studentized_range.sf(q * np.sqrt(2), k, np.inf)
             assert p.loc[a, b] == pytest.approx(expected, rel=1e-9, abs=1e-12)
     # the pair exactly at the critical difference has p = α
-    cd = stats.critical_difference(k, n, 0.05)
+    cd = statistics.critical_difference(k, n, 0.05)
     assert ss.studentized_range.sf(cd / np.sqrt(k * (k + 1) / (6 * n)) * np.sqrt(2), k, np.inf) == \
         pytest.approx(0.05, rel=1e-6)
-    capped = stats.nemenyi_p(x, capped=True)
+    capped = statistics.nemenyi_p(x, capped=True)
     off = capped.to_numpy()[~np.eye(k, dtype=bool)]
     assert off.max() <= 0.9 and off.min() >= 0.001
     assert np.all(np.diag(capped.to_numpy()) == 1.0)  # the diagonal is not capped (protocol §11.6)
@@ -125,12 +124,12 @@ def test_nemenyi_matches_studentized_range():
 
 def test_rank_direction_and_ties():
     x = pd.DataFrame([[0.9, 0.8, 0.8], [0.95, 0.5, 0.7]], columns=["good", "bad", "mid"])
-    assert stats.average_ranks(x).to_dict() == {"good": 1.0, "bad": 2.75, "mid": 2.25}
+    assert statistics.average_ranks(x).to_dict() == {"good": 1.0, "bad": 2.75, "mid": 2.25}
 
 
 def test_perfect_ranking_gives_infinite_f_and_null_in_json():
     x = pd.DataFrame([[0.9, 0.8, 0.7]] * 3, columns=["t1", "t2", "none"], index=["a", "b", "c"])
-    analysis = stats.analyse(tidy(x), "digits")
+    analysis = statistics.analyse(tidy(x), "digits")
     assert analysis.friedman.iman_davenport_f == np.inf and analysis.friedman.iman_davenport_p == 0.0
     assert analysis.to_json()["friedman"]["iman_davenport_f"] is None
 
@@ -145,7 +144,7 @@ def test_selection_rule():
     frame = pd.DataFrame([("digits",) + r for r in rows],
                          columns=["block", "network", "regulariser", "weight", "seed", "val_accuracy",
                                   "test_accuracy"])
-    sel = stats.select(frame).set_index("treatment")
+    sel = statistics.select(frame).set_index("treatment")
     assert list(sel.index) == ["none", "t1", "l2"]  # the paper's row order
     assert sel.loc["t1", "weight"] == 0.01 and sel.loc["t1", "n_seeds"] == 2
     assert sel.loc["t1", "test_accuracy"] == pytest.approx(0.55)
@@ -157,7 +156,7 @@ def test_selection_rule():
 def test_drop_paper_weights():
     frame = pd.DataFrame({"block": ["pgdl", "pgdl", "mnist", "mnist"], "regulariser": ["t1", "t1", "t1", "l2"],
                           "weight": [0.1, 5.0, 5.0, 100.0]})
-    kept = stats.drop_weights(frame, paper.DROPPED_WEIGHTS)
+    kept = statistics.drop_weights(frame, paper.DROPPED_WEIGHTS)
     assert kept.to_dict("list") == {"block": ["pgdl", "mnist"], "regulariser": ["t1", "t1"], "weight": [0.1, 5.0]}
 
 
@@ -167,7 +166,7 @@ def test_missing_treatment_warns_and_analyses_complete_networks():
     frame = tidy(x)
     frame = frame[~((frame["network"] == "net/c") & (frame["regulariser"] == "t2"))]
     with pytest.warns(UserWarning, match=r"'net/c' lacks treatment\(s\) \['t2'\]"):
-        analysis = stats.analyse(frame, "digits")
+        analysis = statistics.analyse(frame, "digits")
     assert list(analysis.matrix.index) == ["net/a", "net/b", "net/d"]
     assert analysis.dropped_networks == {"net/c": ["t2"]}
     assert analysis.to_json()["n_networks"] == 3
@@ -175,25 +174,25 @@ def test_missing_treatment_warns_and_analyses_complete_networks():
 
 def test_too_few_networks_or_treatments_raise():
     x = pd.DataFrame([[0.5, 0.6]], index=["only"], columns=["none", "t1"])
-    with pytest.raises(stats.StatsError, match="at least 2 networks"):
-        stats.analyse(tidy(x), "digits")
+    with pytest.raises(statistics.StatsError, match="at least 2 networks"):
+        statistics.analyse(tidy(x), "digits")
     x = pd.DataFrame([[0.5], [0.6]], index=["a", "b"], columns=["t1"])
-    with pytest.raises(stats.StatsError, match="at least 2 treatments"):
-        stats.analyse(tidy(x), "digits")
-    assert issubclass(stats.StatsError, PipelineError)
+    with pytest.raises(statistics.StatsError, match="at least 2 treatments"):
+        statistics.analyse(tidy(x), "digits")
+    assert issubclass(statistics.StatsError, PipelineError)
 
 
 def test_not_significant_means_one_group():
     x = pd.DataFrame([[0.5, 0.6, 0.7], [0.7, 0.6, 0.5], [0.6, 0.7, 0.5]], columns=["none", "t1", "t2"])
-    ranks, p = stats.average_ranks(x), stats.nemenyi_p(x)
-    assert stats.groups(ranks, p, friedman_p=0.9, alpha=0.05) == [list(ranks.sort_values(kind="stable").index)]
+    ranks, p = statistics.average_ranks(x), statistics.nemenyi_p(x)
+    assert statistics.groups(ranks, p, friedman_p=0.9, alpha=0.05) == [list(ranks.sort_values(kind="stable").index)]
 
 
 def test_paper_table1_analysis_keys_and_blocks():
     frame = pd.concat([tidy(pd.DataFrame(paper.TABLE1).T.loc[list(nets)], block)
                        for block, nets in (("mnist", paper.TABLE1_NETWORKS[:3]),
                                            ("pgdl", paper.TABLE1_NETWORKS[3:]))])
-    analyses = stats.analyse_blocks(frame)
+    analyses = statistics.analyse_blocks(frame)
     assert list(analyses) == ["mnist", "pgdl", "combined"]
     combined = analyses["combined"].to_json()
     assert set(combined) == {"n_networks", "treatments", "average_ranks", "friedman", "nemenyi_p",
@@ -205,8 +204,8 @@ def test_paper_table1_analysis_keys_and_blocks():
     assert set(best_two) == {"t1", "t2"}  # the paper's claim about its own table
     assert combined["selected"]["mnist/0"]["none"]["test_accuracy"] == 0.929
     json.dumps(combined, allow_nan=False)
-    with pytest.raises(stats.StatsError, match="not in the accuracies"):
-        stats.analyse_blocks(frame, blocks=["cifar"])
+    with pytest.raises(statistics.StatsError, match="not in the accuracies"):
+        statistics.analyse_blocks(frame, blocks=["cifar"])
 
 
 def _cli(*args):

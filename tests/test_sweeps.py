@@ -13,7 +13,7 @@ import pytest
 from model.errors import SpecError
 from model.runs import run_folder, state
 from model.runs.spec import Spec
-from model.sweeps import grid as sweeps
+from model.sweeps import grid
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "configs" / "paper"
@@ -35,7 +35,7 @@ def small_sweep(output_root, **base) -> dict:
 @pytest.mark.parametrize("name, networks", [("mnist_paper", MNIST), ("mnist_corrected", MNIST),
                                             ("pgdl_paper", PGDL), ("pgdl_corrected", PGDL)])
 def test_paper_sweeps_expand_to_51_tasks_per_network(name, networks):
-    tasks = sweeps.load(PAPER / f"{name}.json")
+    tasks = grid.load(PAPER / f"{name}.json")
     assert len(tasks) == 51 * len(networks)
     assert len({t.task_id for t in tasks}) == len(tasks)
     assert Counter(t.spec.network for t in tasks) == {n: 51 for n in networks}
@@ -64,7 +64,7 @@ def test_paper_sweeps_expand_to_51_tasks_per_network(name, networks):
 def test_paper_blocks_share_a_root_per_profile():
     """MNIST and PGDL runs of one profile land under one root (one accuracies CSV, combined statistics); the two
     profiles never share run folders."""
-    roots = {p.stem: sweeps.load(p)[0].spec.output_root for p in PAPER.glob("*.json")}
+    roots = {p.stem: grid.load(p)[0].spec.output_root for p in PAPER.glob("*.json")}
     assert roots["mnist_paper"] == roots["pgdl_paper"] != roots["mnist_corrected"] == roots["pgdl_corrected"]
 
 
@@ -76,13 +76,13 @@ def test_dry_run_prints_the_count_and_the_ids(name, count, capsys, tmp_path, mon
     assert lines[0] == f"{count} tasks"
     ids = lines[1:]
     assert len(ids) == count == len(set(ids))
-    assert ids == [t.task_id for t in sweeps.load(PAPER / f"{name}.json")]
+    assert ids == [t.task_id for t in grid.load(PAPER / f"{name}.json")]
     assert not any(tmp_path.iterdir()), "a dry run writes nothing"
 
 
 def test_expansion_is_deterministic_and_in_file_order(tmp_path):
     sweep = small_sweep(tmp_path)
-    first, second = sweeps.expand(sweep), sweeps.expand(json.loads(json.dumps(sweep)))
+    first, second = grid.expand(sweep), grid.expand(json.loads(json.dumps(sweep)))
     assert [t.task_id for t in first] == [t.task_id for t in second]
     assert [t.spec for t in first] == [t.spec for t in second]
     assert [t.task_id for t in first] == [
@@ -96,36 +96,36 @@ def test_expansion_is_deterministic_and_in_file_order(tmp_path):
 def test_overrides_replace_base_fields(tmp_path):
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(small_sweep(tmp_path / "a")))
-    overrides = sweeps.parse_overrides(["output_root=" + str(tmp_path / "b"), "max_epochs=7",
+    overrides = grid.parse_overrides(["output_root=" + str(tmp_path / "b"), "max_epochs=7",
                                         "optimizer.learning_rate=0.5", "profile=paper"])
-    tasks = sweeps.load(path, overrides)
+    tasks = grid.load(path, overrides)
     assert {t.spec.max_epochs for t in tasks} == {7}
     assert {t.spec.optimizer.learning_rate for t in tasks} == {0.5}
     assert {t.spec.optimizer.momentum for t in tasks} == {0.9}
     assert {t.spec.profile for t in tasks} == {"paper"}
     assert all(str(t.run_dir).startswith(str(tmp_path / "b")) for t in tasks)
     with pytest.raises(SpecError, match="KEY=VALUE"):
-        sweeps.parse_overrides(["max_epochs"])
+        grid.parse_overrides(["max_epochs"])
 
 
 def test_write_specs_gives_files_the_experiment_runs(tmp_path):
-    tasks = sweeps.expand(small_sweep(tmp_path))
-    sweeps.write_specs(tasks)
+    tasks = grid.expand(small_sweep(tmp_path))
+    grid.write_specs(tasks)
     for task in tasks:
         assert task.spec_path == task.run_dir / "spec.json"
         assert Spec.from_file(task.spec_path) == task.spec
         assert Spec.from_file(task.spec_path).run_dir == task.run_dir
     before = {t.spec_path: t.spec_path.stat().st_mtime_ns for t in tasks}
-    sweeps.write_specs(tasks)  # again: nothing to do
+    grid.write_specs(tasks)  # again: nothing to do
     assert before == {t.spec_path: t.spec_path.stat().st_mtime_ns for t in tasks}
     assert {t.task_id: state.status(t.run_dir) for t in tasks} == {t.task_id: "partial" for t in tasks}
 
 
 def test_a_changed_sweep_never_overwrites_a_run_folder(tmp_path):
-    sweeps.write_specs(sweeps.expand(small_sweep(tmp_path)))
-    changed = sweeps.expand(small_sweep(tmp_path, max_epochs=3))
+    grid.write_specs(grid.expand(small_sweep(tmp_path)))
+    changed = grid.expand(small_sweep(tmp_path, max_epochs=3))
     with pytest.raises(SpecError, match="different spec"):
-        sweeps.write_specs(changed)
+        grid.write_specs(changed)
     assert Spec.from_file(changed[0].spec_path).max_epochs == 2
 
 
@@ -149,7 +149,7 @@ def test_bad_sweeps_fail_with_one_clear_error(tmp_path, mutate, message):
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(sweep))
     with pytest.raises(SpecError, match=message) as err:
-        sweeps.load(path)
+        grid.load(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "out").exists()
 
@@ -172,7 +172,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(small_sweep(tmp_path / "out")))
-    tasks = sweeps.load(path)
+    tasks = grid.load(path)
     done, running, failed, stale = tasks[0], tasks[1], tasks[4], tasks[5]
     run_folder.write_done(done.run_dir, {"task_id": done.task_id})
     claim = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat_unix": time.time()}
@@ -183,7 +183,8 @@ def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
     dead.wait()  # a claim by a process that has exited is stale: the task is partial (resumable)
     (stale.run_dir).mkdir(parents=True)
     (stale.run_dir / run_folder.RUNNING).write_text(json.dumps({**claim, "pid": dead.pid}))
-    assert [state.status(t.run_dir) for t in tasks[:6]] == ["done", "running", "missing", "missing", "failed", "partial"]
+    expected = ["done", "running", "missing", "missing", "failed", "partial"]
+    assert [state.status(t.run_dir) for t in tasks[:6]] == expected
 
     assert sweep_status.main([str(path)]) == 0
     out = capsys.readouterr().out.splitlines()

@@ -1,10 +1,13 @@
-"""Training: early stopping by the protocol, kept weights (T1), data order, gradient policies (R2), forward passes (R6)."""
+"""Training: early stopping by the protocol, kept weights, data order, gradient policies, forward passes.
+
+Quirks (docs/quirks.md): Q-restore-best, Q-dead-neurons, Q-reg-forward.
+"""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from model.regularisers import registry as regularisers
+from model.regularisers import registry
 from model.runs import run_folder
 from model.runs.spec import Spec
 from model.runs.training import RegularisedModel, epoch_batches, make_optimizer, train
@@ -20,7 +23,7 @@ def digits_spec(tmp_path, **fields):
 
 def run_train(spec, callbacks=(), regulariser=None):
     network = get_network(spec.network)
-    reg = regulariser or regularisers.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)
+    reg = regulariser or registry.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)
     return train(spec, network, network.load_data(), reg, spec.run_dir, callbacks=callbacks)
 
 
@@ -102,7 +105,7 @@ def test_train_pass_and_inference_pass_agree_without_dropout(tmp_path):
 class NanOnFirstKernel:
     """A regulariser whose gradient is NaN for the first layer's kernel only (like a constant neuron, R2)."""
 
-    uses_activations, jit_compatible, options = False, False, {}
+    uses_activations, pairing, xla, options = False, "numpy", False, {}
 
     def __call__(self, activations, weights):
         return tf.sqrt(tf.reduce_sum(weights[0]) * 0.0)  # value 0, d/dw = 0 · inf = NaN
@@ -154,7 +157,7 @@ def test_validation_loss_per_example_or_mean_of_batch_means():
     per_example = keras.losses.sparse_categorical_crossentropy(y, network(x), from_logits=True).numpy()
     for batch_mean, expected in ((False, per_example.mean()),
                                  (True, (per_example[:256].mean() + per_example[256:].mean()) / 2)):
-        model = RegularisedModel(network, regularisers.make("none"), 0.0, train_pass=True, zero_nonfinite=False,
+        model = RegularisedModel(network, registry.make("none"), 0.0, train_pass=True, zero_nonfinite=False,
                                  val_batch_mean=batch_mean)
         model.compile(optimizer="sgd")
         result = model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)

@@ -8,16 +8,14 @@ import logging
 from pathlib import Path
 
 from model import atomic
-from model.analysis import accuracies as results
-from model.analysis import cd_diagram, tables
-from model.analysis import statistics as stats
+from model.analysis import accuracies, cd_diagram, statistics, tables
 from model.analysis.paper import DROPPED_WEIGHTS
 from model.errors import DataError
 
 log = logging.getLogger(__name__)
 
 
-def details(analysis: stats.Analysis) -> dict:
+def details(analysis: statistics.Analysis) -> dict:
     """What statistics.json does not hold: groups and how they were formed, dropped networks, q_α, p variant."""
     return {
         "groups": analysis.groups,
@@ -33,7 +31,7 @@ def details(analysis: stats.Analysis) -> dict:
     }
 
 
-def write_block(analysis: stats.Analysis, out_dir: str | Path) -> list[Path]:
+def write_block(analysis: statistics.Analysis, out_dir: str | Path) -> list[Path]:
     """Write every output of one analysis into out_dir; return the paths."""
     out_dir = Path(out_dir)
     paths = [atomic.write_json(out_dir / "details.json", details(analysis))]
@@ -49,18 +47,18 @@ def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05
     """Analyse every block and `combined`; write `<out_dir>/<name>/`; return {name: folder}.
 
     capped / drop_paper_weights: the paper's settings (Nemenyi p clipped like old scikit-posthocs; the weights its
-    script dropped by hand, `model.analysis.paper.DROPPED_WEIGHTS`). An existing statistics.json is not overwritten unless
-    `force`.
+    script dropped by hand, `model.analysis.paper.DROPPED_WEIGHTS`). An existing statistics.json is not overwritten
+    unless `force`.
     """
     out_dir = Path(out_dir)
-    frame = results.read(accuracies_csv)
+    frame = accuracies.read(accuracies_csv)
     if drop_paper_weights:
-        frame = stats.drop_weights(frame, DROPPED_WEIGHTS)
+        frame = statistics.drop_weights(frame, DROPPED_WEIGHTS)
     names = list(blocks or frame["block"].unique()) + ["combined"]
     existing = [out_dir / name / "statistics.json" for name in names if (out_dir / name / "statistics.json").exists()]
     if existing and not force:
         raise DataError(f"{existing[0]}: already exists; pass --force to overwrite it")
-    analyses = stats.analyse_blocks(frame, alpha=alpha, blocks=blocks, capped=capped)
+    analyses = statistics.analyse_blocks(frame, alpha=alpha, blocks=blocks, capped=capped)
     folders = {}
     for name, analysis in analyses.items():
         write_block(analysis, out_dir / name)

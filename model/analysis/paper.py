@@ -5,8 +5,7 @@ validation accuracy, per network (copied exactly from the paper; reference/proto
 beside reproduced numbers. This module holds constants only; it must not compute anything.
 """
 
-# Row order and labels of the paper's tables; our canonical regulariser ids map to the paper's row labels.
-TREATMENT_ORDER = ("none", "t1", "t2", "l1", "l2", "corr", "decov")
+# Labels of the paper's tables for our regulariser ids; the rows follow `model.regularisers.names.IDS`.
 TREATMENT_LABELS = {"none": "∅", "t1": "T1", "t2": "T2", "l1": "ℓ1", "l2": "ℓ2", "corr": "C", "decov": "DeCov"}
 TREATMENT_LABELS_LATEX = {"none": r"$\emptyset$", "t1": "T1", "t2": "T2", "l1": r"$\ell_1$", "l2": r"$\ell_2$",
                           "corr": "C", "decov": "DeCov"}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from model import atomic
-from model.analysis import accuracies as results
+from model.analysis import accuracies
 from model.analysis.paper import TREATMENT_LABELS
 from model.analysis.plotting import pyplot, save_png
 from model.analysis.statistics import BASELINE, natural_key, treatment_key
@@ -134,7 +134,8 @@ def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path |
 def _histories(frame: pd.DataFrame, selected: dict) -> dict:
     """treatment -> history.csv frame of the first seed at the selected weight (runs without one are skipped).
 
-    frame: one network's accuracies; its `run_dir` column (written by `model.analysis.accuracies.collect`) locates the runs."""
+    frame: one network's accuracies; its `run_dir` column (written by `model.analysis.accuracies.collect`) locates the
+    runs."""
     out = {}
     for treatment, cell in sorted(selected.items(), key=lambda kv: treatment_key(kv[0])):
         match = frame[(frame["regulariser"] == treatment) & np.isclose(frame["weight"], cell["weight"])]
@@ -164,7 +165,7 @@ def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str |
     report = out_dir / REPORT
     if report.exists() and not force:
         raise DataError(f"{report}: already exists; pass --force to overwrite it")
-    frame = results.read(accuracies_csv)
+    frame = accuracies.read(accuracies_csv)
     folders = _statistics_folders(statistics_dir)
     if not folders:
         raise DataError(f"{statistics_dir}: no <block>/statistics.json; run extract_statistics.py first")
@@ -177,7 +178,7 @@ def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str |
              "its mean test accuracy; the baseline has no weight to choose, a structural advantage for the "
              "regularised rows.", ""]
     incomplete_csv = accuracies_csv.with_name(accuracies_csv.stem + ".incomplete.csv")
-    incomplete = (read_csv(incomplete_csv, results.INCOMPLETE_COLUMNS, "list of unfinished runs")
+    incomplete = (read_csv(incomplete_csv, accuracies.INCOMPLETE_COLUMNS, "list of unfinished runs")
                   if incomplete_csv.exists() and incomplete_csv.stat().st_size else None)
     if incomplete is not None and not incomplete.empty:
         lines += [f"**{len(incomplete)} runs not finished** (left out):", "",

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.stats as ss
 
-from model.analysis.paper import TREATMENT_ORDER
 from model.errors import PipelineError
+from model.regularisers.names import IDS
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,7 @@ def natural_key(name: str) -> tuple:
 
 def treatment_key(treatment: str) -> tuple:
     """Sort key: the paper's row order first (none, t1, t2, l1, l2, corr, decov), unknown ids after, by name."""
-    return (TREATMENT_ORDER.index(treatment), "") if treatment in TREATMENT_ORDER else (len(TREATMENT_ORDER),
-                                                                                          treatment)
+    return (IDS.index(treatment), "") if treatment in IDS else (len(IDS), treatment)
 
 
 def select(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:

@@ -91,8 +91,8 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
     """The report's Markdown section on NP and DGP; figures are written to `out_dir` and linked by file name
     (so the report that includes this section lives in `out_dir`).
 
-    accuracies_csv: the accuracies table (`model.analysis.accuracies`); where it has `task_id` and `train_accuracy`, the runs'
-    accuracies are taken from it, otherwise those recorded with the measures (the runs' DONE.json) are used.
+    accuracies_csv: the accuracies table (`model.analysis.accuracies`); where it has `task_id` and `train_accuracy`,
+    the runs' accuracies are taken from it, otherwise those recorded with the measures (the runs' DONE.json) are used.
     """
     measures = read_measures(measures_csv)
     if accuracies_csv is not None:

@@ -7,12 +7,13 @@ std; where all counted deaths are equal, e.g. N = 2 or a batch of 2, the std's g
 ½(‖C‖²_F − ‖diag C‖²) of the batch covariance C. The activation regularisers see the sampled neurons
 (`model.regularisers.sampling`) of all neuron layers together, as one (b, N) point cloud.
 
-Speed: T1/T2 find the MST on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`: BLAS syrk on the host in
-the activations' dtype, or float64 in-graph) and recompute only the N−1 MST-edge correlations differentiably, so their
-backward pass is O(N·b) (TensorFlow's own gather gradient: a hand-written segment-sum gradient was 2–4 ms faster at
-N = 1010 but made CPU results depend on thread timing, breaking bit-exact resumes); `corr` uses one N×N Gram
-product forward and one backward (custom gradient); `decov` uses the b×b Gram when b < N. Regularisers are pure
-functions of tensors, usable inside `tf.function` in float32 and float64; they know nothing about models or files.
+Speed: t1/t2 find the MST on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`: BLAS
+syrk on the host in the activations' dtype, or float64 in-graph) and recompute only the N−1 MST-edge correlations
+differentiably, so their backward pass is O(N·b) (TensorFlow's own gather gradient: a hand-written segment-sum
+gradient was 2–4 ms faster at N = 1010 but made CPU results depend on thread timing, breaking bit-exact resumes);
+`corr` uses one N×N Gram product forward and one backward (custom gradient); `decov` uses the b×b Gram when b < N.
+Regularisers are pure functions of tensors, usable inside `tf.function` in float32 and float64; they know nothing
+about models or files.
 """
 import dataclasses
 
@@ -37,7 +38,8 @@ class Regulariser:
     sampling: float
     options: dict
     uses_activations: bool
-    jit_compatible: bool  # False when the pairing goes through tf.numpy_function (XLA cannot compile it)
+    pairing: str  # the resolved MST pairing, "numpy" or "tf" (`model.regularisers.persistence.resolve_pairing`)
+    xla: bool  # compile train_step with XLA: only with the in-graph "tf" pairing (tf.numpy_function cannot be)
     fn: object = dataclasses.field(repr=False)
 
     def __call__(self, activations, weights):
@@ -52,9 +54,9 @@ def make(id, *, sampling=1.0, **options):
       clamped to [0, 1] (defect R3); `"drop"` keeps only deaths > 0 (the paper's definition: the non-zero MST
       weights; the loss is 0 when none is left); `"zero_loss"` is the original's behaviour: if any MST death is
       ≤ 0 the whole regulariser is 0 with zero gradient for that batch.
-    - `dead_neurons` (t1, t2, corr; defect R2): `"safe"` (default) is the policy of `model.regularisers.correlation` (a constant
-      neuron has correlation 0 to all others; values and gradients finite); `"zero_grad"` reproduces the original's
-      effect: when any sampled neuron is constant the forward value is still reported but the regulariser's
+    - `dead_neurons` (t1, t2, corr; defect R2): `"safe"` (default) is the policy of `model.regularisers.correlation`
+      (a constant neuron has correlation 0 to all others; values and gradients finite); `"zero_grad"` reproduces the
+      original's effect: when any sampled neuron is constant the forward value is still reported but the regulariser's
       gradient is zero for the whole step (the original's backward pass was NaN everywhere and got zeroed).
     - `pairing` (t1, t2; defect R9): `"auto"` (default: in-graph TF Borůvka on a GPU, the compiled CPU Prim
       otherwise), `"numpy"`, `"tf"`. All compute in float64 and return the same MST (tie-break in
@@ -79,8 +81,8 @@ def make(id, *, sampling=1.0, **options):
             return loss(x, opts, pairing)
 
     uses = id not in ("none", "l1", "l2")
-    return Regulariser(id=id, sampling=p, options=opts, uses_activations=uses,
-                       jit_compatible=not (id in ("t1", "t2") and pairing == "numpy"), fn=fn)
+    return Regulariser(id=id, sampling=p, options=opts, uses_activations=uses, pairing=pairing, xla=pairing == "tf",
+                       fn=fn)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -112,8 +114,8 @@ def _l2(activations, weights):
 def mst_deaths(x, pairing="auto"):
     """Differentiable MST deaths of the correlation dissimilarity of x (b, N): (N−1,) clamped to [0, 1].
 
-    The MST is found on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`); only the N−1 edge
-    correlations are recomputed with gradient (O(N·b)). Also returns the dead mask (N,) of
+    The MST is found on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`); only the N−1
+    edge correlations are recomputed with gradient (O(N·b)). Also returns the dead mask (N,) of
     `model.regularisers.correlation.standardise`.
     """
     z, dead = standardise(x)

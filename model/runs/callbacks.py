@@ -144,7 +144,8 @@ class TensorBoardScalars(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         from tensorflow.core.framework import summary_pb2
 
-        metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+        scalars = summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+        metadata = summary_pb2.SummaryMetadata(plugin_data=scalars)
         for key, value in logs.items():
             split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
             if split not in self.writers:

@@ -35,13 +35,13 @@ class Prepared:
 
 def prepare(spec: Spec) -> Prepared:
     """Resolve the network, load its data and build the regulariser; raises `PipelineError`, writes nothing."""
-    from model.regularisers import registry as regularisers
+    from model.regularisers import registry
     from model.zoo.registry import get_network
 
     network = get_network(spec.network, data_root=spec.data_root, profile=spec.profile)
     splits = network.load_data()
     try:
-        regulariser = regularisers.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)
+        regulariser = registry.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)
     except TypeError as err:
         raise SpecError(f"field 'regulariser_options' = {spec.regulariser_options!r}: {err}") from None
     return Prepared(spec, network, splits, regulariser)

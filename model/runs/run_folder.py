@@ -1,7 +1,8 @@
 """Run folders: layout, the `DONE.json` / `FAILED.json` markers (the `RUNNING.json` claim is `model.runs.claims`).
 
 A run folder is `<output_root>/<task_id>` (see `model.runs.spec.Spec.task_id`). Finished ⇔ `DONE.json` parses; nothing
-else (a `spec.json`, checkpoints, weights, a `FAILED.json`) means finished. This module must not know how a run is trained.
+else (a `spec.json`, checkpoints, weights, a `FAILED.json`) means finished. This module must not know how a run is
+trained.
 """
 import json
 from datetime import UTC, datetime

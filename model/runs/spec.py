@@ -5,62 +5,64 @@ the run folder goes. Unknown fields, wrong types and out-of-range values raise `
 the value and what was expected. Nothing read from disk is evaluated. This module only validates and resolves; it
 must not build models, load data or write files.
 
-Fields (JSON object; only `network` and `regulariser` are required):
+Fields (JSON object; only `network` and `regulariser` are required). Every default is the default of the `Spec` and
+`Optimizer` dataclass fields below (the `corrected` profile); `profile: "paper"` replaces the quirk settings' defaults
+by `PAPER_DEFAULTS` and starts `regulariser_options` from `model.regularisers.names.PAPER_OPTIONS`.
 
-| field | type, range | default | meaning |
-|---|---|---|---|
-| `network` | `"family/id"` | required | zoo network, e.g. `"digits/0"`, `"mnist/2"`, `"pgdl/task1_v4/20"` |
-| `regulariser` | one of `model.regularisers.registry.IDS` | required | `none t1 t2 l1 l2 corr decov` |
-| `weight` | number ≥ 0 | 0.0 | ω in CE + ω·R; 0 means R is not computed |
-| `sampling` | number in (0, 1] | 1.0 | fraction of each hidden layer's neurons kept (importance sampling); logits always whole |
-| `regulariser_options` | object | `{}`; paper: `model.regularisers.registry.PAPER_OPTIONS` | keyword options for `model.regularisers.registry.make` (`zero_length_bars` R1, `dead_neurons` R2, `pairing` R9), checked by it; the profile's are updated by the file's |
-| `optimizer` | object, below | SGD, lr 0.01, momentum 0.9, Nesterov, constant | |
-| `batch_size` | int ≥ 1 | 256 | training and validation batch size |
-| `max_epochs` | int ≥ 1 | 1200 | |
-| `patience` | int ≥ 0 | 20 | stop after `patience + 1` consecutive epochs without strict improvement |
-| `monitor` | `"val_loss"` or `"val_accuracy"` | `"val_loss"` | early-stopping quantity (T2: the code monitors val CE, the paper says accuracy) |
-| `checkpoint_every` | int ≥ 1 | 10 | save a resumable checkpoint every k epochs |
-| `seed` | int ≥ 0 | 0 | seeds the per-epoch shuffle (from (seed, epoch)), dropout and every other random choice (T8) |
-| `output_root` | string | `"experiments"` | run folders go under it (relative paths: to the working directory) |
-| `data_root` | string | `"data"` | where zoos find downloaded data (digits needs none) |
-| `profile` | `"corrected"` or `"paper"` | `"corrected"` | sets the defaults of the quirk settings below (and is passed to the zoo) |
+| field | type, range | meaning |
+|---|---|---|
+| `network` | `"family/id"` | zoo network, e.g. `"digits/0"`, `"mnist/2"`, `"pgdl/task1_v4/20"` |
+| `regulariser` | one of `model.regularisers.names.IDS` | `none t1 t2 l1 l2 corr decov` |
+| `weight` | number ≥ 0 | ω in CE + ω·R; 0 means R is not computed |
+| `sampling` | number in (0, 1] | fraction of each hidden layer's neurons kept (importance sampling); not the logits |
+| `regulariser_options` | object | options of `model.regularisers.registry.make`, checked by it; updates the profile's |
+| `optimizer` | object, below | SGD with momentum, optional exponential decay |
+| `batch_size` | int ≥ 1 | training and validation batch size |
+| `max_epochs` | int ≥ 1 | |
+| `patience` | int ≥ 0 | stop after `patience + 1` consecutive epochs without strict improvement |
+| `monitor` | `"val_loss"` or `"val_accuracy"` | early-stopping quantity (Q-monitor) |
+| `checkpoint_every` | int ≥ 1 | save a resumable checkpoint every k epochs |
+| `seed` | int ≥ 0 | seeds the per-epoch shuffle (from (seed, epoch)), dropout, every random choice (Q-no-seeds) |
+| `output_root` | string | run folders go under it (relative paths: to the working directory) |
+| `data_root` | string | where zoos find downloaded data (digits needs none) |
+| `profile` | `model.profiles.PROFILES` | sets the defaults of the quirk settings below (and is passed to the zoo) |
 
 `optimizer` fields: `name` (`"sgd"`), `learning_rate` (> 0), `momentum` (in [0, 1)), `nesterov` (bool),
 `schedule` (`"constant"` or `"exponential_decay"`: lr · decay_rate^(step / decay_steps), floored when `staircase`),
-`decay_steps` (int ≥ 1, 3520), `decay_rate` (in (0, 1], 0.95), `staircase` (bool, true). MNIST in the original:
-sgd 0.01, momentum 0.9, Nesterov, exponential_decay 3520 / 0.95 / staircase; PGDL: sgd 0.001, momentum 0.9, no
-Nesterov, constant (protocol §7.5, T7).
+`decay_steps` (int ≥ 1), `decay_rate` (in (0, 1]), `staircase` (bool). The configs set the original's optimisers
+per dataset (Q-optimisers in docs/quirks.md).
 
-Quirk settings (protocol §15; each defaults from `profile`, and an explicit value in the file wins):
+Quirk settings (docs/quirks.md; each defaults from `profile`, and an explicit value in the file wins):
 
-| field | corrected | paper | defect |
-|---|---|---|---|
-| `shuffle_buffer` | `null` (full seeded shuffle each epoch) | 1000 | D8 |
-| `restore_best` | `"always"` | `"only_if_stopped"` (last weights when max_epochs is reached) | T1 |
-| `val_loss` | `"per_example"` (exact mean) | `"batch_mean"` (mean of batch means) | T11 |
-| `reg_forward` | `"auto"`: activations from the training forward pass, or a separate inference-mode pass when the network has Dropout/BatchNorm (`"train_pass"` forces the former) | `"inference"` (always the separate pass) | R6 |
-| `reg_nonfinite` | `"fail"` (a non-finite regulariser gradient fails the run) | `"zero_per_variable"` (zero that variable's regulariser gradient) | R2 |
+- `shuffle_buffer` (Q-shuffle-buffer): `null` (a full seeded shuffle each epoch) or an int ≥ 1 (a buffer shuffle).
+- `restore_best` (Q-restore-best): `"always"` or `"only_if_stopped"` (the last weights when max_epochs is reached).
+- `val_loss` (Q-val-batch-mean): `"per_example"` (the exact mean) or `"batch_mean"` (the mean of batch means).
+- `reg_forward` (Q-reg-forward): `"auto"` (activations from the training forward pass, or from a separate
+  inference-mode pass when the network has Dropout/BatchNorm), `"train_pass"` (always the former) or `"inference"`
+  (always the separate pass).
+- `reg_nonfinite` (Q-dead-neurons): `"fail"` (a non-finite regulariser gradient fails the run) or
+  `"zero_per_variable"` (that variable's regulariser gradient is zeroed).
+- `regulariser_options` (Q-zero-bars, Q-dead-neurons, Q-pairing): see `model.regularisers.registry.make`.
 
 The resolved spec (`Spec.to_dict()`, every field explicit) is itself a valid spec file; the run folder keeps it as
 `spec.json`.
 """
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from model.errors import SpecError
+from model.profiles import PROFILES
 from model.regularisers.names import IDS, PAPER_OPTIONS, check
 
-PROFILES = ("corrected", "paper")
-
-QUIRKS = {
-    # field: (corrected, paper)
-    "shuffle_buffer": (None, 1000),
-    "restore_best": ("always", "only_if_stopped"),
-    "val_loss": ("per_example", "batch_mean"),
-    "reg_forward": ("auto", "inference"),
-    "reg_nonfinite": ("fail", "zero_per_variable"),
+# The quirk settings' defaults under the `paper` profile (docs/quirks.md); the `corrected` ones are the `Spec` defaults.
+PAPER_DEFAULTS = {
+    "shuffle_buffer": 1000,
+    "restore_best": "only_if_stopped",
+    "val_loss": "batch_mean",
+    "reg_forward": "inference",
+    "reg_nonfinite": "zero_per_variable",
 }
 
 CHOICES = {
@@ -138,9 +140,10 @@ class Spec:
         for name in ("network", "regulariser"):
             if name not in data:
                 raise SpecError(f"{source}: field {name!r} is required")
-        values = {"profile": _choice(data, "profile", "corrected", source)}
-        corrected, paper = 0, 1
-        defaults = {k: v[paper if values["profile"] == "paper" else corrected] for k, v in QUIRKS.items()}
+        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+        values = {"profile": _choice(data, "profile", defaults["profile"], source)}
+        if values["profile"] == "paper":
+            defaults.update(PAPER_DEFAULTS)
 
         network = _get(data, "network", None, str, source)
         family, _, ident = network.partition("/")
@@ -148,18 +151,18 @@ class Spec:
             raise SpecError(f"{source}: field 'network' = {network!r}: expected 'family/id', e.g. 'digits/0'")
         values["network"] = network
         values["regulariser"] = _regulariser_id(data, source)
-        values["weight"] = _number(data, "weight", 0.0, source, low=0.0)
-        values["sampling"] = _number(data, "sampling", 1.0, source, low=0.0, low_open=True, high=1.0)
+        values["weight"] = _number(data, "weight", defaults["weight"], source, low=0.0)
+        values["sampling"] = _number(data, "sampling", defaults["sampling"], source, low=0.0, low_open=True, high=1.0)
         values["regulariser_options"] = _regulariser_options(data, values, source)
         values["optimizer"] = _optimizer(data.get("optimizer", {}), source)
-        values["batch_size"] = _integer(data, "batch_size", 256, source, low=1)
-        values["max_epochs"] = _integer(data, "max_epochs", 1200, source, low=1)
-        values["patience"] = _integer(data, "patience", 20, source, low=0)
-        values["monitor"] = _choice(data, "monitor", "val_loss", source)
-        values["checkpoint_every"] = _integer(data, "checkpoint_every", 10, source, low=1)
-        values["seed"] = _integer(data, "seed", 0, source, low=0)
-        values["output_root"] = _nonempty(data, "output_root", "experiments", source)
-        values["data_root"] = _nonempty(data, "data_root", "data", source)
+        values["batch_size"] = _integer(data, "batch_size", defaults["batch_size"], source, low=1)
+        values["max_epochs"] = _integer(data, "max_epochs", defaults["max_epochs"], source, low=1)
+        values["patience"] = _integer(data, "patience", defaults["patience"], source, low=0)
+        values["monitor"] = _choice(data, "monitor", defaults["monitor"], source)
+        values["checkpoint_every"] = _integer(data, "checkpoint_every", defaults["checkpoint_every"], source, low=1)
+        values["seed"] = _integer(data, "seed", defaults["seed"], source, low=0)
+        values["output_root"] = _nonempty(data, "output_root", defaults["output_root"], source)
+        values["data_root"] = _nonempty(data, "data_root", defaults["data_root"], source)
         if data.get("shuffle_buffer", defaults["shuffle_buffer"]) is None:
             values["shuffle_buffer"] = None
         else:

@@ -2,8 +2,9 @@
 
 `RegularisedModel` wraps the zoo's network with a custom `train_step` (the keras-io pattern); callbacks implement the
 protocol's early stopping (val CE, strict improvement, stop after patience + 1 non-improving epochs), resumable
-checkpoints, the per-epoch `history.csv` and the heartbeat of the run's claim (`model.runs.callbacks`). `train(...)` runs it all for one
-resolved spec in one run folder. Must not know about sweeps, executors or `DONE.json` (that is `model.runs.execute`).
+checkpoints, the per-epoch `history.csv` and the heartbeat of the run's claim (`model.runs.callbacks`). `train(...)`
+runs it all for one resolved spec in one run folder. Must not know about sweeps, executors or `DONE.json` (that is
+`model.runs.execute`).
 """
 import logging
 import math
@@ -47,14 +48,6 @@ def uses_train_pass(model: keras.Model, reg_forward: str) -> bool:
     if reg_forward == "auto":
         return not any(isinstance(layer, STOCHASTIC_LAYERS) for layer in model.layers)
     return reg_forward == "train_pass"
-
-
-def use_xla(regulariser) -> bool:
-    """Compile `train_step` with XLA only when the pairing is the in-graph TF one (the default on a GPU); the NumPy
-    pairing goes through `tf.numpy_function`, which XLA cannot compile."""
-    from model.regularisers.persistence import resolve_pairing
-
-    return bool(regulariser.jit_compatible) and resolve_pairing(regulariser.options.get("pairing", "auto")) == "tf"
 
 
 class RegularisedModel(keras.Model):
@@ -226,7 +219,7 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
     model = RegularisedModel(
         net, regulariser, spec.weight, train_pass=uses_train_pass(net, spec.reg_forward),
         zero_nonfinite=spec.reg_nonfinite == "zero_per_variable", val_batch_mean=spec.val_loss == "batch_mean")
-    model.compile(optimizer=make_optimizer(spec.optimizer), jit_compile=use_xla(regulariser))
+    model.compile(optimizer=make_optimizer(spec.optimizer), jit_compile=regulariser.xla)
     model.optimizer.build(net.trainable_variables)
 
     stopper = EarlyStopping(net, spec.monitor, spec.patience)

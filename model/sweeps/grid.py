@@ -10,7 +10,8 @@ A sweep is a JSON file holding a base spec and a grid (a list of blocks):
 
 Each task's spec is `base`, then the block's `set`, then the cell's `set` (neither may set `output_root`: a sweep
 has one), then network/regulariser/weight/seed; `expand` validates it with `model.runs.spec` and gives its id, the run
-folder's path relative to the output root. Order is the file's order (blocks, networks, cells, weights, seeds); expansion is deterministic and writes nothing.
+folder's path relative to the output root. Order is the file's order (blocks, networks, cells, weights, seeds);
+expansion is deterministic and writes nothing.
 `write_specs` writes each task's spec into its run folder as `spec.json`, the file `python -m model.runs.execute`
 runs, so any single task can be rerun by hand. This module decides nothing about scheduling or completion.
 """

@@ -85,7 +85,8 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2,
 
 def _outcome(job: Job, returncode: int, tail: str) -> TaskOutcome:
     run_dir = Path(job.run_dir)
-    if returncode == 0 and run_folder.is_done(run_dir):  # the process says "already done" when another finished it first
+    # the process says "already done" when another finished it first
+    if returncode == 0 and run_folder.is_done(run_dir):
         return TaskOutcome(job.task_id, "skipped" if "already done" in _last_line(tail) else "done")
     failed = run_folder.read_json(run_dir / run_folder.FAILED)
     if failed is None or returncode != EXIT_FAILED:

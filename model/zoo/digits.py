@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from model.errors import SpecError
+from model.profiles import check_profile
 from model.zoo.network import Network, Splits
 
 SPLIT_SEED = 20230807  # fixed: the split never depends on a run's seed
@@ -22,15 +23,13 @@ INIT_SEED = 1000  # layer i's kernel initialiser is GlorotUniform(INIT_SEED + i)
 VAL_FRACTION, TEST_FRACTION = 0.2, 0.2
 DROPOUT = 0.3
 ARCHITECTURES = {"0": ((64, 48, 32), False), "1": ((64, 48, 32), True), "2": ((48, 40, 32, 24, 16), False)}
-PROFILES = ("corrected", "paper")
 
 
 def network(ident: str, data_root: Path, profile: str) -> Network:
     """`digits/<ident>`; `data_root` is unused (the data ship with scikit-learn); both profiles are the same here."""
     if ident not in ARCHITECTURES:
         raise SpecError(f"network 'digits/{ident}': unknown id; expected one of {', '.join(sorted(ARCHITECTURES))}")
-    if profile not in PROFILES:
-        raise SpecError(f"network 'digits/{ident}': profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    check_profile(profile, f"network 'digits/{ident}': ")
     widths, dropout = ARCHITECTURES[ident]
     return Network(name=f"digits/{ident}", block="digits",
                    build_model=lambda: build_mlp(widths, dropout), load_data=load_splits)

@@ -18,11 +18,11 @@ from model.atomic import write_bytes
 from model.errors import DataError, SpecError
 from model.files import download
 from model.files.idx import read_idx
+from model.profiles import check_profile
 from model.zoo.network import Network, Splits
 
 log = logging.getLogger(__name__)
 
-PROFILES = ("corrected", "paper")
 FILES = {  # key: (file name, md5 of the .gz, expected shape)
     "x_train": ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", (60000, 28, 28)),
     "y_train": ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", (60000,)),
@@ -188,8 +188,7 @@ def network(ident: str, data_root: Path, profile: str) -> Network:
     """`ident` is 0, 1 or 2 (protocol.md §8.1; the original specs' ids 3 and 6 do not exist, defect D2)."""
     if ident not in ("0", "1", "2"):
         raise SpecError(f"network 'mnist/{ident}': expected mnist/0, mnist/1 or mnist/2")
-    if profile not in PROFILES:
-        raise SpecError(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    check_profile(profile)
     weights_file = folder(data_root) / "zoo" / f"model_{ident}.npz"
     return Network(f"mnist/{ident}", "mnist", lambda: build(int(ident), weights_file),
                    lambda: load_splits(data_root, profile))

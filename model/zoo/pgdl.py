@@ -15,12 +15,12 @@ import numpy as np
 
 from model.errors import DataError, SpecError
 from model.files import keras_h5, tfrecord
+from model.profiles import check_profile
 from model.zoo.network import Network, Splits
 from model.zoo.pgdl_split import SEED, split_indices
 
 log = logging.getLogger(__name__)
 
-PROFILES = ("corrected", "paper")
 LAYERS = ("Conv2D", "Dense", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "Flatten", "Dropout",
           "BatchNormalization", "Activation", "ReLU")
 IGNORED_KWARGS = ("kernel_regularizer", "bias_regularizer", "activity_regularizer")
@@ -114,8 +114,7 @@ def network(ident: str, data_root: Path, profile: str) -> Network:
     task, _, model_id = ident.partition("/")
     if not re.fullmatch(r"[A-Za-z0-9_]+", task) or not model_id.isdigit():
         raise SpecError(f"network 'pgdl/{ident}': expected 'pgdl/<task>/<model id>', e.g. 'pgdl/task1_v4/20'")
-    if profile not in PROFILES:
-        raise SpecError(f"profile {profile!r}: expected one of {', '.join(PROFILES)}")
+    check_profile(profile)
     model_dir = task_dir(data_root, task) / f"model_{model_id}"
 
     def build_model():
