@@ -31,7 +31,8 @@ def parse(argv):
     p.add_argument("--nemenyi-p", choices=("uncapped", "capped"), default="uncapped",
                    help="'capped' clips p to [0.001, 0.9] like scikit-posthocs <= 0.9 did (the paper's setting)")
     p.add_argument("--drop-paper-weights", action="store_true",
-                   help="leave out the weights the original dropped by hand (protocol.md §10), to compare with Table 1")
+                   help="leave out the weights the original dropped by hand (Q-dropped-weights in docs/quirks.md), "
+                        "to compare with Table 1")
     p.add_argument("--force", action="store_true", help="overwrite existing statistics")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p.parse_args(argv)

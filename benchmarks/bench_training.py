@@ -4,7 +4,7 @@ Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, 
 - `plain`: CE only — `model.runs.training.RegularisedModel` with `none`, compiled as `model.runs.training.train`
   compiles it
   (XLA only where the pairing is in-graph, i.e. on a GPU); `plain XLA` is the same step under XLA, for reference;
-- `original t1`: the original approach written from the protocol (../shared/reference/protocol.md §3–§7): the CE
+- `original t1`: the original approach written from the paper's description of the original code: the CE
   gradient, then a second forward pass layer by layer in inference mode, importance sampling, a full differentiable
   N×N Pearson correlation (NaN → 0, diagonal 1), D = 1 − |corr|, giotto-ph `ripser_parallel` pairing through
   `tf.numpy_function`, `gather_nd`, R = −Σ deaths, ω·∇R zeroed per variable where non-finite, summed with the CE
@@ -116,7 +116,7 @@ def ours_step(builder, reg_id, p, xla=None):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The original approach (protocol §3–§7), our own code
+# The original approach (the paper's description), our own code
 
 def giotto_pairing(d):
     """Flattened MST edge indices (2k,) int64 of D as giotto-ph gives them; 2k zeros when some bar has zero length."""
@@ -145,7 +145,7 @@ def original_step(builder, p, eager=True):
             if layer.trainable_weights:
                 outputs.append(tf.reshape(h, (tf.shape(h)[0], -1)))
         kept = []
-        for i, a in enumerate(outputs):                                  # importance sampling (§3)
+        for i, a in enumerate(outputs):                                  # importance sampling
             if i < hidden_layers:
                 k = math.floor(p * a.shape[1])
                 order = tf.argsort(tf.reduce_mean(tf.abs(a), axis=0), direction="DESCENDING")
@@ -154,15 +154,15 @@ def original_step(builder, p, eager=True):
                 kept.append(a)
         cloud = tf.transpose(tf.concat(kept, axis=1))                    # (N, b): a neuron is a point
         n = cloud.shape[0]
-        xc = cloud - tf.reduce_mean(cloud, axis=1, keepdims=True)        # Pearson correlation over the batch (§4)
+        xc = cloud - tf.reduce_mean(cloud, axis=1, keepdims=True)        # Pearson correlation over the batch
         xn = xc / tf.sqrt(tf.reduce_mean(tf.square(xc), axis=1, keepdims=True))
         corr = tf.matmul(xn, xn, transpose_b=True) / tf.cast(tf.shape(xn)[1], xn.dtype)
         corr = tf.linalg.set_diag(tf.where(tf.math.is_nan(corr), tf.zeros_like(corr), corr), tf.ones(n))
         d = 1.0 - tf.abs(corr)
-        idx = tf.stop_gradient(tf.numpy_function(giotto_pairing, [d], tf.int64, stateful=False))  # §5
+        idx = tf.stop_gradient(tf.numpy_function(giotto_pairing, [d], tf.int64, stateful=False))
         idx = tf.reshape(idx, (n - 1, 2))
         deaths = tf.cond(tf.reduce_sum(idx) == 0, lambda: tf.zeros(n - 1), lambda: tf.gather_nd(d, idx))
-        return -tf.reduce_sum(deaths)                                    # T1 (§6)
+        return -tf.reduce_sum(deaths)                                    # t1
 
     @tf.function(reduce_retracing=True)
     def ce_gradient(x, y):
@@ -183,7 +183,7 @@ def original_step(builder, p, eager=True):
     if not eager:                                                        # everything in one graph: a lower bound
         regulariser_gradient, apply = tf.function(regulariser_gradient), tf.function(apply)
 
-    def step(x, y):                                                      # §7.3: CE step, regulariser step, combine
+    def step(x, y):                                                      # CE step, regulariser step, combine
         ce, g_c = ce_gradient(x, y)
         reg, g_t = regulariser_gradient(x)
         apply(g_c, g_t)

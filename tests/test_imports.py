@@ -37,3 +37,18 @@ def test_every_model_module_imports_on_its_own():
     done = subprocess.run([sys.executable, "-c", PROBE, *names], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+
+
+def test_the_module_maps_match_the_tree():
+    """README lists every sub-package of model/; docs/architecture.md's module map names every module."""
+    readme = (REPO / "README.md").read_text()
+    architecture = (REPO / "docs" / "architecture.md").read_text()
+    module_map = architecture[architecture.index("## Module map"):architecture.index("## Contracts")]
+    packages = sorted(p.parent.name for p in (REPO / "model").glob("*/__init__.py"))
+    assert packages == ["analysis", "files", "measures", "regularisers", "runs", "sweeps", "zoo"]
+    assert [p for p in packages if f"`model/{p}/`" not in readme] == []
+    for path in (REPO / "model").rglob("*.py"):
+        if path.name != "__init__.py":
+            assert f"`{path.name}`" in module_map or f"`model/{path.name}`" in module_map, path
+    sections = [line for line in module_map.splitlines() if line.startswith("| **`model/")]
+    assert sorted(line.split("`")[1].strip("/").split("/")[1] for line in sections) == packages

@@ -51,7 +51,7 @@ def test_np_one_layer_by_hand():
     expected = math.sqrt(1 + 0.0**2 + 0.5**2 + 0.75**2)
     assert layer.value == pytest.approx(expected, abs=1e-12)
     assert layer.normalised == pytest.approx(expected / math.sqrt(3), abs=1e-12)
-    assert layer.value == pytest.approx(1.346291, abs=1e-6)  # measures.md §2.3 check value
+    assert layer.value == pytest.approx(1.346291, abs=1e-6)  # check value of Aleph's semantics, in NumPy
 
 
 def test_np_two_layers_by_hand():
@@ -62,7 +62,7 @@ def test_np_two_layers_by_hand():
     assert [l.value for l in per_layer] == pytest.approx([np1, np2], abs=1e-12)
     assert [l.normalised for l in per_layer] == pytest.approx([np1 / 2, np2 / 2], abs=1e-12)
     assert mean_normalised_np(per_layer) == pytest.approx((np1 + np2) / 4, abs=1e-12)
-    assert mean_normalised_np(per_layer) == pytest.approx(0.693553, abs=1e-6)  # measures.md §2.3
+    assert mean_normalised_np(per_layer) == pytest.approx(0.693553, abs=1e-6)  # check value of the reference semantics
 
 
 def test_np_three_layer_keras_network_by_hand():
@@ -124,7 +124,7 @@ def test_max_spanning_tree_with_ties_agrees_with_gudhi():
 
 
 def test_random_matrices_match_reference_check_values():
-    rng = np.random.default_rng(0)  # measures.md §2.3: normal then uniform draws per shape
+    rng = np.random.default_rng(0)  # check value of the reference semantics: normal then uniform draws per shape
     for shape, gauss, unif in [((784, 100), 0.4213, 0.0359), ((100, 10), 0.4152, 0.1538)]:
         g, u = rng.normal(size=shape), rng.uniform(-1, 1, size=shape)
         assert neural_persistence(layers_of(g))[0].normalised == pytest.approx(gauss, abs=5e-5)
@@ -165,7 +165,7 @@ def naive_dgp(kernels):
 
 def test_dgp_reference_check_values():
     dgp = deep_graph_persistence(layers_of(B1, B2))
-    assert dgp.value == pytest.approx(1.066384, abs=1e-6)  # measures.md §3.2
+    assert dgp.value == pytest.approx(1.066384, abs=1e-6)  # check value of the DGP reference code's semantics
     assert dgp.normalised == pytest.approx(0.615677, abs=1e-6)
 
 

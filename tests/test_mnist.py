@@ -99,7 +99,7 @@ def test_corrected_and_paper_profiles(prepared):
         assert splits.x_test.shape == (10000, 28, 28, 1)
         assert splits.x_train.dtype == np.float32 and splits.y_train.dtype == np.int32
     assert corrected.x_test.max() == 1.0 and corrected.x_test.min() == 0.0
-    # D1: divided by 255 twice (255 / 255 / 255 = 1/255; protocol.md's "[0, 1.54e-5]" would be three divisions)
+    # Q-double-scale: divided by 255 twice (255 / 255 / 255 = 1/255)
     np.testing.assert_allclose(paper.x_test, corrected.x_test / 255, rtol=1e-6)
     np.testing.assert_allclose(paper.x_test.max(), 1 / 255, rtol=1e-6)
     raw_labels = np.frombuffer(__import__("gzip").decompress(LABELS.read_bytes())[8:], np.uint8)
@@ -115,7 +115,7 @@ def test_zoo_initial_weights(prepared, tmp_path):
     assert [m.output_shape for m in models] == [(None, 10)] * 3
     assert sum(type(layer).__name__ == "Dropout" for layer in models[1].layers) == 3
     assert not any(type(layer).__name__ == "Dropout" for layer in models[0].layers)
-    for a, b in zip(models[0].get_weights(), models[1].get_weights()):  # D3: net 1 starts from net 0's weights
+    for a, b in zip(models[0].get_weights(), models[1].get_weights()):  # Q-shared-init: net 1 = net 0's weights
         np.testing.assert_array_equal(a, b)
     again = get_network("mnist/0", prepared, "corrected").build_model()
     for a, b in zip(models[0].get_weights(), again.get_weights()):

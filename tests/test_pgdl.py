@@ -196,7 +196,8 @@ def test_leaky_split_emulates_the_original():
     assert np.bincount(labels[val]).tolist() == [1000] * 10 and len(train) == 40000
     overlap = np.intersect1d(train, val).size / len(val)
     unused = len(labels) - np.union1d(train, val).size
-    # protocol.md §8.2: ≈800 of the 1,000 validation images per class also in train, ≈800 per class in neither
+    # Q-leaky-split (docs/quirks.md): ≈800 of the 1,000 validation images per class also in train,
+    # ≈800 per class in neither
     assert 0.75 < overlap < 0.85 and 7500 < unused < 8500
 
 

@@ -119,7 +119,7 @@ def test_nemenyi_matches_studentized_range():
     capped = statistics.nemenyi_p(x, capped=True)
     off = capped.to_numpy()[~np.eye(k, dtype=bool)]
     assert off.max() <= 0.9 and off.min() >= 0.001
-    assert np.all(np.diag(capped.to_numpy()) == 1.0)  # the diagonal is not capped (protocol §11.6)
+    assert np.all(np.diag(capped.to_numpy()) == 1.0)  # the diagonal is not capped (Q-nemenyi-capped in docs/quirks.md)
 
 
 def test_rank_direction_and_ties():

@@ -48,10 +48,11 @@ def test_paper_sweeps_expand_to_51_tasks_per_network(name, networks):
         assert t.spec.profile == profile and t.spec.seed == 0
         assert t.task_id == f"{t.spec.network}/{t.spec.regulariser}/{float(t.spec.weight)!r}/seed_0"
         assert t.run_dir == Path(t.spec.output_root) / t.task_id
-        # protocol §9: PGDL's t1, t2 and C use the original's default 0.5% sampling; MNIST samples every neuron
+        # PGDL's t1, t2 and C use the original's default 0.5% sampling; MNIST samples every neuron
         sampled = networks is PGDL and t.spec.regulariser in ("t1", "t2", "corr")
         assert t.spec.sampling == (0.005 if sampled else 1.0)
-        # protocol §7.5: MNIST Nesterov SGD 0.01 with staircase decay every 3520 steps; PGDL SGD 0.001 constant
+        # Q-optimisers (docs/quirks.md): MNIST Nesterov SGD 0.01 with staircase decay every 3520 steps;
+        # PGDL SGD 0.001 constant
         opt = t.spec.optimizer
         if networks is MNIST:
             assert (opt.learning_rate, opt.nesterov, opt.schedule, opt.decay_steps) == (0.01, True,

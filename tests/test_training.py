@@ -103,7 +103,7 @@ def test_train_pass_and_inference_pass_agree_without_dropout(tmp_path):
 
 
 class NanOnFirstKernel:
-    """A regulariser whose gradient is NaN for the first layer's kernel only (like a constant neuron, R2)."""
+    """A regulariser whose gradient is NaN for the first layer's kernel only (a constant neuron: Q-dead-neurons)."""
 
     uses_activations, pairing, xla, options = False, "numpy", False, {}
 

@@ -1,7 +1,7 @@
 """The paper's published numbers and names: the one place they live.
 
 Table 1 of Ballester, Casacuberta & Escalera (2023): test accuracy of each treatment at the weight with the best
-validation accuracy, per network (copied exactly from the paper; reference/protocol.md §14). Reports show these
+validation accuracy, per network (copied exactly from the paper). Reports show these
 beside reproduced numbers. This module holds constants only; it must not compute anything.
 """
 
@@ -28,6 +28,6 @@ _ROWS = {  # treatment -> test accuracy per network, in TABLE1_NETWORKS order
 # TABLE1[network][treatment] -> test accuracy (a fraction, rounded to 3 decimals as printed).
 TABLE1 = {net: {t: _ROWS[t][i] for t in TABLE1_TREATMENTS} for i, net in enumerate(TABLE1_NETWORKS)}
 
-# Weights the original's extract_statistics.py leaves out by hand, per (block, regulariser) (protocol.md §10: runs
-# that had not converged). Dropping them too gives a like-for-like comparison with Table 1.
+# Weights the original's extract_statistics.py leaves out by hand, per (block, regulariser) (Q-dropped-weights in
+# docs/quirks.md: runs that had not converged). Dropping them too gives a like-for-like comparison with Table 1.
 DROPPED_WEIGHTS = {("pgdl", "t1"): (1.0, 5.0, 10.0, 100.0), ("mnist", "l1"): (10.0, 100.0), ("mnist", "l2"): (100.0,)}

@@ -1,7 +1,7 @@
 """Ranking treatments over networks: selection rule, Friedman, Iman–Davenport, Nemenyi, critical difference, groups.
 
 Input is the tidy accuracies frame (`model.analysis.accuracies`); output is an `Analysis` holding the numbers that
-`statistics.json` records. Formulas follow Demšar (2006) (reference/anchors.md §5): rank 1 = best (highest
+`statistics.json` records. Formulas follow Demšar (2006) (Demšar, JMLR 7, 2006): rank 1 = best (highest
 accuracy), average ranks for ties, Friedman χ² without tie correction. This module computes; it must not read run
 folders, draw or write files.
 """
@@ -100,7 +100,8 @@ def treatment_key(treatment: str) -> tuple:
 
 
 def select(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
-    """Apply the selection rule (protocol.md §10) to a tidy accuracies frame.
+    """Apply the selection rule (the paper's: per network and regulariser, the weight with the best validation
+    accuracy) to a tidy accuracies frame.
 
     Per network and regulariser, among weights > 0 (the baseline takes all its weights, normally only 0.0), pick the
     weight with the highest mean validation accuracy over seeds; ties go to the smallest weight (strict >). Its mean
@@ -196,7 +197,7 @@ def nemenyi_p(matrix: pd.DataFrame, capped: bool = False) -> pd.DataFrame:
     values = p.to_numpy(dtype=float, copy=True)
     if capped:
         values = values.clip(0.001, 0.9)
-        np.fill_diagonal(values, 1.0)  # psturng capped the pairs; the diagonal stays 1 (protocol §11.6)
+        np.fill_diagonal(values, 1.0)  # psturng capped the pairs; the diagonal stays 1 (Q-nemenyi-capped)
     return pd.DataFrame(values, index=matrix.columns, columns=matrix.columns)
 
 
@@ -211,7 +212,7 @@ def critical_difference(k: int, n: int, alpha: float) -> float:
 
 
 def groups(avg_ranks: pd.Series, p: pd.DataFrame, friedman_p: float, alpha: float) -> list[list[str]]:
-    """Sets of treatments not significantly different, as bars of a CD diagram (protocol.md §11 step 5).
+    """Sets of treatments not significantly different, as bars of a CD diagram (Demšar 2006).
 
     If the Friedman (Iman–Davenport) p > α, all treatments form one group. Otherwise: maximal cliques of the graph
     with an edge where the Nemenyi p ≥ α, each widened to every treatment whose mean rank lies within the clique's

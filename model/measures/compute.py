@@ -1,6 +1,7 @@
 """Neural persistence (NP, Rieck et al. 2019) and deep graph persistence (DGP, Girrbach et al. 2023) of weights.
 
-Both follow their reference code (docs: ../shared/reference/measures.md §2.1, §3.2):
+Both follow their reference code (Neural Persistence: Rieck et al., ICLR 2019, BorgwardtLab/Neural-Persistence; Deep
+Graph Persistence: Girrbach et al., TMLR 2023, ExplainableML/Deep-Graph-Persistence):
 - NP of one layer: |W| divided by the largest |w| of the whole network, superlevel filtration of the complete
   bipartite graph (all vertices at 1), its maximum spanning tree (MaxST) gives points of persistence 1 − w′_e, plus
   the essential point of persistence 1; NP = 2-norm of the persistences = sqrt(1 + Σ (1 − w′_e)²); normalised NP =

@@ -1,7 +1,7 @@
 """Pearson correlation of activations (samples × neurons), the dissimilarity 1 − |corr|, and the dead-neuron policy.
 
-Dead-neuron policy (protocol §4, defect R2). A neuron is *dead* when it is constant over the batch up to rounding:
-‖x − x̄‖₂ ≤ 8·eps·√b·max|x| (eps of the dtype; an all-zero ReLU column is the usual case). A dead neuron has
+Dead-neuron policy (Q-dead-neurons in docs/quirks.md). A neuron is *dead* when it is constant over the batch up to
+rounding: ‖x − x̄‖₂ ≤ 8·eps·√b·max|x| (eps of the dtype; an all-zero ReLU column is the usual case). A dead neuron has
 correlation 0 with every other neuron and 1 with itself (so dissimilarity 1 to all others, as the original's
 NaN → 0 gives), and its values, including every gradient through it, stay finite: the division by its norm is
 replaced by a multiplication by 0, whose gradient is 0. No NaN ever reaches a loss or a gradient.
@@ -63,6 +63,7 @@ def correlation(x):
 
 
 def dissimilarity(corr, clamp=True):
-    """1 − |corr| elementwise; with `clamp` (default, defect R3) clipped to [0, 1] against rounding."""
+    """1 − |corr| elementwise; with `clamp` (default; Q-no-clamp in docs/quirks.md) clipped to [0, 1] against
+    rounding."""
     d = 1.0 - tf.abs(corr)
     return tf.clip_by_value(d, 0.0, 1.0) if clamp else d

@@ -2,7 +2,7 @@
 
 With a zero diagonal every 0-dim bar is born at 0 and dies at the weight of an MST edge (single-linkage merge
 heights; paper App. A, Theorem 2). The *pairing* (which N−1 edges) is piecewise constant in the matrix, so it is
-computed without gradient and the deaths are gathered from the differentiable matrix (protocol §5).
+computed without gradient and the deaths are gathered from the differentiable matrix (paper §3, App. A).
 
 Pairing back-ends, all exact, all reading the matrix in float64, all returning the *same* edge array:
 - `"numpy"`: a compiled O(N²) Prim (numba, imported lazily) or, without numba, a vectorised NumPy Prim, called
@@ -10,10 +10,10 @@ Pairing back-ends, all exact, all reading the matrix in float64, all returning t
 - `"tf"`: an in-graph Borůvka (O(log N) rounds of masked N×N row minima, no host round trip; the GPU path);
 - `"auto"`: `"tf"` when TensorFlow sees a GPU, `"numpy"` otherwise.
 
-Tie-break (protocol defect R9): edges are totally ordered by (weight, smaller endpoint, larger endpoint); every
+Tie-break (Q-pairing in docs/quirks.md): edges are totally ordered by (weight, smaller endpoint, larger endpoint); every
 back-end returns the unique MST that is minimal in this order, as rows (i, j) with i < j sorted in that order. A
 matrix can be given as a dissimilarity `d` or, with `similarity=True`, as a similarity `s`, read as the
-dissimilarity clamp(1 − |s|, 0, 1) (the correlation dissimilarity, protocol §4) without forming it.
+dissimilarity clamp(1 − |s|, 0, 1) (the correlation dissimilarity, paper §3) without forming it.
 `mst_edges_of_gram` forms that similarity as a Gram matrix: on the host in the activations' dtype (float32 in
 training), in-graph in float64; for float32 activations the two pairings can therefore differ where two edge weights
 lie within float32 rounding of each other (each is an exact MST of its matrix).

@@ -1,8 +1,8 @@
 """The registry of regularisers: `make(id, sampling=p, **options)` → a callable `reg(activations, weights)`.
 
-Ids (paper eqs. 1, 2, 4; protocol §6): `none`; `t1` = −Σ deaths; `t2` = ½·std − ½·mean of deaths (population
+Ids (paper eqs. 1, 2, 4): `none`; `t1` = −Σ deaths; `t2` = ½·std − ½·mean of deaths (population
 std; where all counted deaths are equal, e.g. N = 2 or a batch of 2, the std's gradient is taken as 0);
-`l1`, `l2` = Σ|w|, Σw² over every trainable variable, biases included, no ½ (defect R10, kept for comparability);
+`l1`, `l2` = Σ|w|, Σw² over every trainable variable, biases included, no ½ (Q-l1l2-biases, kept for comparability);
 `corr` = mean |corr| over the off-diagonal non-zero entries; `decov` (Cogswell et al. 2016) =
 ½(‖C‖²_F − ‖diag C‖²) of the batch covariance C. The activation regularisers see the sampled neurons
 (`model.regularisers.sampling`) of all neuron layers together, as one (b, N) point cloud.
@@ -49,16 +49,17 @@ class Regulariser:
 def make(id, *, sampling=1.0, **options):
     """Build the regulariser `id` (one of `IDS`) on a fraction `sampling` ∈ (0, 1] of each hidden layer's neurons.
 
-    Options (every option is accepted by every id and ignored where it does not apply; protocol §15.2):
-    - `zero_length_bars` (t1, t2; defect R1): `"keep"` (default) uses all N−1 MST edges with the dissimilarity
-      clamped to [0, 1] (defect R3); `"drop"` keeps only deaths > 0 (the paper's definition: the non-zero MST
+    Options (every option is accepted by every id and ignored where it does not apply; quirk codes: docs/quirks.md):
+    - `zero_length_bars` (t1, t2; Q-zero-bars): `"keep"` (default) uses all N−1 MST edges with the dissimilarity
+      clamped to [0, 1] (Q-no-clamp); `"drop"` keeps only deaths > 0 (the paper's definition: the non-zero MST
       weights; the loss is 0 when none is left); `"zero_loss"` is the original's behaviour: if any MST death is
       ≤ 0 the whole regulariser is 0 with zero gradient for that batch.
-    - `dead_neurons` (t1, t2, corr; defect R2): `"safe"` (default) is the policy of `model.regularisers.correlation`
-      (a constant neuron has correlation 0 to all others; values and gradients finite); `"zero_grad"` reproduces the
-      original's effect: when any sampled neuron is constant the forward value is still reported but the regulariser's
-      gradient is zero for the whole step (the original's backward pass was NaN everywhere and got zeroed).
-    - `pairing` (t1, t2; defect R9): `"auto"` (default: in-graph TF Borůvka on a GPU, the compiled CPU Prim
+    - `dead_neurons` (t1, t2, corr; Q-dead-neurons): `"safe"` (default) is the policy of
+      `model.regularisers.correlation` (a constant neuron has correlation 0 to all others; values and gradients
+      finite); `"zero_grad"` reproduces the original's effect: when any sampled neuron is constant the forward value
+      is still reported but the regulariser's gradient is zero for the whole step (the original's backward pass was
+      NaN everywhere and got zeroed).
+    - `pairing` (t1, t2; Q-pairing): `"auto"` (default: in-graph TF Borůvka on a GPU, the compiled CPU Prim
       otherwise), `"numpy"`, `"tf"`. All compute in float64 and return the same MST (tie-break in
       `model.regularisers.persistence`).
     Unknown ids or option values raise `SpecError` naming the valid ones.

@@ -1,4 +1,4 @@
-"""Neuron importance sampling (paper §3, protocol §3): which neurons of a batch form the point cloud.
+"""Neuron importance sampling (paper §3): which neurons of a batch form the point cloud.
 
 For every layer but the last, keep the ⌊p·n⌋ neurons with the largest mean |activation| over the batch (ties: lower
 index first, `tf.math.top_k`); the last (logits) layer is always kept whole. The selection is not differentiated, the

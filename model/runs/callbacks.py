@@ -24,7 +24,8 @@ HISTORY_COLUMNS = ("loss", "ce", "reg", "accuracy", "reg_effective", "val_loss",
 class EarlyStopping(keras.callbacks.Callback):
     """The protocol's early stopping: strict improvement of `monitor`, stop after `patience + 1` epochs without.
 
-    Keeps a copy of the best weights; restoring them is the caller's choice (T1). Epochs are counted from 1.
+    Keeps a copy of the best weights; restoring them is the caller's choice (Q-restore-best in docs/quirks.md).
+    Epochs are counted from 1.
     """
 
     def __init__(self, network, monitor: str, patience: int):

@@ -43,7 +43,7 @@ def uses_train_pass(model: keras.Model, reg_forward: str) -> bool:
     """Whether the regulariser reads the activations of the training forward pass.
 
     "auto": yes unless the model has a layer that behaves differently in training (Dropout, BatchNorm, noise), where
-    the protocol's separate inference-mode pass gives other values (R6).
+    the protocol's separate inference-mode pass gives other values (Q-reg-forward in docs/quirks.md).
     """
     if reg_forward == "auto":
         return not any(isinstance(layer, STOCHASTIC_LAYERS) for layer in model.layers)
@@ -56,8 +56,8 @@ class RegularisedModel(keras.Model):
     activations: outputs of `neuron_layers(network)` on the current batch, each (b, ...), logits last; taken from the
     training forward pass when `train_pass`, else from a second pass with training=False. Metrics: loss (CE + ω·R),
     ce, reg (R, unweighted), accuracy; with `zero_nonfinite` also reg_effective (fraction of steps whose regulariser
-    gradient was finite for every variable, R2). Validation reports loss = CE only, per example or as the mean of
-    batch means (`val_batch_mean`, T11).
+    gradient was finite for every variable, Q-dead-neurons). Validation reports loss = CE only, per example or as the
+    mean of batch means (`val_batch_mean`, Q-val-batch-mean).
     """
 
     def __init__(self, network, regulariser, weight: float, train_pass: bool, zero_nonfinite: bool,
@@ -143,7 +143,7 @@ class RegularisedModel(keras.Model):
 
 
 def make_optimizer(spec_optimizer) -> keras.optimizers.Optimizer:
-    """Keras SGD from the spec's `optimizer` (a fresh object per run, T6); step = optimiser iteration."""
+    """Keras SGD from the spec's `optimizer` (a fresh one per run, Q-shared-optimizer); step = optimiser iteration."""
     o = spec_optimizer
     lr = o.learning_rate
     if o.schedule == "exponential_decay":
@@ -154,8 +154,8 @@ def make_optimizer(spec_optimizer) -> keras.optimizers.Optimizer:
 
 def epoch_order(n: int, seed: int, epoch: int, shuffle_buffer: int | None) -> np.ndarray:
     """The order (n,) int64 in which epoch `epoch` (0-based) visits the n training examples; a function of
-    (seed, epoch) only. Full uniform shuffle, or with `shuffle_buffer` (D8) a buffer shuffle like tf.data's: keep a
-    buffer of that many items, emit a random one and refill it from the stream."""
+    (seed, epoch) only. Full uniform shuffle, or with `shuffle_buffer` (Q-shuffle-buffer) a buffer shuffle like
+    tf.data's: keep a buffer of that many items, emit a random one and refill it from the stream."""
     rng = np.random.default_rng([seed, epoch])
     if shuffle_buffer is None or shuffle_buffer >= n:
         return rng.permutation(n).astype(np.int64)

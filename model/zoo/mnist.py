@@ -4,9 +4,9 @@
 once in `<data_root>/mnist/mnist.npz` with a seeded 48,000/12,000 train/validation split of the training set.
 `make_zoo` writes each network's initial weights (Glorot-uniform kernels, zero biases, from a seed) to
 `<data_root>/mnist/zoo/model_<i>.npz`; network 1 is network 0 plus Dropout(0.5) with network 0's initial weights
-(defect D3 made explicit). Profiles at load time: `corrected` scales pixels by 1/255 once and uses the seeded split;
-`paper` divides by 255 twice (defect D1) and splits positionally (first 48,000 / last 12,000) as the original.
-Must not know about regularisers or training.
+(Q-shared-init in docs/quirks.md, made explicit). Profiles at load time: `corrected` scales pixels by 1/255 once and
+uses the seeded split; `paper` divides by 255 twice (Q-double-scale) and splits positionally (first 48,000 / last
+12,000, Q-positional-split) as the original. Must not know about regularisers or training.
 """
 import io
 import logging
@@ -185,7 +185,7 @@ def build(ident: int, weights_file: Path):
 
 
 def network(ident: str, data_root: Path, profile: str) -> Network:
-    """`ident` is 0, 1 or 2 (protocol.md §8.1; the original specs' ids 3 and 6 do not exist, defect D2)."""
+    """`ident` is 0, 1 or 2 (the original specs' ids 3 and 6 do not exist: Q-mnist-ids in docs/quirks.md)."""
     if ident not in ("0", "1", "2"):
         raise SpecError(f"network 'mnist/{ident}': expected mnist/0, mnist/1 or mnist/2")
     check_profile(profile)

@@ -4,7 +4,8 @@ Files live under `<data_root>/pgdl/` as in the public archive (`input_data/<task
 `input_data/<task>/dataset_1/{train,test}/shard_<k>.tfrecord`), put there by `scripts/download_pgdl.py`.
 Images are used as stored (no normalisation, as the original). Profiles: `corrected` splits train/validation
 disjointly; `paper` emulates the original leaky split (see `pgdl_split`). Weight-decay kwargs in configs are
-dropped with a warning (defect D6: the original never applied them). Must not know about regularisers.
+dropped with a warning (Q-weight-decay-ignored in docs/quirks.md: the original never applied them). Must not know about
+regularisers.
 """
 import json
 import logging

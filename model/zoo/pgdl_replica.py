@@ -1,4 +1,5 @@
-"""Synthetic PGDL replica: a tiny tree in the real public-archive formats (pgdl.md §10), for tests and offline runs.
+"""Synthetic PGDL replica: a tiny tree in the real public-archive formats (`model.zoo.pgdl` reads them), for tests and
+offline runs.
 
 Writes `input_data/<task>/{dataset_1/{train,test}/shard_<k>.tfrecord, model_<id>/{config.json, weights.hdf5,
 weights_init.hdf5}}` and `reference_data/<task>/model_configs.json` for task1_v4 (the paper's 8 models, VGG-like,

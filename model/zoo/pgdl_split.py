@@ -1,7 +1,7 @@
 """Train/validation split of a PGDL training set: per class, a seeded fraction to validation, the rest to train.
 
 The default split is disjoint and exhaustive (1,000 of CIFAR-10's 5,000 images per class to validation). The
-`leaky` variant emulates the original code (protocol.md §8.2, defect D4): validation and train are cut from two
+`leaky` variant emulates the original code (Q-leaky-split in docs/quirks.md): validation and train are cut from two
 independent permutations of each class, so about 80 % of validation also lands in train and 20 % of the images in
 neither. Exact membership of the original is unrecoverable (it had no seed). Must not read files.
 """
