@@ -13,16 +13,16 @@ from model import cli
 from model.analysis import outputs
 
 
-def main(args) -> int:
+def work(args) -> int:
     folders = outputs.extract(args.accuracies, args.out, alpha=args.alpha, blocks=args.blocks,
-                                         capped=args.nemenyi_p == "capped",
-                                         drop_paper_weights=args.drop_paper_weights, force=args.force)
+                              capped=args.nemenyi_p == "capped", drop_paper_weights=args.drop_paper_weights,
+                              force=args.force)
     for name, folder in folders.items():
         print(f"{name}: {folder / 'statistics.json'}")
     return 0
 
 
-def parse(argv):
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("accuracies", help="accuracies CSV (accuracies/collect_accuracies.py)")
     p.add_argument("--out", required=True, help="output folder (one subfolder per block, and combined)")
@@ -35,8 +35,8 @@ def parse(argv):
                         "to compare with Table 1")
     p.add_argument("--force", action="store_true", help="overwrite existing statistics")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    return p.parse_args(argv)
+    return cli.run(work, p.parse_args(argv))
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, parse(sys.argv[1:])))
+    sys.exit(main())

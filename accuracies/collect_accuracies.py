@@ -18,7 +18,7 @@ from model.analysis import accuracies
 from model.errors import PipelineError
 
 
-def main(args) -> int:
+def work(args) -> int:
     expected, root = None, args.root
     if args.sweep:
         from model.sweeps import grid
@@ -35,15 +35,15 @@ def main(args) -> int:
     return 0
 
 
-def parse(argv):
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("root", nargs="?", help="folder holding the run folders (default with --sweep: its output root)")
     p.add_argument("--out", required=True, help="CSV to write")
     p.add_argument("--sweep", help="sweep file: collect only its tasks; list those with no run folder as missing")
     p.add_argument("--force", action="store_true", help="overwrite an existing CSV")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    return p.parse_args(argv)
+    return cli.run(work, p.parse_args(argv))
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, parse(sys.argv[1:])))
+    sys.exit(main())

@@ -13,14 +13,14 @@ from model import cli
 from model.analysis import report
 
 
-def main(args) -> int:
+def work(args) -> int:
     path = report.build(args.accuracies, args.statistics, args.out, measures_csv=args.measures,
                         title=args.title, force=args.force)
     print(f"report: {path}")
     return 0
 
 
-def parse(argv):
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--accuracies", required=True, help="accuracies CSV (accuracies/collect_accuracies.py)")
     p.add_argument("--statistics", required=True, help="folder written by extract_statistics.py")
@@ -29,8 +29,8 @@ def parse(argv):
     p.add_argument("--title", default="Report", help="page title")
     p.add_argument("--force", action="store_true", help="overwrite an existing report")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    return p.parse_args(argv)
+    return cli.run(work, p.parse_args(argv))
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, parse(sys.argv[1:])))
+    sys.exit(main())

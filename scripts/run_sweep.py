@@ -10,7 +10,6 @@ Finished tasks (DONE.json) are skipped, interrupted ones resume, failed ones are
 process is training are waited for. Exit status: 0 every task done, 1 some task failed, 2 bad input.
 """
 import argparse
-import logging
 import os
 import sys
 
@@ -48,10 +47,7 @@ def main(argv=None) -> int:
                    help="replace a base spec field (JSON value; dotted keys reach into objects), e.g. "
                         "--set max_epochs=2 --set output_root=/scratch/exp; repeatable")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    return cli.run(run, args)
+    return cli.run(run, p.parse_args(argv))
 
 
 def run(args) -> int:

@@ -15,8 +15,8 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from model import atomic
-from model.errors import PipelineError, SpecError
+from model import atomic, cli
+from model.errors import SpecError
 from model.runs import claims, run_folder
 from model.runs.spec import Spec
 
@@ -113,38 +113,33 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
 
 
 def main(argv=None) -> int:
+    """Exit codes: 0 done (or already done), 1 training failed (FAILED.json says why), 2 bad input, 3 claimed by
+    another process."""
     parser = argparse.ArgumentParser(prog="python -m model.runs.execute", description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", help="spec file (JSON); a run folder's spec.json is one")
     parser.add_argument("--force", action="store_true", help="retrain from scratch even if finished")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        spec = Spec.from_file(args.spec)
-        if not args.force and run_folder.is_done(spec.run_dir):
-            check_same_spec(spec, spec.run_dir)
-            print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")
-            return 0
-        prepared = prepare(spec)
-        if not args.force:
-            check_same_spec(spec, spec.run_dir)
-    except PipelineError as err:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return cli.run(_execute, parser.parse_args(argv))
+
+
+def _execute(args) -> int:
+    spec = Spec.from_file(args.spec)
+    if not args.force and run_folder.is_done(spec.run_dir):
+        check_same_spec(spec, spec.run_dir)
+        print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")
+        return 0
+    prepared = prepare(spec)
+    if not args.force:
+        check_same_spec(spec, spec.run_dir)
     try:
         record, trained = run(prepared, force=args.force)
     except claims.ClaimHeld as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 3
+        raise cli.CommandFailed(str(err), 3) from None
     except Exception as err:  # the run failed; FAILED.json says why
         if args.debug:
             traceback.print_exc()
-        print(f"error: {spec.run_dir}: training failed: {type(err).__name__}: {' '.join(str(err).split())[:300]} "
-              f"(details in {run_folder.FAILED})", file=sys.stderr)
-        return 1
+        raise cli.CommandFailed(f"{spec.run_dir}: training failed: {type(err).__name__}: "
+                                f"{' '.join(str(err).split())[:300]} (details in {run_folder.FAILED})", 1) from None
     if not trained:
         print(f"{spec.run_dir}: already done (finished by another process meanwhile)")
         return 0
