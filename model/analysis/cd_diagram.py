@@ -1,8 +1,9 @@
 """Critical-difference diagrams (Demšar 2006): a rank axis, one labelled stem per treatment, bars joining groups.
 
-One layout (`layout`) feeds two writers: matplotlib (`draw`, `save` → PNG and PDF) and TikZ (`tikz`, plain TikZ,
-no pgfplots, written by us). Rank 1 (best) is on the right, as in the paper's figure. Labels sit in two stacks, one
-row per treatment, so they cannot overlap whatever k is. This module draws; it must not compute statistics.
+One layout (`layout`) feeds two writers: matplotlib (`draw`, `save` → PNG and PDF; stems and labels in the
+treatment's colour, `model.analysis.style`) and TikZ (`tikz`, plain TikZ, no pgfplots, written by us). Rank 1
+(best) is on the right, as in the paper's figure. Labels sit in two stacks, one row per treatment, so they cannot
+overlap whatever k is. This module draws; it must not compute statistics.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from model import atomic
 from model.analysis.paper import TREATMENT_LABELS, TREATMENT_LABELS_LATEX
 from model.analysis.plotting import pyplot
+from model.analysis.style import colour, treatment_gid
 
 ROW = 0.32      # vertical distance between label rows, inches (TikZ: the same in cm × 2.54)
 WIDTH = 4.2     # length of the rank axis, inches
@@ -102,9 +104,11 @@ def draw(average_ranks: dict, groups: list, cd: float | None = None, title: str 
         ax.plot([x, x], [0, -0.04], **line)
     for s in lay.stems:
         end = WIDTH + 0.1 if s.side == "right" else -0.1
-        ax.plot([s.x, s.x, end], [0, s.y, s.y], **line)
+        ax.plot([s.x, s.x, end], [0, s.y, s.y], **{**line, "color": colour(s.treatment)},
+                gid=treatment_gid(s.treatment))
         ax.text(end + (0.05 if s.side == "right" else -0.05), s.y, label(s.treatment, s.rank),
-                ha="left" if s.side == "right" else "right", va="center", fontsize=FONT, gid=f"label:{s.treatment}")
+                ha="left" if s.side == "right" else "right", va="center", fontsize=FONT, gid=f"label:{s.treatment}",
+                color=colour(s.treatment))
     for x0, x1, y in lay.bars:
         ax.plot([x0, x1], [y, y], color="black", lw=3.0, solid_capstyle="butt")
     if lay.cd:

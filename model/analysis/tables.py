@@ -92,9 +92,52 @@ def paper_side_by_side(comparison: pd.DataFrame) -> pd.DataFrame:
     return labelled(cells)
 
 
-def labelled(table: pd.DataFrame) -> pd.DataFrame:
-    """The same table with treatment ids in the index replaced by the paper's labels (`∅`, `T1`, ...)."""
-    return table.rename(index=lambda t: TREATMENT_LABELS.get(t, t))
+def labelled(table: pd.DataFrame, columns: bool = False) -> pd.DataFrame:
+    """The same table with treatment ids in the index (and, with `columns`, in the columns) replaced by the paper's
+    labels (`∅`, `T1`, ...)."""
+    out = table.rename(index=lambda t: TREATMENT_LABELS.get(t, t))
+    return out.rename(columns=lambda t: TREATMENT_LABELS.get(t, t)) if columns else out
+
+
+def selected_accuracy_table(selected: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Test accuracy of each selected cell with its spread, from statistics.json's `selected`
+    ({network: {treatment: {test_accuracy, test_std, n_seeds, ...}}}).
+
+    Returns (cells as text, rows = treatment labels, columns = networks: `0.953 ± 0.004` when the cell has more
+    than one seed, else `0.953`; bold mask = best mean per network at 3 d.p.; what the spread is, in words)."""
+    networks = sorted(selected, key=natural_key)
+    treatments = sorted({t for cells in selected.values() for t in cells}, key=treatment_key)
+    mean = pd.DataFrame({n: {t: selected[n].get(t, {}).get("test_accuracy") for t in treatments} for n in networks},
+                        dtype=float).reindex(index=treatments, columns=networks)
+    seeds = sorted({c["n_seeds"] for cells in selected.values() for c in cells.values()})
+
+    def cell(net, t):
+        c = selected[net].get(t)
+        if c is None or c.get("test_accuracy") is None:
+            return "–"
+        text = f"{c['test_accuracy']:.3f}"
+        if c["n_seeds"] > 1 and c.get("test_std") is not None:
+            text += f" ± {c['test_std']:.3f}"
+        return text + (f" (n = {c['n_seeds']})" if len(seeds) > 1 else "")
+
+    table = pd.DataFrame({n: [cell(n, t) for t in treatments] for n in networks}, index=treatments)
+    rounded = mean.round(3)
+    bold = rounded.eq(rounded.max(axis=0), axis=1)
+    table.index.name = "treatment"
+    words = ("1 seed per cell, so no spread" if seeds == [1] else
+             f"mean ± standard deviation over {seeds[0]} seeds" if len(seeds) == 1 else
+             "mean ± standard deviation over n seeds; 1 seed: no spread")
+    return labelled(table), bold, words
+
+
+def nemenyi_from_json(p: dict, alpha: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """statistics.json's `nemenyi_p` ({a: {b: p}}) as a labelled treatment × treatment table and its bold mask
+    (p < α off the diagonal)."""
+    order = sorted(p, key=treatment_key)
+    table = pd.DataFrame(p, dtype=float).reindex(index=order, columns=order)
+    bold = (table < alpha) & ~pd.DataFrame(np.eye(len(order), dtype=bool), index=order, columns=order)
+    table.index.name = "treatment"
+    return labelled(table, columns=True), bold
 
 
 def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
@@ -105,7 +148,8 @@ def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     for name, (table, bold) in {"accuracies": accuracy_table(analysis), "nemenyi_p": nemenyi_table(analysis),
                                 "average_ranks": (ranks_table(analysis), None)}.items():
         paths.append(atomic.write_text(out_dir / f"{name}.csv", table.to_csv()))
-        paths.append(atomic.write_text(out_dir / f"{name}.md", to_markdown(labelled(table), bold)))
+        md = to_markdown(labelled(table, columns=name == "nemenyi_p"), bold)
+        paths.append(atomic.write_text(out_dir / f"{name}.md", md))
         paths.append(atomic.write_text(out_dir / f"{name}.tex", to_latex(table, bold,
                                                                          row_labels=TREATMENT_LABELS_LATEX)))
     paths.append(atomic.write_text(out_dir / "selected.csv", analysis.selected.to_csv(index=False)))

@@ -1,8 +1,10 @@
 """What NP and DGP say: measures per regulariser and weight, and Kendall's τ with the generalisation gap.
 
 Input is the tidy measures CSV of `scripts/measure.py` (`model.measures.table.COLUMNS`); the gap of a network is
-train − test accuracy (fractions). `measures_section` returns the report's Markdown section and writes its figures.
-Reads CSVs and writes PNGs only; must not compute measures or train.
+train − test accuracy (fractions). `measures_section` returns the report's Markdown section and writes its figures
+(regularisers in their colours and paper labels, `model.analysis.style`). A run is `collapsed` when its test accuracy
+is below COLLAPSE_FRACTION × the median of its network's runs (`model.analysis.summary`); such runs are marked in the
+figures and τ is also given without them. Reads CSVs and writes PNGs only; must not compute measures or train.
 """
 import math
 from pathlib import Path
@@ -11,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 from model.analysis.plotting import pyplot, save_png
+from model.analysis.statistics import treatment_key
+from model.analysis.style import colour, label, treatment_gid
+from model.analysis.summary import COLLAPSE_FRACTION
 from model.analysis.tables import to_markdown
 from model.measures.compute import CHANNEL_MAX
 from model.measures.table import read as read_measures
@@ -29,6 +34,10 @@ def wide(measures: pd.DataFrame) -> pd.DataFrame:
     out = net.pivot_table(index="run_id", columns="measure", values="value", aggfunc="first")
     out = net.drop_duplicates("run_id")[ident].set_index("run_id").join(out).reset_index()
     out["gap"] = out["train_accuracy"] - out["test_accuracy"]
+    runs = out["source"] == "run"
+    median = out[runs].groupby("network")["test_accuracy"].transform("median")
+    out["collapsed"] = False
+    out.loc[runs, "collapsed"] = out.loc[runs, "test_accuracy"] < COLLAPSE_FRACTION * median
     return out
 
 
@@ -62,7 +71,8 @@ def kendall(measures: pd.DataFrame) -> pd.DataFrame:
 
     Populations: the original PGDL networks per task (`pgdl: <task>`; gaps of different tasks are not comparable),
     our trained runs per block (`runs: <block>`) and, when there are several blocks, all runs together
-    (`runs: all`). τ is NaN with fewer than 3 networks or a constant column.
+    (`runs: all`); where some runs collapsed, each runs population again without them (`..., collapsed left out`).
+    τ is NaN with fewer than 3 networks or a constant column.
     """
     from scipy.stats import kendalltau
 
@@ -73,6 +83,8 @@ def kendall(measures: pd.DataFrame) -> pd.DataFrame:
     groups += [(f"runs: {block}", g) for block, g in runs.groupby("block")]
     if runs["block"].nunique() > 1:
         groups.append(("runs: all", runs))
+    groups += [(f"{name}, collapsed left out", g[~g["collapsed"]]) for name, g in list(groups)
+               if name.startswith("runs") and g["collapsed"].any()]
     rows = []
     for name, g in groups:
         for m in NETWORK_MEASURES:
@@ -107,11 +119,14 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
         "## Neural persistence and deep graph persistence",
         "",
         "Neural persistence (NP; Rieck et al., 2019) and deep graph persistence (DGP; Girrbach et al., 2023) of the "
-        "final weights, computed as in their reference code: NP is the 2-norm of the 0-dimensional persistence "
+        "final weights, following their definitions: NP is the 2-norm of the 0-dimensional persistence "
         "diagram of each layer's superlevel filtration (|w| over the network's largest |w|; maximum spanning tree "
         "plus the essential point), divided by sqrt(n_in + n_out − 1) and averaged over layers; DGP standardises "
         "each layer, composes the layers by the max–min (bottleneck-path) product and takes the normalised NP of "
-        "the composed input × output matrix. Biases are left out. Conv2D layers, absent from both reference codes, "
+        "the composed input × output matrix. NP variant: biases left out (kernels only, as the DGP reference code "
+        "does); Rieck et al.'s reference code instead folds each layer's bias in as one more input neuron "
+        "(`include_bias=True` in `model.measures.compute.neural_persistence`), which changes the values by a few "
+        "per cent. Conv2D layers, absent from both reference codes, "
         f"use our `{CHANNEL_MAX}` extension: one vertex per channel, edge weight the largest |w| over the kernel taps "
         "(for DGP, a Dense layer after a Flatten is reduced to channels the same way). The generalisation gap is "
         "train − test accuracy.",
@@ -120,7 +135,8 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
         "",
     ]
     if not table.empty:
-        lines += ["### Measures per regulariser and weight (mean ± std over seeds)", "", _regulariser_markdown(table),
+        lines += ["### Measures per regulariser and weight", "", "Mean ± standard deviation over the n runs of each "
+                  "row (its networks × seeds; a single run has no spread).", "", _regulariser_markdown(table),
                   "", f"![NP and DGP per regulariser and weight]({_plot_by_weight(measures, out_dir).name})", ""]
     lines += ["### Kendall's τ between each measure and the generalisation gap", ""]
     if taus.empty:
@@ -129,14 +145,17 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
         lines += [_markdown(taus.assign(measure=taus["measure"].map(LABELS), tau=taus["tau"].map(_num),
                                         p=taus["p"].map(_num))),
                   "τ > 0: networks with a larger measure have a larger gap. With few networks (PGDL: 8 in the paper's "
-                  "selection) |τ| must be large to mean anything; p is the two-sided p-value of τ-b.", "",
-                  f"![Measures against the generalisation gap]({_plot_vs_gap(measures, out_dir).name})", ""]
+                  "selection) |τ| must be large to mean anything; p is the two-sided p-value of τ-b. Collapsed runs "
+                  f"(test accuracy below {COLLAPSE_FRACTION:g} × their network's median) have near-chance accuracy "
+                  "and a gap near 0 whatever their weights: they can make τ alone, hence the rows without them.", "",
+                  f"![Measures against the generalisation gap]({_plot_vs_gap(measures, out_dir, taus).name})", ""]
     return "\n".join(lines)
 
 
 def _regulariser_markdown(table: pd.DataFrame) -> str:
     cols = {m: f"{m}_mean" for m in NETWORK_MEASURES + ("gap",) if f"{m}_mean" in table}
     out = table[["block", "regulariser", "weight", "n"]].copy()
+    out["regulariser"] = out["regulariser"].map(label)
     for m, col in cols.items():
         out[LABELS.get(m, m)] = [f"{a:.4f} ± {b:.4f}" if np.isfinite(b) else f"{a:.4f}"
                                  for a, b in zip(table[col], table[f"{m}_std"])]
@@ -154,7 +173,8 @@ def _num(x: float) -> str:
 
 
 def _plot_by_weight(measures: pd.DataFrame, out_dir: Path) -> Path:
-    """Per block (rows) and measure (columns): mean ± std over seeds against the weight, one line per regulariser."""
+    """Per block (rows) and measure (columns): mean ± std over the runs (networks × seeds) against the weight, one
+    line per regulariser in its colour; the baseline as a black dashed line."""
     plt = pyplot()
     runs = wide(measures[measures["source"] == "run"])
     blocks = sorted(runs["block"].unique())
@@ -163,15 +183,17 @@ def _plot_by_weight(measures: pd.DataFrame, out_dir: Path) -> Path:
     for ax_row, block in zip(axes, blocks):
         b = runs[runs["block"] == block]
         for ax, m in zip(ax_row, FIGURE_MEASURES):
-            for reg, g in b.groupby("regulariser"):
-                s = g.groupby("weight")[m].agg(["mean", "std"]).reset_index()
+            for reg in sorted(b["regulariser"].unique(), key=treatment_key):
+                s = b[b["regulariser"] == reg].groupby("weight")[m].agg(["mean", "std"]).reset_index()
                 if reg == "none":  # the unregularised baseline, drawn across the weight axis
-                    ax.axhline(s["mean"].mean(), color="grey", linestyle="--", label="none")
+                    ax.axhline(s["mean"].mean(), color=colour(reg), linestyle="--", label=label(reg),
+                               gid=treatment_gid(reg))
                     continue
-                ax.errorbar(s["weight"], s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, label=reg)
+                ax.errorbar(s["weight"], s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, label=label(reg),
+                            color=colour(reg), gid=treatment_gid(reg))
             ax.set_xscale("symlog", linthresh=_linthresh(b["weight"]))
-            ax.set(xlabel="regulariser weight", ylabel=LABELS[m], title=f"{block}: {LABELS[m]}")
-            ax.legend(fontsize="small")
+            ax.set(xlabel="regulariser weight ω", ylabel=LABELS[m], title=f"{block}: {LABELS[m]}")
+            ax.legend(fontsize="small", ncol=2)
     fig.tight_layout()
     return save_png(fig, out_dir / "measures_by_weight.png")
 
@@ -181,17 +203,35 @@ def _linthresh(weights: pd.Series) -> float:
     return float(positive.min()) if not positive.empty else 1.0
 
 
-def _plot_vs_gap(measures: pd.DataFrame, out_dir: Path) -> Path:
-    """Scatter of each network measure against the gap, PGDL models and each block of runs in their own colour."""
+def _tau_text(taus: pd.DataFrame, measure: str) -> str:
+    """One line per population: `name: τ = 0.12 (p = 0.3, n = 39)`."""
+    rows = taus[taus["measure"] == measure]
+    return "\n".join(f"{r.population}: τ = {_num(r.tau)} (p = {_num(r.p)}, n = {r.n})" for r in rows.itertuples())
+
+
+def _plot_vs_gap(measures: pd.DataFrame, out_dir: Path, taus: pd.DataFrame | None = None) -> Path:
+    """Scatter of each network measure against the gap: trained runs coloured by regulariser (collapsed runs as ×),
+    PGDL models as grey triangles (one shade per task); Kendall's τ of each population printed in the panel."""
     plt = pyplot()
     table = wide(measures)
-    task = table["network"].str.split("/").str[1]
-    table["population"] = np.where(table["source"] == "pgdl", "PGDL " + task, "runs: " + table["block"].astype(str))
-    fig, axes = plt.subplots(1, len(FIGURE_MEASURES), figsize=(5 * len(FIGURE_MEASURES), 3.6), squeeze=False)
+    taus = kendall(measures) if taus is None else taus
+    fig, axes = plt.subplots(1, len(FIGURE_MEASURES), figsize=(5.6 * len(FIGURE_MEASURES), 4.4), squeeze=False)
+    pgdl = table[table["source"] == "pgdl"]
+    runs = table[table["source"] == "run"]
     for ax, m in zip(axes[0], FIGURE_MEASURES):
-        for name, g in table.groupby("population"):
-            ax.scatter(g[m], g["gap"], s=18, label=name)
-        ax.set(xlabel=LABELS[m], ylabel="train − test accuracy")
-        ax.legend(fontsize="small")
+        for i, (task, g) in enumerate(pgdl.groupby(pgdl["network"].str.split("/").str[1])):
+            ax.scatter(g[m], g["gap"], s=22, marker="^", color=str(0.3 + 0.25 * (i % 3)), label=f"PGDL {task}")
+        for reg in sorted(runs["regulariser"].unique(), key=treatment_key):
+            g = runs[runs["regulariser"] == reg]
+            ok, bad = g[~g["collapsed"]], g[g["collapsed"]]
+            ax.scatter(ok[m], ok["gap"], s=20, color=colour(reg), label=label(reg), gid=treatment_gid(reg),
+                       edgecolor="white", linewidth=0.4)
+            if not bad.empty:
+                ax.scatter(bad[m], bad["gap"], s=40, marker="x", color=colour(reg), gid=treatment_gid(reg),
+                           label=f"{label(reg)} collapsed")
+        ax.text(0.02, 0.98, _tau_text(taus, m), transform=ax.transAxes, va="top", fontsize=7,
+                bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.8"))
+        ax.set(xlabel=LABELS[m], ylabel="generalisation gap (train − test accuracy)")
+        ax.legend(fontsize="x-small", loc="lower right", ncol=2)
     fig.tight_layout()
     return save_png(fig, out_dir / "measures_vs_gap.png")

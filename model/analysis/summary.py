@@ -1,0 +1,190 @@
+"""The report's opening summary: per analysis three or four sentences written from its numbers, then the warnings.
+
+Each analysis (a block, or `combined`) gets: the Friedman / Iman–Davenport result in words; which treatments the
+Nemenyi test separates (or none); the test's power (networks, treatments, critical difference as a share of the rank
+range, seeds per cell); and what undermines it (networks left out for missing cells, selected cells where the
+regulariser barely acted, collapsed runs). Inputs are the contents of statistics.json / details.json
+(`model.analysis.outputs`) and the accuracies frame (`model.analysis.accuracies`); links point at the report's
+section anchors. This module writes sentences; it must not compute statistics beyond reading them back
+(a mean over seeds, a threshold).
+"""
+import numpy as np
+import pandas as pd
+
+from model.analysis.statistics import BASELINE, natural_key, treatment_key
+from model.analysis.style import label
+
+# Per-run fraction of training steps in which the regulariser's gradient was applied (issue 12's accuracies column).
+ACTIVITY_COLUMNS = ("regulariser_activity", "activity_fraction")
+LOW_ACTIVITY = 0.5      # a selected cell whose mean activity is below this is flagged
+COLLAPSE_FRACTION = 0.5  # a run whose test accuracy is below this fraction of its network's median is "collapsed"
+
+
+def _p(x) -> str:
+    return "∞" if x is None else f"{x:.2g}" if x < 0.01 else f"{x:.2f}"
+
+
+def _link(text: str, anchor: str | None) -> str:
+    return f"[{text}](#{anchor})" if anchor else text
+
+
+def _names(items: list[str], limit: int = 4) -> str:
+    """`a, b and c`, or `a, b, c, d and 3 more`."""
+    if len(items) > limit:
+        items = items[:limit] + [f"{len(items) - limit} more"]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def test_sentence(st: dict) -> str:
+    """The Friedman / Iman–Davenport result in words, with its numbers."""
+    fr, alpha, k = st["friedman"], st["alpha"], len(st["treatments"])
+    numbers = (f"Iman–Davenport F = {fr['iman_davenport_f']:.3g}, p = {_p(fr['iman_davenport_p'])}; "
+               f"Friedman χ² = {fr['chi2']:.3g}, p = {_p(fr['chi2_p'])}" if fr["iman_davenport_f"] is not None
+               else f"every network ranks the treatments identically; Friedman χ² = {fr['chi2']:.3g}")
+    if significant(st):
+        return f"The treatments do not all rank alike: the Iman–Davenport test rejects equal mean ranks of the {k} " \
+               f"treatments at α = {alpha:g} ({numbers})."
+    return f"No significant difference among the {k} treatments: the Iman–Davenport test does not reject equal " \
+           f"mean ranks at α = {alpha:g} ({numbers})."
+
+
+def significant(st: dict) -> bool:
+    """Whether the omnibus (Iman–Davenport) test rejects at the analysis's α."""
+    return st["friedman"]["iman_davenport_p"] <= st["alpha"]
+
+
+def differing_pairs(st: dict) -> list[tuple[str, str, float]]:
+    """(better, worse, p) for every pair with Nemenyi p < α, better = lower mean rank; most significant first."""
+    ranks, p, alpha = st["average_ranks"], st["nemenyi_p"], st["alpha"]
+    ts = sorted(st["treatments"], key=treatment_key)
+    pairs = []
+    for i, a in enumerate(ts):
+        for b in ts[i + 1:]:
+            if p[a][b] is not None and p[a][b] < alpha:
+                better, worse = (a, b) if ranks[a] <= ranks[b] else (b, a)
+                pairs.append((better, worse, p[a][b]))
+    return sorted(pairs, key=lambda x: x[2])
+
+
+def pairs_sentence(st: dict) -> str:
+    """Which treatments the Nemenyi test separates (only read when the omnibus test rejects), and the rank extremes."""
+    ranks = st["average_ranks"]
+    order = sorted(ranks, key=lambda t: (ranks[t], treatment_key(t)))
+    extremes = f"best mean rank {label(order[0])} ({ranks[order[0]]:.2f}), worst {label(order[-1])} " \
+               f"({ranks[order[-1]]:.2f})"
+    if not significant(st):
+        return f"So no treatment can be called better than another here; {extremes}."
+    pairs = differing_pairs(st)
+    if not pairs:
+        return f"But no pair differs by the critical difference (Nemenyi), so the data do not say which ones differ; " \
+               f"{extremes}."
+    said = [f"{label(a)} over {label(b)} (p = {_p(p)})" for a, b, p in pairs]
+    return f"Nemenyi separates {len(pairs)} pair{'s' if len(pairs) > 1 else ''}: {_names(said)}; {extremes}."
+
+
+def power_sentence(st: dict) -> str:
+    """Networks, treatments, the critical difference against the rank range 1..k, and the seeds per cell."""
+    n, k, cd = st["n_networks"], len(st["treatments"]), st["critical_difference"]
+    share = cd / (k - 1)
+    seeds = sorted({cell["n_seeds"] for cells in st["selected"].values() for cell in cells.values()})
+    seed_text = ("each cell is 1 seed (no spread over seeds)" if seeds == [1] else
+                 f"cells hold {seeds[0]} seeds" if len(seeds) == 1 else f"cells hold {seeds[0]}–{seeds[-1]} seeds")
+    head = f"Power: {n} networks × {k} treatments give a critical difference of {cd:.2f} mean ranks"
+    if share > 1:
+        verdict = "wider than the whole rank range, so no pair can ever be separated: the test has no power"
+    elif share >= 0.75:
+        verdict = (f"{share:.0%} of the rank range 1–{k}: only a treatment nearly always first against one nearly "
+                   "always last could be separated, so the test has almost no power")
+    elif share >= 0.5:
+        verdict = f"{share:.0%} of the rank range 1–{k}: only large, consistent rank gaps can be detected"
+    else:
+        verdict = f"{share:.0%} of the rank range 1–{k}"
+    return f"{head}, {verdict}; {seed_text}."
+
+
+def activity_column(frame: pd.DataFrame) -> str | None:
+    """The accuracies frame's per-run regulariser-activity column, if it has one."""
+    return next((c for c in ACTIVITY_COLUMNS if c in frame), None)
+
+
+def selected_activity(frame: pd.DataFrame, st: dict) -> pd.DataFrame:
+    """Mean activity over seeds of each regularised selected cell: network, treatment, weight, activity.
+
+    Empty when the frame has no activity column; cells whose runs record no activity are left out."""
+    col = activity_column(frame)
+    rows = []
+    if col is None:
+        return pd.DataFrame(columns=["network", "treatment", "weight", "activity"])
+    values = pd.to_numeric(frame[col], errors="coerce")
+    for net, cells in st["selected"].items():
+        for t, cell in cells.items():
+            if t == BASELINE or cell["weight"] is None:
+                continue
+            hit = (frame["network"] == net) & (frame["regulariser"] == t) & np.isclose(frame["weight"], cell["weight"])
+            v = values[hit].dropna()
+            if not v.empty:
+                rows.append((net, t, cell["weight"], float(v.mean())))
+    return pd.DataFrame(rows, columns=["network", "treatment", "weight", "activity"])
+
+
+def collapsed_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Finished runs whose test accuracy is below COLLAPSE_FRACTION × the median test accuracy of their network's
+    runs (a diverged or dead network, not a weak one). Columns: network, regulariser, weight, seed, test_accuracy."""
+    median = frame.groupby("network")["test_accuracy"].transform("median")
+    out = frame[frame["test_accuracy"] < COLLAPSE_FRACTION * median]
+    return out[["network", "regulariser", "weight", "seed", "test_accuracy"]].reset_index(drop=True)
+
+
+def warning_sentences(st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -> list[str]:
+    """What undermines one analysis: networks left out, selected cells with low activity, collapsed runs."""
+    out = []
+    dropped = det.get("dropped_networks") or {}
+    if dropped:
+        named = [f"{net} (lacks {', '.join(label(t) for t in ts)})" for net, ts in
+                 sorted(dropped.items(), key=lambda kv: natural_key(kv[0]))]
+        out.append(f"Missing cells: {len(dropped)} network{'s' if len(dropped) > 1 else ''} left out of the test, "
+                   f"{_names(named)} ({_link('runs', anchors.get('runs'))}).")
+    nets = set(st["selected"])
+    activity = selected_activity(frame[frame["network"].isin(nets)], st)
+    low = activity[activity["activity"] < LOW_ACTIVITY]
+    if not low.empty:
+        named = [f"{label(r.treatment)} on {r.network} ({r.activity:.0%})" for r in low.itertuples()]
+        where = (_link("activity", anchors["activity"]) if anchors.get("activity")
+                 else f"column `{activity_column(frame)}` of the accuracies")
+        out.append(f"The regulariser acted in fewer than half of its steps in {len(low)} selected "
+                   f"cell{'s' if len(low) > 1 else ''}: {_names(named)}; those rows compare the baseline with itself "
+                   f"({where}).")
+    collapsed = collapsed_runs(frame[frame["network"].isin(nets)])
+    if not collapsed.empty:
+        picked = [r for r in collapsed.itertuples() if (sel := st["selected"].get(r.network, {}).get(r.regulariser))
+                  and sel["weight"] is not None and np.isclose(sel["weight"], r.weight)]
+        named = [f"{label(r.regulariser)} ω = {r.weight:g} on {r.network} ({r.test_accuracy:.2f})"
+                 for r in collapsed.itertuples()]
+        one = len(collapsed) == 1
+        where = (("selected, so it is in the ranks" if one else f"{len(picked)} of them selected, so in the ranks")
+                 if picked else "not selected, so it only distorts the plots" if one
+                 else "none selected, so they only distort the plots")
+        out.append(f"{len(collapsed)} run{'s' if len(collapsed) > 1 else ''} collapsed (test accuracy below "
+                   f"{COLLAPSE_FRACTION:g} × its network's median): {_names(named)}; {where} "
+                   f"({_link('accuracy against weight', anchors.get('accuracy_vs_weight'))}).")
+    return out
+
+
+def analysis_summary(name: str, st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -> str:
+    """One paragraph: the linked analysis name, then its sentences."""
+    sentences = [test_sentence(st), pairs_sentence(st), power_sentence(st)]
+    sentences += warning_sentences(st, det, frame, anchors)
+    return f"**{_link(name, anchors.get('analysis:' + name))}.** " + " ".join(sentences)
+
+
+def summary_markdown(analyses: list[tuple[str, dict, dict]], frame: pd.DataFrame, n_incomplete: int,
+                     anchors: dict) -> str:
+    """The summary's body: one paragraph per analysis (blocks, then `combined`), then the runs that did not finish.
+
+    analyses: (name, statistics.json, details.json); anchors: `analysis:<name>`, `runs`, `activity`,
+    `accuracy_vs_weight` -> heading anchors (a missing key gives plain text)."""
+    paragraphs = [analysis_summary(name, st, det, frame, anchors) for name, st, det in analyses]
+    if n_incomplete:
+        paragraphs.append(f"**{n_incomplete} run{'s' if n_incomplete > 1 else ''} did not finish** and "
+                          f"{'are' if n_incomplete > 1 else 'is'} left out ({_link('runs', anchors.get('runs'))}).")
+    return "\n\n".join(paragraphs) + "\n"
