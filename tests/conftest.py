@@ -66,3 +66,11 @@ def write_done(root: Path, network: str, regulariser: str, weight: float, seed: 
               "stop_reason": "max_epochs", "wall_seconds": 1.5, "versions": {}, "spec": {}, **extra}
     run_folder.write_done(run, record)
     return run
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the files tests recorded with `record_property("screenshot", path)` (also under pytest-xdist)."""
+    paths = [value for report in terminalreporter.stats.get("passed", [])
+             for name, value in getattr(report, "user_properties", ()) if name == "screenshot"]
+    for path in paths:
+        terminalreporter.write_line(f"screenshot: {path}")

@@ -229,7 +229,7 @@ def test_measures_section_writes_figures_and_tables(tmp_path):
     text = analysis.measures_section(csv, acc, tmp_path / "report")
     assert text.startswith("## Neural persistence and deep graph persistence")
     assert "6 trained runs, 4 PGDL models" in text
-    assert "| digits | t1 | 0.01 | 2 | 0.6200 ± 0.0283 |" in text
+    assert "| digits | T1 | 0.01 | 2 | 0.6200 ± 0.0283 |" in text
     assert "| pgdl: task1_v4 | DGP (normalised) | 4 | -0.667 |" in text
     for png in ("measures_by_weight.png", "measures_vs_gap.png"):
         assert f"]({png})" in text

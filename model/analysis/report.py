@@ -114,7 +114,8 @@ def runs_section(inp: Inputs) -> list[str]:
              "by its mean test accuracy; the baseline has no weight to choose, a structural advantage for the "
              "regularised rows.", ""]
     if inp.incomplete is not None and not inp.incomplete.empty:
-        lines += [f"**{len(inp.incomplete)} runs not finished** (left out):", "",
+        n = len(inp.incomplete)
+        lines += [f"**{n} run{'s' if n > 1 else ''} not finished** (left out):", "",
                   tables.to_markdown(inp.incomplete.set_index("task_id")), ""]
     elif inp.incomplete is not None:
         lines += ["Every expected run finished.", ""]
@@ -217,8 +218,6 @@ def measures_section(inp: Inputs) -> list[str]:
     out_dir) -> Markdown` when a measures CSV exists (given, or `measures.csv` beside the accuracies)."""
     path = inp.measures_csv or inp.accuracies_csv.with_name("measures.csv")
     if not path.exists():
-        if inp.measures_csv:
-            raise DataError(f"{path}: no such measures CSV")
         return []
     try:
         from model.measures.analysis import measures_section as section
@@ -264,13 +263,17 @@ def plot_accuracy_vs_weight(frame: pd.DataFrame, network: str, out_dir: Path) ->
         lo, hi = (min(shown), max(shown)) if shown else (0.0, 1.0)
         pad = max(0.01, 0.08 * (hi - lo))
         ax.set_ylim(lo - pad, hi + pad)
-        for col, mean in (("val_accuracy", agg[("val_accuracy", "mean")]), ("test_accuracy",
-                                                                           agg[("test_accuracy", "mean")])):
-            for w, v in mean[mean < floor].items():  # collapsed: a marker on the lower edge, labelled with its value
+        for w in agg.index:  # collapsed: a marker on the lower edge per accuracy, one label with the values
+            low = [(col, agg.loc[w, (col, "mean")]) for col in ("val_accuracy", "test_accuracy")
+                   if agg.loc[w, (col, "mean")] < floor]
+            for col, _ in low:
                 ax.plot([w], [lo - pad], marker="v", ms=7, color=colour(reg), clip_on=False, gid=treatment_gid(reg),
                         mfc=colour(reg) if col == "val_accuracy" else "white")
-                ax.annotate(f"{v:.2f}", (w, lo - pad), xytext=(0, 6), textcoords="offset points", ha="center",
-                            fontsize=7, color=colour(reg))
+            if low:
+                ax.annotate("\n".join(f"{col.split('_')[0]} {v:.2f}" for col, v in low), (w, lo - pad),
+                            xytext=(0, 7), textcoords="offset points", ha="center", va="bottom", fontsize=6.5,
+                            color=colour(reg))
+        ax.margins(x=0.12)
         if not base.empty:
             for col, style in (("val_accuracy", ":"), ("test_accuracy", "-.")):
                 ax.axhline(base[col].mean(), color=colour(BASELINE), ls=style, lw=1, gid=treatment_gid(BASELINE))
@@ -296,6 +299,8 @@ def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path |
     if not columns and not regs:
         return None
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig = plt.figure(figsize=(max(3.0 * len(columns), 2.2 * len(regs)), 5.2 if regs else 2.7), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=(1.15, 1)) if regs else (fig, None)
     axes = top.subplots(1, max(1, len(columns)), squeeze=False)[0]
@@ -310,6 +315,7 @@ def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path |
                         gid=treatment_gid(t))
         ax.set_title(CURVE_TITLES.get(col, col), fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
     if columns:
         axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), title="★ kept epoch",
@@ -323,6 +329,7 @@ def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path |
                 ax.axvline(kept, color=colour(t), ls=":", lw=1, gid=treatment_gid(t))
             ax.set_title(f"R of {label(t)}", fontsize=9, color=colour(t), weight="bold")
             ax.set_xlabel("epoch", fontsize=8)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.tick_params(labelsize=7)
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
         bottom.suptitle("regulariser term R (unweighted; own axis per regulariser)", fontsize=8)
@@ -370,6 +377,8 @@ def read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv=None, titl
         raise DataError(f"{statistics_dir}: no <block>/statistics.json; run extract_statistics.py first")
     analyses = [AnalysisFolder(f.name, f, json.loads((f / "statistics.json").read_text()),
                                json.loads(_read_text(f / "details.json") or "{}")) for f in folders]
+    if measures_csv and not Path(measures_csv).exists():
+        raise DataError(f"{measures_csv}: no such measures CSV")
     incomplete_csv = accuracies_csv.with_name(accuracies_csv.stem + ".incomplete.csv")
     incomplete = (read_csv(incomplete_csv, accuracies.INCOMPLETE_COLUMNS, "list of unfinished runs")
                   if incomplete_csv.exists() and incomplete_csv.stat().st_size else None)

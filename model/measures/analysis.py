@@ -183,16 +183,19 @@ def _plot_by_weight(measures: pd.DataFrame, out_dir: Path) -> Path:
     for ax_row, block in zip(axes, blocks):
         b = runs[runs["block"] == block]
         for ax, m in zip(ax_row, FIGURE_MEASURES):
+            regs = [r for r in sorted(b["regulariser"].unique(), key=treatment_key) if r != "none"]
             for reg in sorted(b["regulariser"].unique(), key=treatment_key):
                 s = b[b["regulariser"] == reg].groupby("weight")[m].agg(["mean", "std"]).reset_index()
                 if reg == "none":  # the unregularised baseline, drawn across the weight axis
                     ax.axhline(s["mean"].mean(), color=colour(reg), linestyle="--", label=label(reg),
                                gid=treatment_gid(reg))
                     continue
-                ax.errorbar(s["weight"], s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, label=label(reg),
-                            color=colour(reg), gid=treatment_gid(reg))
+                dodge = 10 ** (0.03 * (regs.index(reg) - (len(regs) - 1) / 2))  # side by side, not on one x
+                ax.errorbar(s["weight"] * dodge, s["mean"], yerr=s["std"].fillna(0), marker="o", ms=4, capsize=2,
+                            lw=1.2, label=label(reg), color=colour(reg), gid=treatment_gid(reg))
             ax.set_xscale("symlog", linthresh=_linthresh(b["weight"]))
-            ax.set(xlabel="regulariser weight ω", ylabel=LABELS[m], title=f"{block}: {LABELS[m]}")
+            ax.set(xlabel="regulariser weight ω (points side by side around each weight)", ylabel=LABELS[m])
+            ax.set_title(f"{block}: {LABELS[m]}\nmean ± std over the runs (networks × seeds)", fontsize=10)
             ax.legend(fontsize="small", ncol=2)
     fig.tight_layout()
     return save_png(fig, out_dir / "measures_by_weight.png")
