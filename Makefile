@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(PY) extract_statistics.py $(DEMO_OUT)/accuracies.csv --out $(DEMO_OUT)/statistics --force
 	$(PY) scripts/make_report.py --accuracies $(DEMO_OUT)/accuracies.csv --statistics $(DEMO_OUT)/statistics \
 		--out $(DEMO_OUT)/report --title "Digits demo: $(DEMO_SWEEP)" --force
-	@echo "Report: $(DEMO_OUT)/report/report.md"
+	@echo "Report: $(DEMO_OUT)/report/report.md (one page with the figures: $(DEMO_OUT)/report/report.html)"
 
 # The paper end to end (data -> zoos -> both sweeps -> accuracies -> statistics -> report) on whatever GPUs this
 # machine has (one task per GPU; CPU workers when there is none). Every step resumes: run it again after a crash.
@@ -56,7 +56,7 @@ reproduce: $(STAMP)
 		$(if $(filter paper,$(PROFILE)),--nemenyi-p capped --drop-paper-weights)
 	$(PY) scripts/make_report.py --accuracies $(REPRO_OUT)/accuracies.csv --statistics $(REPRO_OUT)/statistics \
 		--out $(REPRO_OUT)/report --title "Decorrelating neurons using persistence: $(PROFILE) profile" --force
-	@echo "Report: $(REPRO_OUT)/report/report.md"
+	@echo "Report: $(REPRO_OUT)/report/report.md (one page with the figures: $(REPRO_OUT)/report/report.html)"
 
 # One worker on GPU $(GPU) for $(SWEEP) (default: the MNIST sweep of $(PROFILE)); start one per GPU, on any machine
 # that sees the same $(EXPERIMENTS): claims keep two workers off one task. In Docker, see the Dockerfile's header.

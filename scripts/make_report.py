@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""Build a sweep's report page (Markdown + PNG) from its accuracies and statistics (and run folders).
+"""Build a sweep's report page (Markdown + PNG, and one self-contained HTML page) from its accuracies and statistics.
 
     python scripts/make_report.py --accuracies ACC.csv --statistics DIR --out REPORT_DIR [--measures MEASURES.csv]
                                   [--title TEXT] [--force]
 
-Prints the report's path. Exit status 2 with one line on stderr for bad input. The work is in model/analysis/report.py.
+Writes REPORT_DIR/report.md, its PNGs and REPORT_DIR/report.html (figures embedded; opens offline). Prints the
+report's path. Exit status 2 with one line on stderr for bad input. The work is in model/analysis/report.py.
 """
 import argparse
 import sys
@@ -24,7 +25,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--accuracies", required=True, help="accuracies CSV (accuracies/collect_accuracies.py)")
     p.add_argument("--statistics", required=True, help="folder written by extract_statistics.py")
-    p.add_argument("--out", required=True, help="report folder (report.md and PNGs)")
+    p.add_argument("--out", required=True, help="report folder (report.md, PNGs, report.html)")
     p.add_argument("--measures", help="NP/DGP measures CSV (default: measures.csv beside the accuracies, if any)")
     p.add_argument("--title", default="Report", help="page title")
     p.add_argument("--force", action="store_true", help="overwrite an existing report")

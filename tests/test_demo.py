@@ -35,3 +35,4 @@ def test_make_demo_on_a_reduced_grid(tmp_path):
     text = report.read_text()
     assert "## combined" in text and "## Training curves" in text
     assert (tmp_path / "report" / "cd_combined.png").stat().st_size > 1000
+    assert (tmp_path / "report" / "report.html").stat().st_size > 1000
