@@ -165,16 +165,17 @@ def warning_sentences(st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -
                  if picked else "not selected, so it only distorts the plots" if one
                  else "none selected, so they only distort the plots")
         out.append(f"{len(collapsed)} run{'s' if len(collapsed) > 1 else ''} collapsed (test accuracy below "
-                   f"{COLLAPSE_FRACTION:g} × its network's median): {_names(named)}; {where} "
+                   f"{COLLAPSE_FRACTION:g} × the median of its network's runs): {_names(named)}; {where} "
                    f"({_link('accuracy against weight', anchors.get('accuracy_vs_weight'))}).")
     return out
 
 
 def analysis_summary(name: str, st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -> str:
-    """One paragraph: the linked analysis name, then its sentences."""
+    """One paragraph (the linked analysis name, the test, the pairs, the power), then its warnings as a list."""
     sentences = [test_sentence(st), pairs_sentence(st), power_sentence(st)]
-    sentences += warning_sentences(st, det, frame, anchors)
-    return f"**{_link(name, anchors.get('analysis:' + name))}.** " + " ".join(sentences)
+    text = f"**{_link(name, anchors.get('analysis:' + name))}.** " + " ".join(sentences)
+    warnings = warning_sentences(st, det, frame, anchors)
+    return text + "".join(f"\n\n- ⚠ {w}" if i == 0 else f"\n- ⚠ {w}" for i, w in enumerate(warnings))
 
 
 def summary_markdown(analyses: list[tuple[str, dict, dict]], frame: pd.DataFrame, n_incomplete: int,

@@ -155,6 +155,9 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
 
 def _regulariser_markdown(table: pd.DataFrame) -> str:
     cols = {m: f"{m}_mean" for m in NETWORK_MEASURES + ("gap",) if f"{m}_mean" in table}
+    rank = {t: i for i, t in enumerate(sorted(table["regulariser"].unique(), key=treatment_key))}
+    table = table.sort_values(["block", "regulariser", "weight"],
+                              key=lambda col: col.map(rank) if col.name == "regulariser" else col)
     out = table[["block", "regulariser", "weight", "n"]].copy()
     out["regulariser"] = out["regulariser"].map(label)
     for m, col in cols.items():
