@@ -112,8 +112,9 @@ def test_collapsed_runs_are_named_and_whether_they_enter_the_ranks():
     frame = pd.concat([HEALTHY, accuracies([("digits/0", "l1", 1.0, 0, 0.15)])], ignore_index=True)
     st = statistics(p_id=0.66)
     text = summary.analysis_summary("digits", st, {}, frame, ANCHORS)
-    assert "1 run collapsed (test accuracy below 0.5 × the median of its network's runs): ℓ1 ω = 1 on digits/0 (0.15); not " \
-           "selected, so it only distorts the plots ([accuracy against weight](#accuracy-against-weight))." in text
+    assert ("1 run collapsed (test accuracy below 0.5 × the median of its network's runs): ℓ1 ω = 1 on digits/0 "
+            "(0.15); not selected, so it only distorts the plots ([accuracy against weight]"
+            "(#accuracy-against-weight)).") in text
     st["selected"]["digits/0"]["l1"]["weight"] = 1.0
     assert "(0.15); selected, so it is in the ranks" in summary.analysis_summary("digits", st, {}, frame, ANCHORS)
 
