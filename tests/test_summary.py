@@ -26,7 +26,7 @@ def statistics(p_id: float, nemenyi: dict | None = None, n: int = 3, seeds: int 
 
 def accuracies(rows: list[tuple]) -> pd.DataFrame:
     """Accuracies frame from (network, regulariser, weight, seed, test_accuracy[, activity]) tuples."""
-    cols = ["network", "regulariser", "weight", "seed", "test_accuracy", "regulariser_activity"]
+    cols = ["network", "regulariser", "weight", "seed", "test_accuracy", "reg_applied_fraction"]
     frame = pd.DataFrame([r + (None,) * (6 - len(r)) for r in rows], columns=cols)
     frame["block"] = "digits"
     frame["val_accuracy"] = frame["test_accuracy"]
@@ -86,9 +86,9 @@ def test_low_activity_of_selected_cells_is_flagged_and_others_are_not():
             for i in range(3) for t in TREATMENTS]
     frame = accuracies(rows)
     hit = lambda net, t, w: (frame["network"] == net) & (frame["regulariser"] == t) & (frame["weight"] == w)  # noqa: E731
-    frame.loc[hit("digits/0", "t1", 0.01), "regulariser_activity"] = 0.0
-    frame.loc[hit("digits/2", "corr", 0.01), "regulariser_activity"] = 0.49
-    frame.loc[hit("digits/1", "t2", 0.01), "regulariser_activity"] = 0.5  # not below one half
+    frame.loc[hit("digits/0", "t1", 0.01), "reg_applied_fraction"] = 0.0
+    frame.loc[hit("digits/2", "corr", 0.01), "reg_applied_fraction"] = 0.49
+    frame.loc[hit("digits/1", "t2", 0.01), "reg_applied_fraction"] = 0.5  # not below one half
     # an unselected weight with no activity is not the summary's business
     frame = pd.concat([frame, accuracies([("digits/1", "t1", 1.0, 0, 0.94, 0.0)])], ignore_index=True)
     st = statistics(p_id=0.66)
@@ -98,12 +98,12 @@ def test_low_activity_of_selected_cells_is_flagged_and_others_are_not():
     assert "The regulariser acted in fewer than half of its steps in 2 selected cells: T1 on digits/0 (0%) and C on " \
            "digits/2 (49%); those rows compare the baseline with itself ([activity](#did-the-regulariser-act))." in text
     # without the activity section the column is named instead of a link
-    assert "(column `regulariser_activity` of the accuracies)" in summary.analysis_summary("digits", st, {}, frame,
+    assert "(column `reg_applied_fraction` of the accuracies)" in summary.analysis_summary("digits", st, {}, frame,
                                                                                             ANCHORS)
 
 
 def test_without_an_activity_column_nothing_is_flagged():
-    frame = HEALTHY.drop(columns="regulariser_activity")
+    frame = HEALTHY.drop(columns="reg_applied_fraction")
     assert summary.activity_column(frame) is None
     assert summary.selected_activity(frame, statistics(p_id=0.66)).empty
 

@@ -35,7 +35,7 @@ REPORT = "report.md"
 HTML = "report.html"
 # Section titles other sections link to (their anchors are `html.anchor(title)`).
 SUMMARY, RUNS, ACC_VS_WEIGHT, CURVES_TITLE = "Summary", "Runs", "Accuracy against weight", "Training curves"
-ACTIVITY = "Did the regulariser act?"  # issue 12's section; linked from the summary when the report has it
+ACTIVITY = "Did the regulariser act?"  # the activity section's title; the summary links to it when the page has it
 CURVES = ("accuracy", "val_accuracy", "ce")  # history.csv columns drawn for every treatment, where present
 CURVE_TITLES = {"accuracy": "train accuracy", "val_accuracy": "validation accuracy", "ce": "train cross-entropy"}
 REG = "reg"  # history.csv column of the unweighted regulariser term, drawn per regulariser on its own axis
@@ -123,8 +123,9 @@ def runs_section(inp: Inputs) -> list[str]:
 
 
 def provenance_section(inp: Inputs) -> list[str]:
-    """Slot for the provenance block (commits, devices, versions the runs recorded): issue 13's
-    `model.analysis.provenance.provenance_section(accuracies frame, ...)`. Left out while that module is absent."""
+    """The provenance block (commits, devices, versions the runs recorded):
+    `model.analysis.provenance.provenance_section(accuracies frame) -> Markdown`; left out where that module is
+    absent."""
     try:
         from model.analysis import provenance
     except ImportError:

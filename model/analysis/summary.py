@@ -14,8 +14,9 @@ import pandas as pd
 from model.analysis.statistics import BASELINE, natural_key, treatment_key
 from model.analysis.style import label
 
-# Per-run fraction of training steps in which the regulariser's gradient was applied (issue 12's accuracies column).
-ACTIVITY_COLUMNS = ("regulariser_activity", "activity_fraction")
+# Per-run fraction of training steps in which the regulariser's gradient was applied: the accuracies column (the
+# first present is used; `reg_applied_fraction` is DONE.json's regulariser_activity.applied_fraction).
+ACTIVITY_COLUMNS = ("reg_applied_fraction", "regulariser_activity", "activity_fraction")
 LOW_ACTIVITY = 0.5      # a selected cell whose mean activity is below this is flagged
 COLLAPSE_FRACTION = 0.5  # a run whose test accuracy is below this fraction of its network's median is "collapsed"
 
