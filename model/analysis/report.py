@@ -166,7 +166,8 @@ def analysis_section(a: AnalysisFolder, out_dir: Path) -> str:
     ranks = pd.Series(st["average_ranks"]).sort_values(kind="stable").to_frame("average rank")
     ranks.index = [label(t) for t in ranks.index]
     ranks.index.name = "treatment"
-    lines += ["### Average ranks (1 = best)", "", tables.to_markdown(ranks, digits=2)]
+    lines += [f"### Average ranks over the {st['n_networks']} networks (1 = best)", "",
+              tables.to_markdown(ranks, digits=2)]
     table, bold, words = tables.selected_accuracy_table(st["selected"])
     lines += [f"### Test accuracy at the selected weight ({words}; best per network in bold)", "",
               tables.to_markdown(table, bold)]
