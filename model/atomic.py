@@ -1,11 +1,31 @@
 """Atomic writes: a temporary file in the target's folder, then `os.replace`.
 
 A reader never sees a half-written file under its final name, and an interrupted write leaves the old file intact.
+The file gets the permissions the process's umask gives a new file (`mkstemp`'s 0600 would hide finished runs from
+another user or container sharing the folder).
 """
 import json
 import os
 import tempfile
 from pathlib import Path
+
+
+def umask() -> int:
+    """The process's umask, read without changing it (Linux `/proc/self/status`; elsewhere set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def new_file_mode() -> int:
+    """The mode `open(path, "w")` would give a new file: 0666 less the umask."""
+    return 0o666 & ~umask()
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -15,6 +35,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), new_file_mode())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

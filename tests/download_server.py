@@ -5,6 +5,7 @@ Not a test module; the download tests import it. Every request is logged as (pat
 import http.server
 import re
 import threading
+import time
 
 
 class LoopbackServer:
@@ -13,17 +14,22 @@ class LoopbackServer:
     ranges: honour `Range: bytes=a-b | a- | -n` with 206 (else always 200 with the whole file).
     cuts: {"/name": {offset: n}}: the first response for that path whose body starts at byte `offset` sends only
         n body bytes, then closes the connection (a cut mid-file).
+    cut_every: {"/name": n}: every response for that path sends at most n body bytes, then closes the connection.
+    delay_s: seconds to wait before answering each request (a slow server).
     """
 
-    def __init__(self, files: dict[str, bytes], ranges: bool = True, cuts: dict[str, dict[int, int]] | None = None):
+    def __init__(self, files: dict[str, bytes], ranges: bool = True, cuts: dict[str, dict[int, int]] | None = None,
+                 cut_every: dict[str, int] | None = None, delay_s: float = 0.0):
         self.files, self.ranges, self.log = files, ranges, []
         self.cuts = {k: dict(v) for k, v in (cuts or {}).items()}
+        self.cut_every, self.delay_s = dict(cut_every or {}), delay_s
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             timeout = 10
 
             def do_GET(self):
+                time.sleep(server.delay_s)
                 data = server.files.get(self.path)
                 if data is None:
                     self.send_error(404)
@@ -52,6 +58,8 @@ class LoopbackServer:
                 cut = server.cuts.get(self.path, {}).pop(start, None)
                 if cut is not None:
                     body = body[:cut]
+                if self.path in server.cut_every:
+                    body = body[:server.cut_every[self.path]]
                 self.wfile.write(body)
                 self.close_connection = True
                 server.log.append((self.path, header, status, len(body)))

@@ -53,7 +53,8 @@ def test_claim_of_a_dead_process_is_taken_over(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / run_folder.RUNNING).write_text(json.dumps(
-        {"host": socket.gethostname(), "pid": dead.pid, "heartbeat_unix": time.time()}))
+        {"host": socket.gethostname(), "pid": dead.pid, "pid_namespace": claims.PID_NAMESPACE,
+         "heartbeat_unix": time.time()}))
     assert state.status(tmp_path) == "partial"
     with claims.Claim(tmp_path):
         assert json.loads((tmp_path / run_folder.RUNNING).read_text())["pid"] == os.getpid()
@@ -88,7 +89,8 @@ def test_a_claim_file_without_a_heartbeat_is_live_until_its_mtime_is_old(tmp_pat
 
 
 def test_heartbeat_of_a_claim_taken_over_raises_and_leaves_the_new_claim(tmp_path):
-    other = {"host": socket.gethostname(), "pid": os.getpid() + 1, "heartbeat_unix": time.time()}
+    other = {"host": socket.gethostname(), "pid": os.getpid() + 1, "token": "another process",
+             "heartbeat_unix": time.time()}
     with claims.Claim(tmp_path) as claim:
         (tmp_path / run_folder.RUNNING).write_text(json.dumps(other))  # our heartbeat went stale; another took over
         with pytest.raises(claims.ClaimLost, match="taken over") as err:
@@ -101,9 +103,11 @@ def test_release_dead_claim_removes_only_that_pids_claim_on_this_host(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     path = tmp_path / run_folder.RUNNING
-    for claim in ({"host": socket.gethostname(), "pid": dead.pid + 1}, {"host": "elsewhere", "pid": dead.pid}):
+    ours = {"host": socket.gethostname(), "pid_namespace": claims.PID_NAMESPACE}
+    for claim in ({**ours, "pid": dead.pid + 1}, {**ours, "host": "elsewhere", "pid": dead.pid},
+                  {**ours, "pid_namespace": "another/pid:[1]", "pid": dead.pid}):
         path.write_text(json.dumps({**claim, "heartbeat_unix": time.time()}))
         assert not claims.release_dead_claim(tmp_path, dead.pid) and path.exists()
-    path.write_text(json.dumps({"host": socket.gethostname(), "pid": dead.pid, "heartbeat_unix": time.time()}))
+    path.write_text(json.dumps({**ours, "pid": dead.pid, "heartbeat_unix": time.time()}))
     assert claims.release_dead_claim(tmp_path, dead.pid) and not path.exists()
     assert not claims.release_dead_claim(tmp_path, dead.pid)  # nothing there

@@ -93,6 +93,9 @@ def write(collection: Collection, path: str | os.PathLike, force: bool = False) 
     """Write the accuracies CSV and, beside it, `<stem>.incomplete.csv`; refuse to overwrite without `force`."""
     path = Path(path)
     side = path.with_name(path.stem + ".incomplete.csv")
+    for target in (path, side):
+        if target.is_dir():
+            raise DataError(f"{target}: is a folder; expected --out to name a CSV file")
     if not force and (path.exists() or side.exists()):
         raise DataError(f"{path}: already exists; pass --force to overwrite it")
     atomic.write_text(path, collection.frame.to_csv(index=False))

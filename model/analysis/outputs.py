@@ -51,6 +51,8 @@ def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05
     unless `force`.
     """
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"{out_dir}: exists and is not a folder; expected --out to name a folder (new or existing)")
     frame = accuracies.read(accuracies_csv)
     if drop_paper_weights:
         frame = statistics.drop_weights(frame, DROPPED_WEIGHTS)

@@ -1,55 +1,135 @@
 """The `RUNNING.json` claim: which process trains a run, so that two workers sharing a folder never train one run.
 
 A claim is created complete (a temporary file hard-linked to that name, which fails if it exists) and refreshed each
-epoch; a claim whose pid is dead on this host or whose heartbeat is older than `STALE_SECONDS` may be taken over.
+epoch. It names its owner by a random per-process `token` (what `Claim` checks to know a claim is its own), and by
+host, boot, PID namespace, pid and the pid's start time (what lets a reader tell that the owner is dead). A claim may
+be taken over when its heartbeat is more than `STALE_SECONDS` from now (older, or in the future), or when it was
+made in the reader's own PID namespace on this boot by a pid that is gone (or now another process). A claim from
+another PID namespace (another container sharing the folder and host name) is judged by its heartbeat alone: its pid
+means nothing here. Any content is read without error: a heartbeat that is not a number is replaced by the file's
+mtime.
 """
 import json
+import logging
+import math
 import os
 import socket
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from model import atomic
 from model.runs.run_folder import RUNNING, now, read_json
 
+log = logging.getLogger(__name__)
+
 STALE_SECONDS = 2 * 3600  # a live trainer refreshes its heartbeat every epoch
 
 
-def claim_is_stale(claim: dict, stale_seconds: float = STALE_SECONDS) -> bool:
-    """True when the claiming process is dead on this host, or its heartbeat is older than `stale_seconds`."""
-    if claim.get("host") == socket.gethostname() and not _pid_alive(claim.get("pid")):
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _pid_namespace() -> str | None:
+    """This boot and PID namespace, e.g. `<boot id>/pid:[4026531836]`; None where Linux /proc does not tell."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    return f"{_read('/proc/sys/kernel/random/boot_id')}/{namespace}"
+
+
+PID_NAMESPACE = _pid_namespace()
+_token: tuple[int, str] | None = None
+
+
+def token() -> str:
+    """This process's claim token: random, made once per process (a forked child gets its own)."""
+    global _token
+    if _token is None or _token[0] != os.getpid():
+        _token = (os.getpid(), uuid.uuid4().hex)
+    return _token[1]
+
+
+def _start_time(pid: int) -> int | None:
+    """The start time of `pid` in clock ticks since boot (`/proc/<pid>/stat` field 22), or None."""
+    stat = _read(f"/proc/{pid}/stat")
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (AttributeError, IndexError, ValueError):
+        return None
+
+
+def _in_our_pid_namespace(claim: dict) -> bool:
+    """Whether the claim's pid is a pid of this PID namespace on this boot (a record without a namespace, from an
+    older version, is taken to be one when it names this host)."""
+    return claim.get("host") == socket.gethostname() and claim.get("pid_namespace") == PID_NAMESPACE
+
+
+def _owner_is_dead(claim: dict) -> bool:
+    """True only when the claim was made in our PID namespace and its process is provably gone: the pid does not
+    exist, or belongs to a process started at another time (the pid was reused)."""
+    pid = claim.get("pid")
+    if not _in_our_pid_namespace(claim) or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    if not _pid_alive(pid):
         return True
-    return time.time() - float(claim.get("heartbeat_unix", 0)) > stale_seconds
+    started = claim.get("pid_start")
+    return isinstance(started, int) and _start_time(pid) not in (None, started)
+
+
+def _timestamp(value) -> float | None:
+    """A finite number of seconds since the epoch, or None for anything else (a string, null, NaN, a list...)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def claim_is_stale(claim: dict, stale_seconds: float = STALE_SECONDS, mtime: float | None = None) -> bool:
+    """True when the claim's owner is provably dead (`_owner_is_dead`) or its heartbeat (`heartbeat_unix`; when that
+    is not a number, `mtime`, the claim file's) is more than `stale_seconds` before or after now. A claim with
+    neither a usable heartbeat nor an mtime is stale."""
+    if _owner_is_dead(claim):
+        return True
+    beat = _timestamp(claim.get("heartbeat_unix"))
+    beat = beat if beat is not None else mtime
+    return beat is None or abs(time.time() - beat) > stale_seconds
 
 
 def claim_file_is_stale(path: Path, stale_seconds: float = STALE_SECONDS) -> bool:
     """True when the claim file `path` is missing or its claim is stale (`claim_is_stale`). A file that does not
-    parse or has no heartbeat (written by hand, or by an older version) is live until its mtime is older than
-    `stale_seconds`."""
-    claim = read_json(path)
-    if claim is not None and "heartbeat_unix" in claim:
-        return claim_is_stale(claim, stale_seconds)
+    parse (half written by hand, garbage) is judged by its mtime alone."""
     try:
-        return time.time() - Path(path).stat().st_mtime > stale_seconds
+        mtime = Path(path).stat().st_mtime
     except FileNotFoundError:
         return True
+    except OSError:  # cannot look: someone may hold it
+        return False
+    return claim_is_stale(read_json(path) or {}, stale_seconds, mtime)
 
 
 def release_dead_claim(run_dir: Path, pid: int) -> bool:
-    """Remove the run's claim if it names this host and `pid` (a process known to be dead, e.g. killed by a
-    signal); return whether it did. Another host's or another process's claim is left alone."""
+    """Remove the run's claim if `pid` (a child of ours known to be dead, e.g. killed by a signal) made it in our
+    PID namespace on this host; return whether it did. Another process's claim is left alone, and a claim that
+    cannot be removed (a read-only folder) is logged and left to go stale."""
     path = Path(run_dir) / RUNNING
     claim = read_json(path)
-    if claim is None or claim.get("host") != socket.gethostname() or claim.get("pid") != pid:
+    if claim is None or not _in_our_pid_namespace(claim) or claim.get("pid") != pid:
         return False
-    path.unlink(missing_ok=True)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        log.warning("%s: cannot remove the claim of dead process %d (%s); it goes stale by itself", path, pid,
+                    err.strerror or err)
+        return False
     return True
 
 
-def _pid_alive(pid) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
+def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -103,6 +183,7 @@ class Claim:
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{RUNNING}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as f:
+                os.fchmod(f.fileno(), atomic.new_file_mode())
                 f.write(json.dumps(self._record()))
             os.link(tmp, self.path)
         except FileExistsError:
@@ -126,8 +207,9 @@ class Claim:
         aside.unlink(missing_ok=True)
 
     def _record(self) -> dict:
-        return {"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
-                "heartbeat": now(), "heartbeat_unix": time.time()}
+        return {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _start_time(os.getpid()),
+                "pid_namespace": PID_NAMESPACE, "token": token(), "started": self.started, "heartbeat": now(),
+                "heartbeat_unix": time.time()}
 
     def heartbeat(self) -> None:
         """Refresh the heartbeat (atomic rewrite of our own claim); `ClaimLost` if another process took it."""
@@ -138,7 +220,7 @@ class Claim:
 
     @staticmethod
     def _ours(claim: dict) -> bool:
-        return claim.get("pid") == os.getpid() and claim.get("host") == socket.gethostname()
+        return claim.get("token") == token()
 
     def __exit__(self, *exc) -> None:
         if self._ours(read_json(self.path) or {}):

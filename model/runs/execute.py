@@ -107,7 +107,10 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
         except claims.ClaimLost:
             raise  # another process trains the run now: its folder is not ours to mark failed
         except Exception as err:
-            run_folder.write_failed(run_dir, err, traceback.format_exc())
+            try:
+                run_folder.write_failed(run_dir, err, traceback.format_exc())
+            except OSError as write_err:  # a full disk: the reason still reaches the driver through our output
+                log.warning("%s: could not record %s (%s)", run_dir, run_folder.FAILED, write_err.strerror or write_err)
             raise
         return record, True
 
@@ -138,6 +141,7 @@ def _execute(args) -> int:
     except Exception as err:  # the run failed; FAILED.json says why
         if args.debug:
             traceback.print_exc()
+        cli.log_traceback(err)
         raise cli.CommandFailed(f"{spec.run_dir}: training failed: {type(err).__name__}: "
                                 f"{' '.join(str(err).split())[:300]} (details in {run_folder.FAILED})", 1) from None
     if not trained:

@@ -7,7 +7,9 @@ must not build models, load data or write files.
 
 Fields (JSON object; only `network` and `regulariser` are required). Every default is the default of the `Spec` and
 `Optimizer` dataclass fields below (the `corrected` profile); `profile: "paper"` replaces the quirk settings' defaults
-by `PAPER_DEFAULTS` and starts `regulariser_options` from `model.regularisers.names.PAPER_OPTIONS`.
+by `PAPER_DEFAULTS` and starts `regulariser_options` from `model.regularisers.names.PAPER_OPTIONS`. Every integer is
+at most 2³¹ − 1 (the int32 TensorFlow counts in), a seed below 2³²; a network name's parts are plain folder names, so
+a run folder never leaves `output_root`.
 
 | field | type, range | meaning |
 |---|---|---|
@@ -49,12 +51,17 @@ The resolved spec (`Spec.to_dict()`, every field explicit) is itself a valid spe
 """
 import json
 import math
+import re
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from model.errors import SpecError
 from model.profiles import PROFILES
 from model.regularisers.names import IDS, PAPER_OPTIONS, check
+
+INT_LIMIT = 2 ** 31 - 1  # the largest count (epochs, batch size, buffer, steps) TensorFlow's int32 holds
+SEED_LIMIT = 2 ** 32  # seeds are in [0, 2**32): what `keras.utils.set_random_seed` and NumPy accept
+NAME_PART = re.compile(r"[A-Za-z0-9_.\-]+")  # one part of a network name (a folder of the run's path)
 
 # The quirk settings' defaults under the `paper` profile (docs/quirks.md); the `corrected` ones are the `Spec` defaults.
 PAPER_DEFAULTS = {
@@ -124,6 +131,8 @@ class Spec:
             text = path.read_text(encoding="utf-8")
         except OSError as err:
             raise SpecError(f"{path}: cannot read the spec file ({err.strerror or err})") from None
+        except UnicodeDecodeError as err:
+            raise SpecError(f"{path}: byte {err.start} is not UTF-8; expected a UTF-8 JSON spec file") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -145,11 +154,7 @@ class Spec:
         if values["profile"] == "paper":
             defaults.update(PAPER_DEFAULTS)
 
-        network = _get(data, "network", None, str, source)
-        family, _, ident = network.partition("/")
-        if not family or not ident:
-            raise SpecError(f"{source}: field 'network' = {network!r}: expected 'family/id', e.g. 'digits/0'")
-        values["network"] = network
+        values["network"] = _network(data, source)
         values["regulariser"] = _regulariser_id(data, source)
         values["weight"] = _number(data, "weight", defaults["weight"], source, low=0.0)
         values["sampling"] = _number(data, "sampling", defaults["sampling"], source, low=0.0, low_open=True, high=1.0)
@@ -160,9 +165,9 @@ class Spec:
         values["patience"] = _integer(data, "patience", defaults["patience"], source, low=0)
         values["monitor"] = _choice(data, "monitor", defaults["monitor"], source)
         values["checkpoint_every"] = _integer(data, "checkpoint_every", defaults["checkpoint_every"], source, low=1)
-        values["seed"] = _integer(data, "seed", defaults["seed"], source, low=0)
-        values["output_root"] = _nonempty(data, "output_root", defaults["output_root"], source)
-        values["data_root"] = _nonempty(data, "data_root", defaults["data_root"], source)
+        values["seed"] = _integer(data, "seed", defaults["seed"], source, low=0, high=SEED_LIMIT - 1)
+        values["output_root"] = _path(data, "output_root", defaults["output_root"], source)
+        values["data_root"] = _path(data, "data_root", defaults["data_root"], source)
         if data.get("shuffle_buffer", defaults["shuffle_buffer"]) is None:
             values["shuffle_buffer"] = None
         else:
@@ -217,7 +222,7 @@ def _get(data: dict, name: str, default, kind, source: str, label: str | None = 
 
 
 def _number(data, name, default, source, low=None, high=None, low_open=False, high_open=False, label=None):
-    value = float(_get(data, name, default, float, source, label))
+    value = float(_get(data, name, default, float, source, label)) + 0.0  # + 0.0: -0.0 becomes 0.0 (one task id)
     bad = not math.isfinite(value)
     bad |= low is not None and (value <= low if low_open else value < low)
     bad |= high is not None and (value >= high if high_open else value > high)
@@ -229,17 +234,29 @@ def _number(data, name, default, source, low=None, high=None, low_open=False, hi
     return value
 
 
-def _integer(data, name, default, source, low=None, label=None):
+def _integer(data, name, default, source, low=None, label=None, high=INT_LIMIT):
+    """An integer field in [low, high]: counts reach TensorFlow as int32, so none may exceed `INT_LIMIT`."""
     value = _get(data, name, default, int, source, label)
-    if low is not None and value < low:
-        raise SpecError(f"{source}: field {label or name!r} = {value!r}: expected an integer >= {low}")
+    if (low is not None and value < low) or value > high:
+        raise SpecError(f"{source}: field {label or name!r} = {value!r}: expected an integer in "
+                        f"[{'-inf' if low is None else low}, {high}]")
     return value
 
 
-def _nonempty(data, name, default, source):
+def _network(data: dict, source: str) -> str:
+    """`family/id[/...]`: every part a plain folder name, so the run folder stays under `output_root`."""
+    network = _get(data, "network", None, str, source)
+    parts = network.split("/")
+    if len(parts) < 2 or any(p in ("", ".", "..") or not NAME_PART.fullmatch(p) for p in parts):
+        raise SpecError(f"{source}: field 'network' = {network!r}: expected 'family/id', e.g. 'digits/0', each part "
+                        "made of letters, digits, '_', '-', '.' and not '.' or '..'")
+    return network
+
+
+def _path(data, name, default, source):
     value = _get(data, name, default, str, source)
-    if not value:
-        raise SpecError(f"{source}: field {name!r} is empty: expected a path")
+    if not value or "\0" in value:
+        raise SpecError(f"{source}: field {name!r} = {value!r}: expected a non-empty path without NUL characters")
     return value
 
 

@@ -88,15 +88,19 @@ def _outcome(job: Job, returncode: int, tail: str) -> TaskOutcome:
     # the process says "already done" when another finished it first
     if returncode == 0 and run_folder.is_done(run_dir):
         return TaskOutcome(job.task_id, "skipped" if "already done" in _last_line(tail) else "done")
-    failed = run_folder.read_json(run_dir / run_folder.FAILED)
-    if failed is None or returncode != EXIT_FAILED:
+    failed = run_folder.read_json(run_dir / run_folder.FAILED) or {}
+    if not isinstance(failed.get("error"), str) or returncode != EXIT_FAILED:
         # the process died before it could say why (bad input, a signal, a crash): record it for the status report
         if returncode < 0:
             reason = f"killed by {_signal_name(returncode)} (retries exhausted)"
         else:
             reason = _last_line(tail) or f"exited with status {returncode}"
-        run_folder.write_failed(run_dir, TaskProcessError(reason))
-        failed = run_folder.read_json(run_dir / run_folder.FAILED)
+        try:
+            run_folder.write_failed(run_dir, TaskProcessError(reason))
+        except OSError as err:  # a full disk or read-only folder: say so, and go on with the other tasks
+            log.error("%s: could not record %s (%s): %s", job.task_id, run_folder.FAILED,
+                      err.strerror or err, reason)
+        return TaskOutcome(job.task_id, "failed", " ".join(reason.split()))
     return TaskOutcome(job.task_id, "failed", failed["error"])
 
 
