@@ -44,7 +44,7 @@ def folder(data_root: str | Path) -> Path:
 def _raw_files(data_root: Path, source_dir: Path | None, base_urls, force: bool, files: dict) -> dict[str, Path]:
     """Paths of the four `.gz` files: from `source_dir` (md5 mismatch only warned: shapes are checked next) or
     downloaded (md5 checked) from the first of `base_urls` that answers."""
-    paths = {}
+    paths, unreachable = {}, {}
     for key, (name, md5, _) in files.items():
         if source_dir is not None:
             path = Path(source_dir) / name
@@ -56,14 +56,21 @@ def _raw_files(data_root: Path, source_dir: Path | None, base_urls, force: bool,
             continue
         errors = []
         for base in base_urls:
+            if base in unreachable:
+                continue
             try:
                 paths[key] = download.fetch_file(base.rstrip("/") + "/" + name, folder(data_root) / "raw" / name,
                                                  md5=md5, force=force)
                 break
+            except download.Unreachable as err:  # not tried again for the other files
+                unreachable[base] = str(err)
             except DataError as err:
                 errors.append(str(err))
         else:
-            raise DataError(f"{name}: no mirror worked ({'; '.join(errors)})")
+            if not errors:
+                raise DataError(f"{name}: no mirror can be reached ({'; '.join(unreachable.values())}); check the "
+                                "network, or give --base-url or --from-dir")
+            raise DataError(f"{name}: no mirror worked ({'; '.join([*errors, *unreachable.values()])})")
     return paths
 
 
