@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_done
 from download_server import LoopbackServer
 
 from model import atomic
@@ -502,8 +503,6 @@ def test_13_a_half_written_checkpoint_names_the_file_and_what_to_do(tmp_path):
 
 
 def test_13_a_done_json_of_empty_object_is_not_done_and_does_not_stop_the_collection(tmp_path):
-    from tests.test_results import write_done
-
     write_done(tmp_path, "digits/0", "none", 0.0, 0, 0.8, 0.8)
     empty = tmp_path / "digits/0/t1/0.1/seed_0"
     empty.mkdir(parents=True)
@@ -564,3 +563,17 @@ def test_15_pgdl_is_fetched_over_https_and_every_member_is_checked_against_pinne
         pgdl_fetch.check_pins([(member, tmp_path / "f")], {member.name: "0" * 64}, tmp_path / "pins.json")
     with pytest.raises(DataError, match=r"no pinned SHA-256.*--record-hashes"):
         pgdl_fetch.check_pins([(member, tmp_path / "f")], {}, tmp_path / "pins.json")
+
+
+@pytest.mark.slow
+def test_13_a_rerun_over_a_damaged_checkpoint_says_which_file_and_what_to_do(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"network": "digits/0", "regulariser": "none", "max_epochs": 1,
+                                "output_root": str(tmp_path / "out")}))
+    run_dir = tmp_path / "out" / "digits/0/none/0.0/seed_0"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "checkpoints" / "last.npz").write_bytes(b"PK\x03\x04 half written")
+    proc = command(["python", "-m", "model.runs.execute", spec], cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert str(run_dir / "checkpoints" / "last.npz") in line and "delete it" in line and "--force" in line

@@ -22,8 +22,10 @@ def test_done_only_when_done_json_parses(tmp_path):
     assert run_folder.read_done(run_dir) is None and state.status(run_dir) == "partial"
     (run_dir / run_folder.DONE).write_text("[1, 2]")  # not an object
     assert not run_folder.is_done(run_dir)
-    run_folder.write_done(run_dir, {"test_accuracy": 0.9})
-    assert run_folder.read_done(run_dir) == {"test_accuracy": 0.9} and state.status(run_dir) == "done"
+    (run_dir / run_folder.DONE).write_text("{}")  # says nothing, not even which run
+    assert not run_folder.is_done(run_dir) and state.status(run_dir) == "partial"
+    run_folder.write_done(run_dir, {"task_id": "run", "test_accuracy": 0.9})
+    assert run_folder.read_done(run_dir) == {"task_id": "run", "test_accuracy": 0.9} and state.status(run_dir) == "done"
 
 
 def test_failed_is_one_line_and_removed_by_a_later_success(tmp_path):
@@ -31,7 +33,7 @@ def test_failed_is_one_line_and_removed_by_a_later_success(tmp_path):
     record = json.loads((tmp_path / run_folder.FAILED).read_text())
     assert record["error"] == "bad thing happened" and record["type"] == "ValueError" and "time" in record
     assert state.status(tmp_path) == "failed"
-    run_folder.write_done(tmp_path, {"ok": True})
+    run_folder.write_done(tmp_path, {"task_id": "run"})
     assert not (tmp_path / run_folder.FAILED).exists() and state.status(tmp_path) == "done"
 
 

@@ -55,7 +55,8 @@ def collect(root: str | os.PathLike, expected=None) -> Collection:
 
     expected: None (every run folder under root), or task ids (`digits/0/t1/0.01/seed_0`, relative to root), e.g. a
     sweep's tasks: only those are collected, and those with no folder are listed as `missing`. A DONE.json that
-    parses but lacks a contract key raises DataError.
+    parses but lacks a contract key, or holds a weight or seed of the wrong type, is listed as `partial` with the
+    reason; it does not stop the collection.
     """
     root = Path(root)
     if not root.is_dir():
@@ -72,14 +73,19 @@ def collect(root: str | os.PathLike, expected=None) -> Collection:
         done = run_folder.read_done(run)
         status = "done" if done is not None else state.status(run)
         if status == "done":
-            rows.append(_done_row(run, done, task_id))
-        elif status == "failed":
+            try:
+                rows.append(_done_row(run, done, task_id))
+            except DataError as err:  # a damaged record: listed, and the other runs still collected
+                incomplete.append((task_id, "partial", str(err)))
+            continue
+        if status == "failed":
             failed = run_folder.read_json(run / run_folder.FAILED) or {}
             incomplete.append((task_id, "failed", str(failed.get("error", "FAILED.json does not parse"))))
         elif status == "running":
             incomplete.append((task_id, "running", "a live RUNNING.json claim"))
         else:
-            why = "DONE.json does not parse" if (run / run_folder.DONE).exists() else "started, no DONE.json"
+            why = ("DONE.json does not parse as a run's record" if (run / run_folder.DONE).exists()
+                   else "started, no DONE.json")
             incomplete.append((task_id, "partial", why))
     incomplete += [(t, "missing", "no run folder") for t in expected or () if t not in seen]
     frame = pd.DataFrame(rows, columns=list(COLUMNS + EXTRA_COLUMNS))
@@ -107,7 +113,8 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
     """Read and validate an accuracies CSV: the contract's columns, numeric values, one row per run.
 
     Raises DataError naming the file and what is wrong (missing or empty file, missing column, non-numeric value,
-    accuracy outside [0, 1], duplicated run).
+    a weight that is not a finite number >= 0, a seed that is not an integer >= 0, accuracy outside [0, 1],
+    duplicated run).
     """
     path = Path(path)
     frame = read_csv(path, COLUMNS, "accuracies CSV")
@@ -123,6 +130,14 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
         if not bad.empty:
             raise DataError(f"{path}: column {col!r} holds non-numeric value {bad.iloc[0]!r}")
         frame[col] = values
+    bad = frame[~np.isfinite(frame["weight"]) | (frame["weight"] < 0)]
+    if not bad.empty:
+        raise DataError(f"{path}: weight {bad['weight'].iloc[0]!r} of network {bad['network'].iloc[0]!r}: expected a "
+                        "finite number >= 0")
+    bad = frame[~np.isfinite(frame["seed"]) | (frame["seed"] < 0) | (frame["seed"] % 1 != 0)]
+    if not bad.empty:
+        raise DataError(f"{path}: seed {bad['seed'].iloc[0]!r} of network {bad['network'].iloc[0]!r}: expected an "
+                        "integer >= 0")
     for col in ("val_accuracy", "test_accuracy"):
         out = frame[(frame[col] < 0) | (frame[col] > 1)]
         if not out.empty:

@@ -105,18 +105,24 @@ def select(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
 
     Per network and regulariser, among weights > 0 (the baseline takes all its weights, normally only 0.0), pick the
     weight with the highest mean validation accuracy over seeds; ties go to the smallest weight (strict >). Its mean
-    test accuracy is the cell's score. Runs with a missing (NaN) validation accuracy cannot be selected.
+    test accuracy over the same `n_seeds` seeds is the cell's score. Runs with a missing (NaN) validation accuracy
+    cannot be selected; a selectable run with a NaN test accuracy makes its weight's mean NaN (with a warning naming
+    it), so that network is left out of the analysis rather than scored on fewer seeds than `n_seeds` says.
     Returns columns block, network, treatment, weight, n_seeds, val_accuracy, val_std, test_accuracy, test_std.
     """
     runs = frame[(frame["regulariser"] == baseline) | (frame["weight"] > 0)]
     runs = runs[runs["val_accuracy"].notna()]
+    no_test = runs[runs["test_accuracy"].isna()]
+    for run in no_test.itertuples(index=False):
+        warnings.warn(f"run {run.network} {run.regulariser} weight {run.weight!r} seed {run.seed} has no test accuracy "
+                      "(NaN): its cell's mean test accuracy is NaN, not the mean of the other seeds", stacklevel=2)
     if runs.empty:
         raise StatsError("no run can be selected: every run has weight 0 (and is not the baseline "
                          f"{baseline!r}) or lacks a validation accuracy")
     per_weight = (runs.groupby(["network", "regulariser", "weight"], sort=True)
                   .agg(block=("block", "first"), n_seeds=("seed", "nunique"),
                        val_accuracy=("val_accuracy", "mean"), val_std=("val_accuracy", "std"),
-                       test_accuracy=("test_accuracy", "mean"), test_std=("test_accuracy", "std"))
+                       test_accuracy=("test_accuracy", _mean_of_all), test_std=("test_accuracy", "std"))
                   .reset_index())
     # groupby sorts weights ascending; idxmax returns the first maximum, i.e. the smallest weight among ties.
     best = per_weight.loc[per_weight.groupby(["network", "regulariser"], sort=False)["val_accuracy"].idxmax()]
@@ -125,6 +131,11 @@ def select(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
                             key=lambda col: col.map(natural_key if col.name == "network" else treatment_key))
     return best[["block", "network", "treatment", "weight", "n_seeds", "val_accuracy", "val_std", "test_accuracy",
                  "test_std"]].reset_index(drop=True)
+
+
+def _mean_of_all(values: pd.Series) -> float:
+    """The mean, NaN when any value is NaN (pandas' mean skips them)."""
+    return float(values.mean(skipna=False))
 
 
 def drop_weights(frame: pd.DataFrame, dropped: dict) -> pd.DataFrame:

@@ -93,6 +93,7 @@ class FileSource:
             return f.read(stop - start)
 
     def fetch(self, start: int, stop: int, part: Path) -> None:
+        """Copy bytes `[start, stop)` of the archive to `part`."""
         with open(self.path, "rb") as src, open(part, "wb") as out:
             src.seek(start)
             remaining = stop - start
@@ -102,7 +103,18 @@ class FileSource:
 
 
 def central_directory(source, where: str) -> list[Member]:
-    """Parse the archive's central directory (ZIP64 aware) → its file members (directories left out)."""
+    """Parse the archive's central directory (ZIP64 aware) → its file members (directories left out).
+
+    Any damage (a record cut short, an offset or size outside the archive, a name that does not decode, a ZIP64
+    extra field too short for the values it replaces) raises `DataError` naming `where` and the byte.
+    """
+    try:
+        return _central_directory(source, where)
+    except (struct.error, IndexError, ValueError, OverflowError) as err:  # a check below missed a damaged record
+        raise DataError(f"{where}: corrupted central directory ({type(err).__name__}: {err})") from None
+
+
+def _central_directory(source, where: str) -> list[Member]:
     tail_start = max(0, source.size - TAIL)
     tail = source.read(tail_start, source.size)
     pos = tail.rfind(b"PK\x05\x06")
@@ -114,35 +126,57 @@ def central_directory(source, where: str) -> list[Member]:
         if loc < 0 or tail[loc:loc + 4] != b"PK\x06\x07":
             raise DataError(f"{where}: ZIP64 archive without a ZIP64 end-of-central-directory locator")
         eocd64_offset = ZIP64_LOCATOR.unpack_from(tail, loc)[2]
+        if eocd64_offset + ZIP64_EOCD.size > source.size:
+            raise DataError(f"{where}: ZIP64 end-of-central-directory offset {eocd64_offset} is past the archive's "
+                            f"{source.size} bytes")
         record = source.read(eocd64_offset, eocd64_offset + ZIP64_EOCD.size)
-        if record[:4] != b"PK\x06\x06":
+        if len(record) != ZIP64_EOCD.size or record[:4] != b"PK\x06\x06":
             raise DataError(f"{where}: bad ZIP64 end-of-central-directory record at byte {eocd64_offset}")
         count, cd_size, cd_offset = ZIP64_EOCD.unpack(record)[7:10]
+    if cd_offset + cd_size > source.size:
+        raise DataError(f"{where}: central directory (bytes {cd_offset}..{cd_offset + cd_size}) is past the "
+                        f"archive's {source.size} bytes")
     data = source.read(cd_offset, cd_offset + cd_size)
     members, pos = [], 0
     for _ in range(count):
-        if data[pos:pos + 4] != b"PK\x01\x02":
+        at = f"{where}: central directory entry at byte {cd_offset + pos}"
+        if data[pos:pos + 4] != b"PK\x01\x02" or pos + CENTRAL.size > len(data):
             raise DataError(f"{where}: corrupted central directory at byte {cd_offset + pos}")
         fields = CENTRAL.unpack_from(data, pos)
         flags, method, crc, csize, size = fields[3], fields[4], fields[7], fields[8], fields[9]
         name_len, extra_len, comment_len, offset = fields[10], fields[11], fields[12], fields[16]
+        end = pos + CENTRAL.size + name_len + extra_len + comment_len
+        if end > len(data):
+            raise DataError(f"{at}: name, extra field and comment run past the directory's end")
         raw_name = data[pos + CENTRAL.size:pos + CENTRAL.size + name_len]
-        name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+        try:
+            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+        except UnicodeDecodeError:
+            raise DataError(f"{at}: member name {raw_name!r} is flagged UTF-8 but is not") from None
         extra = data[pos + CENTRAL.size + name_len:pos + CENTRAL.size + name_len + extra_len]
-        size, csize, offset = _zip64_values(extra, size, csize, offset)
+        size, csize, offset = _zip64_values(extra, size, csize, offset, f"{at} ({name})")
+        if offset + csize > source.size:
+            raise DataError(f"{at}: member {name} (bytes {offset}..{offset + csize}) is past the archive's "
+                            f"{source.size} bytes")
         if not name.endswith("/"):
             members.append(Member(name, method, crc, csize, size, offset))
-        pos += CENTRAL.size + name_len + extra_len + comment_len
+        pos = end
     return members
 
 
-def _zip64_values(extra: bytes, size: int, csize: int, offset: int) -> tuple[int, int, int]:
-    """Replace the 0xFFFFFFFF placeholders by the 64-bit values of the ZIP64 extra field (id 0x0001)."""
+def _zip64_values(extra: bytes, size: int, csize: int, offset: int, where: str) -> tuple[int, int, int]:
+    """Replace the 0xFFFFFFFF placeholders by the 64-bit values of the ZIP64 extra field (id 0x0001); an extra
+    field cut short, or a ZIP64 field without a value for each placeholder, raises `DataError`."""
     pos = 0
     while pos + 4 <= len(extra):
         tag, length = struct.unpack_from("<HH", extra, pos)
+        if pos + 4 + length > len(extra):
+            raise DataError(f"{where}: extra field 0x{tag:04x} announces {length} bytes, {len(extra) - pos - 4} left")
         if tag == 0x0001:
             values = list(struct.unpack_from(f"<{length // 8}Q", extra, pos + 4))
+            needed = [size, csize, offset].count(0xFFFFFFFF)
+            if len(values) < needed:
+                raise DataError(f"{where}: ZIP64 extra field holds {len(values)} values, {needed} needed")
             if size == 0xFFFFFFFF:
                 size = values.pop(0)
             if csize == 0xFFFFFFFF:
@@ -150,6 +184,8 @@ def _zip64_values(extra: bytes, size: int, csize: int, offset: int) -> tuple[int
             if offset == 0xFFFFFFFF:
                 offset = values.pop(0)
         pos += 4 + length
+    if 0xFFFFFFFF in (size, csize, offset):
+        raise DataError(f"{where}: 32-bit placeholder size or offset without a ZIP64 extra field to replace it")
     return size, csize, offset
 
 
@@ -166,8 +202,17 @@ def safe_destination(root: Path, name: str) -> Path:
 
 def extract_member(source, member: Member, root: Path, where: str) -> Path:
     """Fetch, inflate and CRC-check one member into `root`; return its path. An existing file with the right CRC
-    is kept; one that differs raises `DataError`."""
+    is kept; one that differs raises `DataError`. The member is never inflated past its declared size, and a folder
+    that cannot be written (a full disk, read only) raises `DataError` naming the file."""
     dest = safe_destination(root, member.name)
+    try:
+        return _extract_member(source, member, dest, where)
+    except OSError as err:
+        raise DataError(f"{err.filename or dest}: cannot write archive member {member.name} "
+                        f"({err.strerror or err}); free space or choose another --data-root, then run again") from None
+
+
+def _extract_member(source, member: Member, dest: Path, where: str) -> Path:
     if dest.exists():
         if dest.stat().st_size == member.size and _crc_of(dest) == member.crc:
             return dest
@@ -176,16 +221,19 @@ def extract_member(source, member: Member, root: Path, where: str) -> Path:
         raise DataError(f"{where}: member {member.name} uses compression method {member.method}; "
                         f"expected 0 (stored) or 8 (deflate)")
     header = source.read(member.header_offset, member.header_offset + LOCAL.size)
-    if header[:4] != b"PK\x03\x04":
+    if len(header) != LOCAL.size or header[:4] != b"PK\x03\x04":
         raise DataError(f"{where}: no local header for member {member.name} at byte {member.header_offset}")
     name_len, extra_len = LOCAL.unpack(header)[9:11]
     start = member.header_offset + LOCAL.size + name_len + extra_len
+    if start + member.compressed_size > source.size:
+        raise DataError(f"{where}: member {member.name}'s data (bytes {start}..{start + member.compressed_size}) "
+                        f"is past the archive's {source.size} bytes")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     source.fetch(start, start + member.compressed_size, part)
     tmp = dest.with_name(f".{dest.name}.tmp")
     try:
-        crc, size = _inflate(part, tmp, member.method)
+        crc, size = _inflate(part, tmp, member.method, member.size, where, member.name)
         if (crc, size) != (member.crc, member.size):
             part.unlink()
             raise DataError(f"{where}: member {member.name} has CRC-32 {crc:08x} and {size} bytes, expected "
@@ -194,25 +242,39 @@ def extract_member(source, member: Member, root: Path, where: str) -> Path:
     except zlib.error as err:
         part.unlink()
         raise DataError(f"{where}: member {member.name} does not inflate ({err}); run again to fetch it anew") from None
+    except DataError:
+        part.unlink(missing_ok=True)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     part.unlink()
     return dest
 
 
-def _inflate(src: Path, dest: Path, method: int) -> tuple[int, int]:
-    """Decompress `src` (raw deflate or stored) into `dest`; return (CRC-32, size) of the output."""
+def _inflate(src: Path, dest: Path, method: int, max_size: int, where: str, name: str) -> tuple[int, int]:
+    """Decompress `src` (raw deflate or stored) into `dest`; return (CRC-32, size) of the output. Output past
+    `max_size` bytes (the size the directory declares) is never written: `DataError` (a zip bomb or damage)."""
     crc, size = 0, 0
     inflater = zlib.decompressobj(-15) if method == DEFLATED else None
     with open(src, "rb") as f, open(dest, "wb") as out:
+
+        def emit(data: bytes) -> None:
+            nonlocal crc, size
+            if size + len(data) > max_size:
+                raise DataError(f"{where}: member {name} inflates to more than the {max_size} bytes its directory "
+                                "entry declares; refusing it (damaged or a zip bomb)")
+            crc, size = zlib.crc32(data, crc), size + len(data)
+            out.write(data)
+
         while chunk := f.read(download.CHUNK):
-            data = inflater.decompress(chunk) if inflater else chunk
-            crc, size = zlib.crc32(data, crc), size + len(data)
-            out.write(data)
+            if inflater is None:
+                emit(chunk)
+                continue
+            while chunk:  # at most max_size - size + 1 bytes out per call: enough to see the bound crossed
+                emit(inflater.decompress(chunk, max_size - size + 1))
+                chunk = inflater.unconsumed_tail
         if inflater:
-            data = inflater.flush()
-            crc, size = zlib.crc32(data, crc), size + len(data)
-            out.write(data)
+            emit(inflater.flush())
     return crc, size
 
 

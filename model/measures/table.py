@@ -53,16 +53,19 @@ def measure_run(run_dir: str | Path, data_root: str | Path | None = None) -> pd.
 
     spec = done.get("spec", {})
     root = data_root if data_root is not None else spec.get("data_root", "data")
-    network = get_network(done["network"], root, done.get("profile", spec.get("profile", "corrected")))
+    network = get_network(str(done["network"]), str(root), done.get("profile", spec.get("profile", "corrected")))
     model = network.build_model()
     try:
         model.load_weights(weights)
     except (ValueError, OSError) as err:
         raise DataError(f"{weights}: cannot be loaded into {done['network']}: {err}") from err
-    identity = dict(run_id=done["task_id"], source="run", block=done.get("block", network.block),
-                    network=done["network"], regulariser=done["regulariser"], weight=float(done["weight"]),
-                    seed=int(done["seed"]), train_accuracy=float(done["train_accuracy"]),
-                    test_accuracy=float(done["test_accuracy"]))
+    try:
+        identity = dict(run_id=done["task_id"], source="run", block=done.get("block", network.block),
+                        network=done["network"], regulariser=done["regulariser"], weight=float(done["weight"]),
+                        seed=int(done["seed"]), train_accuracy=float(done["train_accuracy"]),
+                        test_accuracy=float(done["test_accuracy"]))
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{run_dir / run_folder.DONE}: weight, seed or an accuracy is not a number ({err})") from None
     return _rows(identity, measure_model(model))
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import time
+import zipfile
 from pathlib import Path
 
 import keras
@@ -14,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from model import atomic
+from model.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,19 @@ def save_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping, epoc
 
 
 def load_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping) -> dict:
-    """Restore a checkpoint written by `save_checkpoint` into a compiled model; return its state dict."""
+    """Restore a checkpoint written by `save_checkpoint` into a compiled model; return its state dict.
+
+    A checkpoint that cannot be read back (cut short, damaged, or written for another model) raises `DataError`
+    naming the file and what to do, instead of failing the run on every rerun with a bare zip or key error."""
+    try:
+        return _load_checkpoint(path, model, stopper)
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: damaged checkpoint, cannot resume from it ({type(err).__name__}: "
+                        f"{' '.join(str(err).split())[:200]}); delete it to restart this run from epoch 0, or rerun "
+                        "with --force") from None
+
+
+def _load_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping) -> dict:
     with np.load(path) as data:
         state = json.loads(str(data["state"]))
         for i, v in enumerate(model.network.variables):

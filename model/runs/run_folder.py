@@ -1,8 +1,8 @@
 """Run folders: layout, the `DONE.json` / `FAILED.json` markers (the `RUNNING.json` claim is `model.runs.claims`).
 
-A run folder is `<output_root>/<task_id>` (see `model.runs.spec.Spec.task_id`). Finished ⇔ `DONE.json` parses; nothing
-else (a `spec.json`, checkpoints, weights, a `FAILED.json`) means finished. This module must not know how a run is
-trained.
+A run folder is `<output_root>/<task_id>` (see `model.runs.spec.Spec.task_id`). Finished ⇔ `DONE.json` parses as an
+object with a `task_id`; nothing else (a `spec.json`, checkpoints, weights, a `FAILED.json`) means finished. This module
+must not know how a run is trained.
 """
 import json
 from datetime import UTC, datetime
@@ -29,8 +29,10 @@ def read_json(path: Path) -> dict | None:
 
 
 def read_done(run_dir: Path) -> dict | None:
-    """The run's `DONE.json`, or None when the run is not finished."""
-    return read_json(Path(run_dir) / DONE)
+    """The run's `DONE.json`, or None when the run is not finished: the file is missing, does not parse as an
+    object, or does not say which run it records (a `task_id` string; `{}` is not a finished run)."""
+    record = read_json(Path(run_dir) / DONE)
+    return record if record is not None and isinstance(record.get("task_id"), str) else None
 
 
 def is_done(run_dir: Path) -> bool:
