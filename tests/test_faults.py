@@ -577,3 +577,32 @@ def test_13_a_rerun_over_a_damaged_checkpoint_says_which_file_and_what_to_do(tmp
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     [line] = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert str(run_dir / "checkpoints" / "last.npz") in line and "delete it" in line and "--force" in line
+
+
+def _pgdl_archive(path: Path, config: bytes) -> bytes:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("input_data/task1_v4/model_20/config.json", config)
+        z.writestr("input_data/task1_v4/model_20/weights_init.hdf5", b"init")
+        z.writestr("input_data/task1_v4/dataset_1/train/shard_0.tfrecord", b"shard")
+        z.writestr("reference_data/task1_v4/model_configs.json", b"{}")
+    return path.read_bytes()
+
+
+def test_15_a_substituted_member_with_a_valid_crc_is_refused_and_not_kept(tmp_path):
+    from model.zoo import pgdl_fetch
+
+    pins = tmp_path / "pins.json"
+    pins.write_text(json.dumps({"url": "x", "sha256": {}}))
+    honest = _pgdl_archive(tmp_path / "honest.zip", b'{"model_config": []}')
+    evil = _pgdl_archive(tmp_path / "evil.zip", b'{"model_config": ["evil"]}')
+    with LoopbackServer({"/p.zip": honest, "/q.zip": evil}) as server:
+        with pytest.raises(DataError, match="no pinned SHA-256"):
+            pgdl_fetch.fetch(tmp_path / "d0", server.url + "/p.zip", models=(20,), pins=pins)
+        assert not list((tmp_path / "d0").rglob("config.json"))
+        pgdl_fetch.fetch(tmp_path / "d1", server.url + "/p.zip", models=(20,), pins=pins, record_hashes=True)
+        assert len(json.loads(pins.read_text())["sha256"]) == 4
+        pgdl_fetch.fetch(tmp_path / "d2", server.url + "/p.zip", models=(20,), pins=pins)  # checked, passes
+        with pytest.raises(DataError, match=r"model_20/config.json: SHA-256 [0-9a-f]{64}, expected"):
+            pgdl_fetch.fetch(tmp_path / "d3", server.url + "/q.zip", models=(20,), pins=pins)
+    assert not (tmp_path / "d3" / "pgdl" / "input_data/task1_v4/model_20/config.json").exists()
+    assert not list((tmp_path / "d3").rglob("*.part")) and not list((tmp_path / "d3").rglob(".*.tmp"))

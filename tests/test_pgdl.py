@@ -233,11 +233,24 @@ def test_missing_data_and_bad_names(tmp_path):
 
 # --- download ------------------------------------------------------------------------------------------------------
 
-def test_range_download_fetches_only_needed_members(archive, tmp_path, replica):
+@pytest.fixture()
+def pins(archive, tmp_path):
+    """A pin file holding the SHA-256 of every needed member of the fixture archive (computed with zipfile)."""
+    import hashlib
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        digests = {n: hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist() if pgdl_fetch.wanted(n)}
+    path = tmp_path / "pins.json"
+    path.write_text(json.dumps({"url": "loopback", "sha256": digests}))
+    return path
+
+
+def test_range_download_fetches_only_needed_members(archive, tmp_path, replica, pins):
     with LoopbackServer({"/public_data.zip": archive}) as server:
-        paths = pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0)
+        paths = pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0, pins=pins)
         requests, sent = len(server.log), server.bytes_sent("/public_data.zip")
-        assert pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0) == paths
+        assert pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0, pins=pins) == paths
         assert len(server.log) == requests + 1  # a second run only reads the archive's end: files are CRC-checked
     root = tmp_path / "pgdl"
     got = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
@@ -264,23 +277,23 @@ def member_data_range(archive_bytes: bytes, name: str) -> tuple[int, int]:
     return start, start + info.compress_size
 
 
-def test_cut_connection_mid_member_resumes(archive, tmp_path):
+def test_cut_connection_mid_member_resumes(archive, tmp_path, pins):
     name = f"{TASK}/dataset_1/train/shard_0.tfrecord"
     start, stop = member_data_range(archive, name)
     with LoopbackServer({"/p.zip": archive}, cuts={"/p.zip": {start: 1000, start + 1000: 0}}) as server:
         with pytest.raises(DataError, match="download failed after 1 attempt "):
-            pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retries=0, retry_wait_s=0)
+            pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retries=0, retry_wait_s=0, pins=pins)
         final = tmp_path / "pgdl" / name
         assert not final.exists()  # never under its final name while incomplete
         assert Path(f"{final}.part").stat().st_size == 1000
-        pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retry_wait_s=0)  # a later run resumes the part file
+        pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retry_wait_s=0, pins=pins)  # a later run resumes the part file
     assert f"bytes={start + 1000}-{stop - 1}" in [entry[1] for entry in server.log]
     assert not list((tmp_path / "pgdl").rglob("*.part")) and not list((tmp_path / "pgdl").rglob("*.tmp"))
     xs, _ = tfrecord.read_shard(final)
     assert xs.shape[1:] == (8, 8, 3)
 
 
-def test_corrupted_member_is_rejected(archive, tmp_path):
+def test_corrupted_member_is_rejected(archive, tmp_path, pins):
     name = "reference_data/task1_v4/model_configs.json"
     import io
 
@@ -293,7 +306,7 @@ def test_corrupted_member_is_rejected(archive, tmp_path):
     corrupted[start + 5] ^= 0xFF
     with LoopbackServer({"/p.zip": bytes(corrupted)}) as server:
         with pytest.raises(DataError, match=f"member {name} has CRC-32 [0-9a-f]{{8}} .* expected [0-9a-f]{{8}}"):
-            pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retry_wait_s=0)
+            pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retry_wait_s=0, pins=pins)
     final = tmp_path / "pgdl" / name
     assert not final.exists() and not Path(f"{final}.part").exists()
     assert not list(final.parent.glob(".*.tmp"))
@@ -311,9 +324,9 @@ def test_path_traversal_member_is_refused_before_anything_is_written(tmp_path):
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "data").exists()
 
 
-def test_whole_archive_fallback_without_range_support(archive, tmp_path):
+def test_whole_archive_fallback_without_range_support(archive, tmp_path, pins):
     with LoopbackServer({"/public_data.zip": archive}, ranges=False) as server:
-        pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0)
+        pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0, pins=pins)
     root = tmp_path / "pgdl"
     assert (root / "public_data.zip").read_bytes() == archive  # kept for later runs
     got = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}

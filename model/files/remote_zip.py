@@ -28,6 +28,7 @@ CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
 LOCAL = struct.Struct("<4sHHHHHIIIHH")
 STORED, DEFLATED = 0, 8
 TAIL = EOCD.size + 0xFFFF + ZIP64_LOCATOR.size  # the EOCD record, the longest comment and the ZIP64 locator
+Checker = Callable[["Member", Path], None]  # vets one extracted member's file; raises DataError to refuse it
 
 
 @dataclass(frozen=True)
@@ -200,21 +201,25 @@ def safe_destination(root: Path, name: str) -> Path:
     return root / path
 
 
-def extract_member(source, member: Member, root: Path, where: str) -> Path:
+def extract_member(source, member: Member, root: Path, where: str, check: Checker | None = None) -> Path:
     """Fetch, inflate and CRC-check one member into `root`; return its path. An existing file with the right CRC
     is kept; one that differs raises `DataError`. The member is never inflated past its declared size, and a folder
-    that cannot be written (a full disk, read only) raises `DataError` naming the file."""
+    that cannot be written (a full disk, read only) raises `DataError` naming the file.
+
+    check: called as `check(member, path)` on the inflated file before it gets its final name (and on a file kept
+    from an earlier run); it raises `DataError` to refuse the member (e.g. a pinned SHA-256 that differs)."""
     dest = safe_destination(root, member.name)
     try:
-        return _extract_member(source, member, dest, where)
+        return _extract_member(source, member, dest, where, check or (lambda member, path: None))
     except OSError as err:
         raise DataError(f"{err.filename or dest}: cannot write archive member {member.name} "
                         f"({err.strerror or err}); free space or choose another --data-root, then run again") from None
 
 
-def _extract_member(source, member: Member, dest: Path, where: str) -> Path:
+def _extract_member(source, member: Member, dest: Path, where: str, check: Checker) -> Path:
     if dest.exists():
         if dest.stat().st_size == member.size and _crc_of(dest) == member.crc:
+            check(member, dest)
             return dest
         raise DataError(f"{dest}: exists but differs from archive member {member.name}; delete it to fetch again")
     if member.method not in (STORED, DEFLATED):
@@ -238,6 +243,7 @@ def _extract_member(source, member: Member, dest: Path, where: str) -> Path:
             part.unlink()
             raise DataError(f"{where}: member {member.name} has CRC-32 {crc:08x} and {size} bytes, expected "
                             f"{member.crc:08x} and {member.size} bytes (corrupted; run again to fetch it anew)")
+        check(member, tmp)
         os.replace(tmp, dest)
     except zlib.error as err:
         part.unlink()
@@ -287,12 +293,13 @@ def _crc_of(path: Path) -> int:
 
 
 def extract(url: str, root: str | Path, select: Callable[[str], bool], *, archive: Path | None = None,
-            retries: int = download.RETRIES, retry_wait_s: float = download.RETRY_WAIT_S) -> list[tuple[Member, Path]]:
+            retries: int = download.RETRIES, retry_wait_s: float = download.RETRY_WAIT_S,
+            check: Checker | None = None) -> list[tuple[Member, Path]]:
     """Extract the members of the zip at `url` whose name satisfies `select` into `root`; return (member, path)s.
 
     With Range support only the central directory and those members are fetched; otherwise the whole archive is
     downloaded to `archive` (default `root/<archive name>`) first and kept for later runs. Every chosen name is
-    checked for path escape before anything is written.
+    checked for path escape before anything is written; `check` vets each member (see `extract_member`).
     """
     root = Path(root)
     try:
@@ -310,5 +317,5 @@ def extract(url: str, root: str | Path, select: Callable[[str], bool], *, archiv
     paths = []
     for i, member in enumerate(chosen, 1):
         log.info("[%d/%d] %s (%d bytes)", i, len(chosen), member.name, member.compressed_size)
-        paths.append((member, extract_member(source, member, root, where)))
+        paths.append((member, extract_member(source, member, root, where, check)))
     return paths
