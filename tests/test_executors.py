@@ -7,6 +7,7 @@ task processes killed by SIGKILL at random moments; every way must end with the 
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -377,13 +378,32 @@ def test_sigkill_of_driver_and_workers_then_rerun_completes_each_task_once(refer
     assert "0 trained now, 4 already done, 0 failed" in rerun.stdout
 
 
+def _trainings(run_dir: Path) -> int:
+    """How many task processes trained at least one epoch of this run (each opens its own TensorBoard event file)."""
+    return len(list((run_dir / run_folder.TENSORBOARD / "train").glob("events.out.tfevents.*")))
+
+
+def _unshare_pid_works() -> bool:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True).returncode == 0
+
+
 @pytest.mark.slow
-def test_two_drivers_sharing_one_experiments_folder_train_each_task_once(reference, tmp_path):
-    """Two workers on one folder (as two docker workers or `make worker` on two GPUs): the claims split the tasks."""
+@pytest.mark.parametrize("namespaces", ["one PID namespace",
+                                        pytest.param("two PID namespaces", marks=pytest.mark.skipif(
+                                            not _unshare_pid_works(), reason="needs root and unshare --pid"))])
+def test_two_drivers_sharing_one_experiments_folder_train_each_task_once(reference, tmp_path, namespaces):
+    """Two workers on one folder (as two docker workers or `make worker` on two GPUs): the claims split the tasks.
+
+    With two PID namespaces (two containers on one host name, `--network host`), the second driver and its tasks see
+    none of the first's pids: a claim must not be judged dead because its pid is not visible there.
+    """
     path = sweep_file(tmp_path, "shared")
-    drivers = [subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_sweep.py"), str(path), "--workers", "1"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-               for _ in range(2)]
+    command = [sys.executable, str(ROOT / "scripts" / "run_sweep.py"), str(path), "--workers", "1"]
+    prefixes = [[], ["unshare", "--pid", "--fork", "--mount-proc"] if namespaces == "two PID namespaces" else []]
+    drivers = [subprocess.Popen(prefix + command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True) for prefix in prefixes]
     outputs = [d.communicate(timeout=600)[0] for d in drivers]
     assert [d.returncode for d in drivers] == [0, 0], outputs
     assert all("0 failed" in out for out in outputs), outputs
@@ -394,3 +414,4 @@ def test_two_drivers_sharing_one_experiments_folder_train_each_task_once(referen
     for task in grid.load(path):
         epochs = [line.split(",")[0] for line in (task.run_dir / run_folder.HISTORY).read_text().splitlines()[1:]]
         assert epochs == ["1", "2"], f"{task.task_id}: history {epochs}"
+        assert _trainings(task.run_dir) == 1, f"{task.task_id}: trained by {_trainings(task.run_dir)} processes"

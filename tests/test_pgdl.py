@@ -286,7 +286,7 @@ def test_cut_connection_mid_member_resumes(archive, tmp_path, pins):
         final = tmp_path / "pgdl" / name
         assert not final.exists()  # never under its final name while incomplete
         assert Path(f"{final}.part").stat().st_size == 1000
-        pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retry_wait_s=0, pins=pins)  # a later run resumes the part file
+        pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retry_wait_s=0, pins=pins)  # a later run resumes the .part
     assert f"bytes={start + 1000}-{stop - 1}" in [entry[1] for entry in server.log]
     assert not list((tmp_path / "pgdl").rglob("*.part")) and not list((tmp_path / "pgdl").rglob("*.tmp"))
     xs, _ = tfrecord.read_shard(final)

@@ -356,8 +356,11 @@ def _histories(frame: pd.DataFrame, selected: dict) -> dict:
             continue
         done = run_folder.read_done(run) or {}
         kept = done.get("kept_epoch", row.get("best_epoch"))
-        kept = int(kept) if kept is not None and not pd.isna(kept) else None
-        out[treatment] = (pd.read_csv(run / run_folder.HISTORY), kept)
+        try:
+            kept = int(kept) if kept is not None and not pd.isna(kept) else None
+            out[treatment] = (pd.read_csv(run / run_folder.HISTORY), kept)
+        except (OSError, TypeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            log.warning("%s: cannot be read (%s); its training curves are left out", run, err)
     return out
 
 

@@ -97,7 +97,6 @@ def fetch_range(url: str, part: Path, start: int = 0, stop: int | None = None, *
             headers = {}
             if start + have > 0 or stop is not None:
                 headers["Range"] = f"bytes={start + have}-{'' if stop is None else stop - 1}"
-            before = have
             try:
                 with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
                                             timeout=TIMEOUT_S) as resp:
@@ -106,7 +105,7 @@ def fetch_range(url: str, part: Path, start: int = 0, stop: int | None = None, *
                     if resp.status == 200 and have:
                         out.seek(0)
                         out.truncate()
-                        have = before = 0
+                        have = 0
                     bar.reset(total=None if expected is None else have + expected)
                     bar.update(have)
                     got = 0

@@ -10,6 +10,7 @@ uses the seeded split; `paper` divides by 255 twice (Q-double-scale) and splits 
 """
 import io
 import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ FILES = {  # key: (file name, md5 of the .gz, expected shape)
     "x_test": ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", (10000, 28, 28)),
     "y_test": ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", (10000,)),
 }
+NPZ_ERRORS = (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile)  # what np.load of a damaged .npz raises
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
 VAL_FRACTION = 0.2  # 12,000 of the 60,000 training images
 HIDDEN = {0: (450, 350, 200), 1: (450, 350, 200), 2: (300, 250, 200, 150, 100)}
@@ -81,8 +83,11 @@ def prepare(data_root: str | Path, *, source_dir: str | Path | None = None, base
     same seed is kept; another seed needs `force`. `files` (names, md5s, shapes) is for tests."""
     out = folder(data_root) / "mnist.npz"
     if out.exists() and not force:
-        with np.load(out) as f:
-            old_seed = int(f["seed"])
+        try:
+            with np.load(out) as f:
+                old_seed = int(f["seed"])
+        except NPZ_ERRORS as err:
+            raise DataError(f"{out}: damaged or not a prepared MNIST file ({err}); use --force to rewrite it") from None
         if old_seed == seed:
             log.info("%s: already prepared with seed %d", out, seed)
             return out
@@ -113,7 +118,7 @@ def load_splits(data_root: str | Path, profile: str = "corrected") -> Splits:
     try:
         with np.load(path) as f:
             raw = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test", "train_idx", "val_idx")}
-    except (KeyError, OSError, ValueError) as err:
+    except NPZ_ERRORS as err:
         raise DataError(f"{path}: not a prepared MNIST file ({err}); rerun scripts/prepare_mnist.py --force") from None
     if profile == "paper":
         n_train = len(raw["train_idx"])  # the original: first 48,000 / last 12,000, unshuffled
@@ -154,9 +159,13 @@ def make_zoo(data_root: str | Path, seed: int = 0, force: bool = False) -> list[
     for ident in HIDDEN:
         path = folder(data_root) / "zoo" / f"model_{ident}.npz"
         if path.exists() and not force:
-            with np.load(path) as f:
-                if int(f["seed"]) != seed:
-                    raise DataError(f"{path}: exists with seed {int(f['seed'])}, not {seed}; use --force")
+            try:
+                with np.load(path) as f:
+                    old_seed = int(f["seed"])
+            except NPZ_ERRORS as err:
+                raise DataError(f"{path}: damaged ({err}); use --force to rewrite it") from None
+            if old_seed != seed:
+                raise DataError(f"{path}: exists with seed {old_seed}, not {seed}; use --force")
             paths.append(path)
             continue
         buffer = io.BytesIO()
@@ -181,8 +190,11 @@ def build(ident: int, weights_file: Path):
     if not weights_file.is_file():
         raise DataError(f"{weights_file}: missing; run scripts/make_mnist_zoo.py --data-root "
                         f"{weights_file.parents[2]}")
-    with np.load(weights_file) as f:
-        arrays = [f[k] for k in sorted(f.files) if k.startswith("w")]
+    try:
+        with np.load(weights_file) as f:
+            arrays = [f[k] for k in sorted(f.files) if k.startswith("w")]
+    except NPZ_ERRORS as err:
+        raise DataError(f"{weights_file}: damaged ({err}); rerun scripts/make_mnist_zoo.py --force") from None
     expected = [tuple(w.shape) for w in model.weights]
     if [a.shape for a in arrays] != expected:
         raise DataError(f"{weights_file}: weight shapes {[a.shape for a in arrays]}, expected {expected}; "
