@@ -101,14 +101,12 @@ def claim_is_stale(claim: dict, stale_seconds: float = STALE_SECONDS, mtime: flo
 
 
 def claim_file_is_stale(path: Path, stale_seconds: float = STALE_SECONDS) -> bool:
-    """True when the claim file `path` is missing or its claim is stale (`claim_is_stale`). A file that does not
-    parse (half written by hand, garbage) is judged by its mtime alone."""
+    """True when the claim file `path` is missing (or cannot be looked at) or its claim is stale (`claim_is_stale`).
+    A file that does not parse (half written by hand, garbage) is judged by its mtime alone."""
     try:
         mtime = Path(path).stat().st_mtime
-    except FileNotFoundError:
+    except OSError:  # missing, or cannot be looked at: nothing proves a live owner (waiting would never end)
         return True
-    except OSError:  # cannot look: someone may hold it
-        return False
     return claim_is_stale(read_json(path) or {}, stale_seconds, mtime)
 
 
