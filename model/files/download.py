@@ -81,6 +81,16 @@ def fetch_range(url: str, part: Path, start: int = 0, stop: int | None = None, *
     """
     part = Path(part)
     part.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch_range(url, part, start, stop, retries, retry_wait_s, deadline_s)
+    except BaseException:
+        if part.exists() and part.stat().st_size == 0:  # nothing fetched: leave no empty .part behind
+            part.unlink()
+        raise
+
+
+def _fetch_range(url: str, part: Path, start: int, stop: int | None, retries: int, retry_wait_s: float,
+                 deadline_s: float) -> Path:
     deadline = time.monotonic() + deadline_s
     attempts, answered = 0, False
     with open(part, "ab") as out, _progress(part.name.removesuffix(".part")) as bar:
