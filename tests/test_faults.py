@@ -339,10 +339,13 @@ def test_07_a_hanging_mirror_times_out_quickly_and_the_next_one_is_used(tmp_path
 def test_08_a_full_disk_while_extracting_members_is_one_line(full_dir, tmp_path):
     archive = tmp_path / "a.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("m/x.bin", os.urandom(200_000))
+        z.writestr("m/x.bin", b"\0" * (4 << 20))  # a few KiB compressed: the part fits, the inflated file does not
+    filler = full_dir / "filler"
+    os.truncate(filler, max(0, filler.stat().st_size - 32768))  # 32 KiB free
     with LoopbackServer({"/a.zip": archive.read_bytes()}) as server:
-        with pytest.raises(DataError, match="No space left"):
+        with pytest.raises(DataError, match=r"cannot write archive member m/x.bin \(No space left"):
             remote_zip.extract(server.url + "/a.zip", full_dir / "root", lambda n: True, retry_wait_s=0)
+    assert not list((full_dir / "root").rglob("*.tmp")) and not list((full_dir / "root").rglob(".*.tmp"))
 
 
 # ---------------------------------------------------------------------------------------------- 9
