@@ -26,8 +26,7 @@ from conftest import write_done
 from download_server import LoopbackServer
 
 from model import atomic
-from model.analysis import accuracies as results
-from model.analysis import statistics as stats
+from model.analysis import accuracies, statistics
 from model.errors import DataError, SpecError
 from model.files import download, remote_zip
 from model.runs import claims, run_folder, state
@@ -425,7 +424,7 @@ def test_09_a_member_inflating_past_its_declared_size_is_refused_before_it_is_wr
 
 # ---------------------------------------------------------------------------------------------- 10
 def _frame(rows):
-    return pd.DataFrame(rows, columns=list(results.COLUMNS))
+    return pd.DataFrame(rows, columns=list(accuracies.COLUMNS))
 
 
 def test_10_a_nan_test_accuracy_in_one_seed_is_not_silently_dropped():
@@ -436,7 +435,7 @@ def test_10_a_nan_test_accuracy_in_one_seed_is_not_silently_dropped():
                 test = math.nan if (net, t, seed) == ("d/0", "t1", 1) else 0.8
                 rows.append(("d", net, t, w, seed, 0.8, test))
     with pytest.warns(UserWarning, match=r"d/0.*t1.*seed 1.*test accuracy"):
-        selected = stats.select(_frame(rows))
+        selected = statistics.select(_frame(rows))
     cell = selected[(selected.network == "d/0") & (selected.treatment == "t1")].iloc[0]
     assert math.isnan(cell.test_accuracy) or cell.n_seeds == 1
 
@@ -444,12 +443,12 @@ def test_10_a_nan_test_accuracy_in_one_seed_is_not_silently_dropped():
 @pytest.mark.parametrize("column,value,needle", [("seed", "0.5", "seed"), ("weight", "inf", "weight"),
                                                  ("weight", "-0.1", "weight"), ("seed", "-1", "seed")])
 def test_10_accuracies_with_a_fractional_seed_or_a_bad_weight_are_refused(tmp_path, column, value, needle):
-    rows = [dict(zip(results.COLUMNS, ("d", f"d/{i}", "t1", 0.1, 0, 0.8, 0.8))) for i in range(2)]
+    rows = [dict(zip(accuracies.COLUMNS, ("d", f"d/{i}", "t1", 0.1, 0, 0.8, 0.8))) for i in range(2)]
     rows[1][column] = value
     path = tmp_path / "acc.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     with pytest.raises(DataError, match=needle):
-        results.read(path)
+        accuracies.read(path)
 
 
 # ---------------------------------------------------------------------------------------------- 11
@@ -511,7 +510,7 @@ def test_13_a_done_json_of_empty_object_is_not_done_and_does_not_stop_the_collec
     empty.mkdir(parents=True)
     (empty / run_folder.DONE).write_text("{}")
     assert not run_folder.is_done(empty) and state.status(empty) == "partial"
-    collection = results.collect(tmp_path)
+    collection = accuracies.collect(tmp_path)
     assert list(collection.frame.task_id) == ["digits/0/none/0.0/seed_0"]
     [row] = collection.incomplete.itertuples()
     assert row.task_id == "digits/0/t1/0.1/seed_0" and "DONE.json" in row.detail
