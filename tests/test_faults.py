@@ -243,7 +243,9 @@ def test_06_a_live_claim_from_another_pid_namespace_is_not_judged_dead(tmp_path)
               "heartbeat_unix": time.time()}
     assert not claims.claim_is_stale(record)
     assert claims.claim_is_stale({**record, "pid_namespace": claims.PID_NAMESPACE})  # ours, and that pid is dead
-    assert not claims.claim_is_stale({**record, "pid_namespace": None})  # no namespace: the heartbeat decides
+    assert not claims.claim_is_stale({**record, "pid_namespace": None})  # unknown namespace: the heartbeat decides
+    old_record = {k: v for k, v in record.items() if k != "pid_namespace"}  # an older version's: judged as it did
+    assert claims.claim_is_stale(old_record)
     (tmp_path / run_folder.RUNNING).write_text(json.dumps(record))
     with pytest.raises(claims.ClaimHeld):
         claims.Claim(tmp_path).__enter__()

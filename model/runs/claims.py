@@ -65,9 +65,9 @@ def _start_time(pid: int) -> int | None:
 
 
 def _in_our_pid_namespace(claim: dict) -> bool:
-    """Whether the claim's pid is a pid of this PID namespace on this boot (a record without a namespace, from an
-    older version, is taken to be one when it names this host)."""
-    return claim.get("host") == socket.gethostname() and claim.get("pid_namespace") == PID_NAMESPACE
+    """Whether the claim's pid is a pid of this PID namespace on this boot (a record without the field, from an
+    older version, is taken to be one when it names this host, as that version judged it)."""
+    return claim.get("host") == socket.gethostname() and claim.get("pid_namespace", PID_NAMESPACE) == PID_NAMESPACE
 
 
 def _owner_is_dead(claim: dict) -> bool:

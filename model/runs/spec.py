@@ -238,8 +238,8 @@ def _integer(data, name, default, source, low=None, label=None, high=INT_LIMIT):
     """An integer field in [low, high]: counts reach TensorFlow as int32, so none may exceed `INT_LIMIT`."""
     value = _get(data, name, default, int, source, label)
     if (low is not None and value < low) or value > high:
-        raise SpecError(f"{source}: field {label or name!r} = {value!r}: expected an integer in "
-                        f"[{'-inf' if low is None else low}, {high}]")
+        bounds = ([] if low is None else [f">= {low}"]) + [f"<= {high}"]
+        raise SpecError(f"{source}: field {label or name!r} = {value!r}: expected an integer {' and '.join(bounds)}")
     return value
 
 
