@@ -11,7 +11,9 @@ Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, 
   gradient. As the original: the CE gradient in a `tf.function`, the regulariser step eagerly; `original t1 graph`
   runs the regulariser step and the update as `tf.function`s too (a lower bound for the original's cost);
 - `ours <id>`: `RegularisedModel` with `model.regularisers.registry.make(id, sampling=p)` as `train` builds and
-  compiles it.
+  compiles it; `ours t1 no acct` is `ours t1` without the regulariser's activity accounting
+  (`model.runs.activity`), so the accounting's cost is their ratio, printed below the table (target <= 3 % on the
+  MNIST MLP).
 The plain and our steps run Keras' own train function on a tf.data iterator, as `fit()` does (batch size unknown
 at trace time); the original's steps take the batch tensors directly.
 
@@ -45,6 +47,7 @@ from model.runs.training import RegularisedModel, neuron_layers, uses_train_pass
 BATCH = 256
 WEIGHT = 0.01
 OURS = ("t1", "t2", "corr", "decov")
+NO_ACCOUNTING = "ours t1 no acct"  # the same T1 step without the activity accounting (model.runs.activity)
 MEMORY_BYTES = 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # budget for one N×N job
 RESULTS = Path(__file__).parent / "results" / "bench_training.csv"
 
@@ -96,12 +99,12 @@ def optimizer():
 # ----------------------------------------------------------------------------------------------------------------
 # Our steps: RegularisedModel exactly as model.runs.training.train builds and compiles it
 
-def ours_step(builder, reg_id, p, xla=None):
+def ours_step(builder, reg_id, p, xla=None, accounting=True):
     keras.utils.set_random_seed(0)
     net = builder()
     reg = registry.make(reg_id, sampling=p)
     model = RegularisedModel(net, reg, 0.0 if reg_id == "none" else WEIGHT, train_pass=uses_train_pass(net, "auto"),
-                             zero_nonfinite=False, val_batch_mean=False)
+                             zero_nonfinite=False, val_batch_mean=False, accounting=accounting)
     model.compile(optimizer=optimizer(), jit_compile=reg.xla if xla is None else xla)
     model.optimizer.build(net.trainable_variables)
     model.make_train_function()
@@ -213,7 +216,8 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
     makers = {"plain": lambda: ours_step(builder, "none", p), "plain XLA": lambda: ours_step(builder, "none", p, True),
               "original t1": lambda: original_step(builder, p),
               "original t1 graph": lambda: original_step(builder, p, eager=False),
-              **{f"ours {r}": (lambda r=r: ours_step(builder, r, p)) for r in OURS}}
+              **{f"ours {r}": (lambda r=r: ours_step(builder, r, p)) for r in OURS},
+              NO_ACCOUNTING: lambda: ours_step(builder, "t1", p, accounting=False)}
     rows, steps_of, times, cpu = {}, {}, {}, {}
     load_before = os.getloadavg()[0]
     for variant in variants:
@@ -297,7 +301,7 @@ def main(argv=None):
     parser.add_argument("--cases", type=int, nargs="*", default=range(len(CASES)),
                         help=f"which cases, 0..{len(CASES) - 1} (default all)")
     parser.add_argument("--variants", nargs="*", default=["plain", "plain XLA", "original t1", "original t1 graph",
-                                                          *(f"ours {r}" for r in OURS)])
+                                                          *(f"ours {r}" for r in OURS), NO_ACCOUNTING])
     args = parser.parse_args(argv)
     print(f"TF {tf.__version__}, devices {[d.device_type for d in tf.config.list_physical_devices()]}, "
           f"{os.cpu_count()} CPU cores, numba {persistence._numba_prim() is not None}, batch {BATCH}, ω {WEIGHT}; "
@@ -314,6 +318,15 @@ def main(argv=None):
         print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<17} {ms:>9.1f} {over_plain:>7.2f} "
               f"{'' if math.isnan(orig_over) else f'{orig_over:.2f}':>9} {cpu_ms:>8.1f} {count:>5} {load:>5.2f}"
               f"  {note}")
+    by_case = {}
+    for row in rows:
+        by_case.setdefault((row[0], row[2]), {})[row[3]] = row[4]
+    costs = [(case, v["ours t1"] / v[NO_ACCOUNTING]) for case, v in by_case.items()
+             if "ours t1" in v and NO_ACCOUNTING in v and not math.isnan(v[NO_ACCOUNTING])]
+    if costs:
+        print("\nActivity accounting (ours t1 with it / without it, the same step side by side; target <= 1.03):")
+    for (name, p), ratio in costs:
+        print(f"  {name} at sampling {p:g}: {ratio:.3f} ({100 * (ratio - 1):+.1f} %)")
     sizes = sorted({row[1] for row in rows if "MLP" in row[0]})
     if sizes:
         print("\nOur T1 step, host parts timed alone (ms, float32, batch 256):")

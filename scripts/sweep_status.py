@@ -2,6 +2,10 @@
 """Where a sweep stands: done / running / failed / partial (started, resumable) / missing tasks per grid cell, and why
 each failed task failed.
 
+Column `acted`: over the cell's finished runs, the mean % of training steps in which the regulariser's gradient was
+applied (DONE.json's regulariser_activity; `model.runs.activity`), "!" under 50 %; "-" for the baseline, for runs
+recorded before the accounting and for cells with no finished run.
+
     python scripts/sweep_status.py configs/digits/sweep_small.json
 
 Read-only: it looks at the run folders (DONE.json, RUNNING.json, FAILED.json) and changes nothing. Exit status: 0,
@@ -15,27 +19,42 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 from model import cli
 from model.runs import run_folder, state
+from model.runs.activity import ACTED_THRESHOLD
 from model.sweeps import grid
 
 
 def table(tasks) -> tuple[list[str], list[str]]:
     """(lines of the per-cell table, lines `task_id: reason` for failed tasks), cells in sweep order."""
     counts: dict[str, dict[str, int]] = {}
+    acted: dict[str, list[float]] = {}
     failures = []
     for task in tasks:
         status = state.status(task.run_dir)
         counts.setdefault(task.cell, dict.fromkeys(state.STATES, 0))[status] += 1
+        acted.setdefault(task.cell, [])
+        if status == "done":
+            activity = (run_folder.read_done(task.run_dir) or {}).get("regulariser_activity")
+            if isinstance(activity, dict) and activity.get("applied_fraction") is not None:
+                acted[task.cell].append(float(activity["applied_fraction"]))
         if status == "failed":
             record = run_folder.read_json(task.run_dir / run_folder.FAILED) or {}
             failures.append(f"{task.task_id}: {record.get('type', '?')}: {record.get('error', '(no reason)')}")
     width = max(len("cell"), *(len(c) for c in counts))
-    head = f"{'cell':<{width}} " + " ".join(f"{s:>8}" for s in state.STATES) + f" {'total':>8}"
+    head = f"{'cell':<{width}} " + " ".join(f"{s:>8}" for s in state.STATES) + f" {'total':>8} {'acted':>7}"
     lines = [head]
     for cell, c in counts.items():
-        lines.append(f"{cell:<{width}} " + " ".join(f"{c[s]:>8}" for s in state.STATES) + f" {sum(c.values()):>8}")
+        lines.append(f"{cell:<{width}} " + " ".join(f"{c[s]:>8}" for s in state.STATES) + f" {sum(c.values()):>8}"
+                     f" {_acted(acted[cell]):>7}")
     totals = {s: sum(c[s] for c in counts.values()) for s in state.STATES}
     lines.append(f"{'all':<{width}} " + " ".join(f"{totals[s]:>8}" for s in state.STATES) + f" {len(tasks):>8}")
     return lines, failures
+
+
+def _acted(fractions: list[float]) -> str:
+    if not fractions:
+        return "-"
+    mean = sum(fractions) / len(fractions)
+    return f"{100 * mean:.0f}%" + ("!" if mean < ACTED_THRESHOLD else "")
 
 
 def main(argv=None) -> int:

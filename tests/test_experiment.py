@@ -195,8 +195,9 @@ def test_sigkill_mid_training_then_same_command_equals_uninterrupted_run(tmp_pat
     a, b = run_folder.read_done(killed.run_dir), run_folder.read_done(whole.run_dir)
     assert a["resumed_from_epoch"] in (3, 6) and b["resumed_from_epoch"] == 0
     for key in ("train_accuracy", "val_accuracy", "test_accuracy", "val_loss", "epochs", "best_epoch",
-                "iterations"):
+                "iterations", "regulariser_activity"):
         assert a[key] == b[key], key
+    assert a["regulariser_activity"]["steps"] == a["iterations"] == 9 * 9  # counts carried across the checkpoint
     for x, y in zip(final_weights(killed), final_weights(whole), strict=True):
         np.testing.assert_array_equal(x, y)
     drop_seconds = lambda path: [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]  # noqa: E731

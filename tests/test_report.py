@@ -29,7 +29,10 @@ def sweep(tmp_path_factory):
             for weight in ((0.0,) if treatment == "none" else (1e-4, 0.1)):
                 for seed in (0, 1):
                     acc = 0.8 + 0.02 * i + 0.05 * weight + 0.01 * rng.random()
-                    run = write_done(root / "runs", net, treatment, weight, seed, acc, acc - 0.01)
+                    applied = 0.0 if (net, treatment) == ("mnist/0", "t2") else 1.0  # T2 never acted on mnist/0
+                    activity = None if treatment == "none" else {"applied_fraction": applied}
+                    run = write_done(root / "runs", net, treatment, weight, seed, acc, acc - 0.01,
+                                     regulariser_activity=activity)
                     pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.7, 0.6], "accuracy": [0.5, 0.7, 0.8],
                                   "val_accuracy": [0.5, 0.6, acc], "reg": [0.1, 0.05, 0.02]}).to_csv(
                         run / run_folder.HISTORY, index=False)
@@ -71,6 +74,12 @@ def test_report_has_every_section_and_image(sweep, built):
     assert "mean over 2 seeds (bars: standard deviation over seeds)" in text
     assert "Mean ± standard deviation over the n runs of each row (its networks × seeds" in text
     assert "NP variant: biases left out" in text
+    # the regulariser's activity: a line at the top, and the cells × activity table with the flagged cells
+    assert text.splitlines()[2].startswith("**Warning: in 1 selected cell(s) the regulariser acted in fewer than 50 %")
+    assert "mnist/0 T2 (ω = 0.1: 0 %)" in text.splitlines()[2]
+    assert "### Did the regulariser act? (combined)" in text
+    assert "| T2 ω = 0.1 | **0 %!*** | 100 %* | 100 %* |" in text
+    assert "Selected cells under 50 %: mnist/0 T2 (ω = 0.1, 0 %)." in text
     assert "Iman–Davenport F =" in text and "**" in text  # numbers and the bold best per network
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert "## mnist" not in text  # a single block: its analysis is the combined one, shown once

@@ -69,7 +69,8 @@ def test_paper_blocks_share_a_root_per_profile():
     assert roots["mnist_paper"] == roots["pgdl_paper"] != roots["mnist_corrected"] == roots["pgdl_corrected"]
 
 
-@pytest.mark.parametrize("name, count", [("mnist_paper", 153), ("pgdl_corrected", 408)])
+@pytest.mark.parametrize("name, count", [("mnist_paper", 153), ("pgdl_corrected", 408), ("mnist_paper_seeds", 180),
+                                         ("mnist_corrected_seeds", 180)])
 def test_dry_run_prints_the_count_and_the_ids(name, count, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run_sweep.main([str(PAPER / f"{name}.json"), "--dry-run"]) == 0
@@ -79,6 +80,26 @@ def test_dry_run_prints_the_count_and_the_ids(name, count, capsys, tmp_path, mon
     assert len(ids) == count == len(set(ids))
     assert ids == [t.task_id for t in grid.load(PAPER / f"{name}.json")]
     assert not any(tmp_path.iterdir()), "a dry run writes nothing"
+
+
+@pytest.mark.parametrize("profile", ["paper", "corrected"])
+def test_seeds_sweeps_are_the_paper_grid_plus_the_baseline_over_10_seeds(profile):
+    grid = {t.task_id: t.spec for t in sweeps.load(PAPER / f"mnist_{profile}.json")}
+    seeds = {t.task_id: t.spec for t in sweeps.load(PAPER / f"mnist_{profile}_seeds.json")}
+    assert set(grid) < set(seeds) and all(seeds[k] == grid[k] for k in grid)  # same run folders, same specs
+    extra = [seeds[k] for k in set(seeds) - set(grid)]
+    assert sorted((s.network, s.seed) for s in extra) == [(n, s) for n in MNIST for s in range(1, 10)]
+    assert all(s.regulariser == "none" and s.weight == 0.0 for s in extra)
+    for network in MNIST:  # the baseline has as many seeds as each regulariser has weights
+        assert sum(s.network == network and s.regulariser == "none" for s in seeds.values()) == len(WEIGHTS)
+
+
+def test_the_activity_demonstration_is_the_paper_profile_with_a_seeded_baseline():
+    tasks = sweeps.load(ROOT / "configs/digits/activity_seeds.json")
+    assert len(tasks) == 30 and all(t.spec.profile == "paper" for t in tasks)
+    cells = Counter((t.spec.network, t.spec.regulariser) for t in tasks)
+    assert cells == {(n, r): 3 for n in ("digits/0", "digits/2") for r in ("none", "t1", "t2", "corr", "l2")}
+    assert sorted(t.spec.seed for t in tasks if t.spec.regulariser == "none") == [0, 0, 1, 1, 2, 2]
 
 
 def test_expansion_is_deterministic_and_in_file_order(tmp_path):
@@ -187,10 +208,14 @@ def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
     expected = ["done", "running", "missing", "missing", "failed", "partial"]
     assert [state.status(t.run_dir) for t in tasks[:6]] == expected
 
+    acted = next(t for t in tasks if t.cell == "t1/0.01")
+    run_folder.write_done(acted.run_dir, {"task_id": acted.task_id, "regulariser_activity": {"applied_fraction": 0.25}})
+
     assert sweep_status.main([str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["cell", "done", "running", "failed", "partial", "missing", "total"]
-    rows = {line.split()[0]: [int(x) for x in line.split()[1:]] for line in out[1:4]}
-    assert rows == {"none/0.0": [1, 1, 0, 0, 2, 4], "t1/0.01": [0, 0, 0, 0, 4, 4], "t1/1.0": [0, 0, 1, 1, 2, 4]}
-    assert out[4].split() == ["all", "1", "1", "1", "1", "8", "12"]
+    assert out[0].split() == ["cell", "done", "running", "failed", "partial", "missing", "total", "acted"]
+    rows = {line.split()[0]: [int(x) for x in line.split()[1:7]] for line in out[1:4]}
+    assert rows == {"none/0.0": [1, 1, 0, 0, 2, 4], "t1/0.01": [1, 0, 0, 0, 3, 4], "t1/1.0": [0, 0, 1, 1, 2, 4]}
+    assert [line.split()[7] for line in out[1:4]] == ["-", "25%!", "-"]  # the regulariser acted in 25 % of steps
+    assert out[4].split() == ["all", "2", "1", "1", "1", "7", "12"]
     assert f"  {failed.task_id}: FileNotFoundError: data/mnist/mnist.npz: missing" in out

@@ -4,6 +4,7 @@ Quirks (docs/quirks.md): Q-restore-best, Q-dead-neurons, Q-reg-forward.
 """
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -107,8 +108,8 @@ class NanOnFirstKernel:
 
     uses_activations, pairing, xla, options = False, "numpy", False, {}
 
-    def __call__(self, activations, weights):
-        return tf.sqrt(tf.reduce_sum(weights[0]) * 0.0)  # value 0, d/dw = 0 · inf = NaN
+    def value_and_diagnostics(self, activations, weights):
+        return tf.sqrt(tf.reduce_sum(weights[0]) * 0.0), regularisers.Diagnostics.none()  # 0, d/dw = 0 · inf = NaN
 
 
 def test_nonfinite_regulariser_gradient_zeroed_per_variable_or_failing(tmp_path):
@@ -117,10 +118,12 @@ def test_nonfinite_regulariser_gradient_zeroed_per_variable_or_failing(tmp_path)
     outcome = run_train(zeroed, regulariser=NanOnFirstKernel())
     run_train(plain)
     assert_same_weights(saved_weights(zeroed), saved_weights(plain))  # only the regulariser part was dropped
-    history = (zeroed.run_dir / run_folder.HISTORY).read_text().splitlines()
-    assert "reg_effective" in history[0] and outcome.epochs == 3
-    column = history[0].split(",").index("reg_effective")
-    assert all(float(row.split(",")[column]) == 0.0 for row in history[1:])
+    history = pd.read_csv(zeroed.run_dir / run_folder.HISTORY)
+    assert outcome.epochs == 3 and len(history) == 3
+    assert (history["reg_zeroed_nonfinite"] == 1.0).all() and (history["reg_applied"] == 0.0).all()
+    assert "reg_constant_neurons" not in history  # a weight regulariser samples no neurons
+    assert outcome.regulariser_activity["zeroed_nonfinite"] == outcome.regulariser_activity["steps"] == 27
+    assert outcome.regulariser_activity["flagged"]
     failing = digits_spec(tmp_path / "f", regulariser="t1", weight=1.0)
     with pytest.raises(tf.errors.InvalidArgumentError, match="non-finite gradient"):
         run_train(failing, regulariser=NanOnFirstKernel())

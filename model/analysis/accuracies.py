@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("block", "network", "regulariser", "weight", "seed", "val_accuracy", "test_accuracy")
 EXTRA_COLUMNS = ("train_accuracy", "val_loss", "epochs", "best_epoch", "stop_reason", "wall_seconds", "profile",
-                 "task_id", "run_dir")
+                 "reg_applied_fraction", "task_id", "run_dir")  # reg_applied_fraction: DONE.json's
+# regulariser_activity.applied_fraction (fraction of the run's steps where the regulariser's gradient was applied;
+# empty for the baseline and for runs recorded before the accounting)
 INCOMPLETE_COLUMNS = ("task_id", "status", "detail")
 
 
@@ -40,6 +42,8 @@ def _done_row(run: Path, done: dict, task_id: str) -> dict:
     if missing:
         raise DataError(f"{path}: DONE.json lacks key(s) {missing}; expected at least {list(COLUMNS)}")
     row = {key: done.get(key) for key in COLUMNS + EXTRA_COLUMNS}
+    activity = done.get("regulariser_activity")
+    row["reg_applied_fraction"] = activity.get("applied_fraction") if isinstance(activity, dict) else None
     try:
         row["weight"], row["seed"] = float(row["weight"]), int(row["seed"])
     except (TypeError, ValueError):

@@ -27,7 +27,16 @@ def details(analysis: statistics.Analysis) -> dict:
         "dropped_networks": analysis.dropped_networks,
         "networks": list(analysis.matrix.index),
         "selection": "per network and regulariser the weight > 0 with the best mean validation accuracy (ties: "
-                     "smallest weight), scored by its mean test accuracy; the baseline has no weight to choose",
+                     "smallest weight), scored by its mean test accuracy; " + (
+                         "the baseline's seed with the best validation accuracy (ties: smallest seed), scored by its "
+                         "test accuracy (selection-matched baseline)" if analysis.baseline_rule == "matched" else
+                         "the baseline has no weight to choose: the mean over its seeds (the paper's rule)"),
+        "baseline_selection": analysis.baseline_rule,
+        "intervals": "95 % Student-t interval of a selected cell's mean test accuracy over its seeds "
+                     "(mean ± t_{0.975, n-1} s/sqrt(n)); none for one seed",
+        "paired_tests": "per treatment, Wilcoxon signed-rank (two-sided, scipy) of its selected cells against the "
+                        "baseline's, paired over networks x shared seeds (cell scores where no seed is shared); "
+                        "p_holm: Holm's adjustment over the block's treatments",
     }
 
 
@@ -42,13 +51,20 @@ def write_block(analysis: statistics.Analysis, out_dir: str | Path) -> list[Path
     return paths + [atomic.write_json(out_dir / "statistics.json", analysis.to_json())]
 
 
+ALTERNATIVE = "{}_baseline"  # sub-folder of an analysis holding it under the other baseline rule
+
+
 def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05, blocks=None,
-            capped: bool = False, drop_paper_weights: bool = False, force: bool = False) -> dict[str, Path]:
+            capped: bool = False, drop_paper_weights: bool = False, force: bool = False,
+            baseline_rule: str = "paper") -> dict[str, Path]:
     """Analyse every block and `combined`; write `<out_dir>/<name>/`; return {name: folder}.
 
     capped / drop_paper_weights: the paper's settings (Nemenyi p clipped like old scikit-posthocs; the weights its
-    script dropped by hand, `model.analysis.paper.DROPPED_WEIGHTS`). An existing statistics.json is not overwritten
-    unless `force`.
+    script dropped by hand, `model.analysis.paper.DROPPED_WEIGHTS`). baseline_rule: "paper" (the baseline's cell is
+    the mean over its seeds) or "matched" (its best-validation seed; `model.analysis.statistics.select`); when the
+    baseline has several seeds on a network, the analyses under the other rule are written too, to
+    `<out_dir>/<name>/<other rule>_baseline/`, for the report to show side by side. An existing statistics.json is
+    not overwritten unless `force`.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -60,9 +76,14 @@ def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05
     existing = [out_dir / name / "statistics.json" for name in names if (out_dir / name / "statistics.json").exists()]
     if existing and not force:
         raise DataError(f"{existing[0]}: already exists; pass --force to overwrite it")
-    analyses = statistics.analyse_blocks(frame, alpha=alpha, blocks=blocks, capped=capped)
+    analyses = statistics.analyse_blocks(frame, alpha=alpha, blocks=blocks, capped=capped, baseline_rule=baseline_rule)
+    other = [r for r in statistics.BASELINE_RULES if r != baseline_rule][0]
+    alternatives = (statistics.analyse_blocks(frame, alpha=alpha, blocks=blocks, capped=capped, baseline_rule=other)
+                    if statistics.baseline_seeds(frame) > 1 else {})
     folders = {}
     for name, analysis in analyses.items():
+        if name in alternatives:
+            write_block(alternatives[name], out_dir / name / ALTERNATIVE.format(other))
         write_block(analysis, out_dir / name)
         folders[name] = out_dir / name
         log.info("%s: %d networks × %d treatments → %s", name, *analysis.matrix.shape, out_dir / name)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from model import atomic
 from model.analysis import accuracies, html, summary, tables
+from model.analysis import activity, replicates
 from model.analysis.plotting import pyplot, save_png
 from model.analysis.statistics import BASELINE, natural_key, treatment_key
 from model.analysis.style import colour, label, treatment_gid
@@ -89,7 +90,8 @@ def _seed_words(n_seeds: set) -> str:
 def header_section(inp: Inputs) -> list[str]:
     frame = inp.frame
     regs = ", ".join(label(r) for r in sorted(frame["regulariser"].unique(), key=treatment_key))
-    return [f"# {inp.title}", "", f"Accuracies: `{inp.accuracies_csv}` ({len(frame)} finished runs, "
+    return [f"# {inp.title}", "", *activity.top_line(frame, {a.name: a.st["selected"] for a in inp.analyses}),
+            f"Accuracies: `{inp.accuracies_csv}` ({len(frame)} finished runs, "
             f"{frame['network'].nunique()} networks, treatments {regs}). Statistics: `{inp.statistics_dir}`.", ""]
 
 
@@ -136,7 +138,17 @@ def provenance_section(inp: Inputs) -> list[str]:
 def analysis_sections(inp: Inputs) -> list[str]:
     lines = []
     for a in inp.analyses:
-        lines += [analysis_section(a, inp.out_dir), ""]
+        lines += [analysis_section(a, inp.out_dir), "", replicates.section(a.folder)]
+    return lines
+
+
+def activity_section(inp: Inputs) -> list[str]:
+    """Per analysis, the cells × activity table (`model.analysis.activity`); nothing when no run records it."""
+    if activity.cell_activity(inp.frame).empty:
+        return []
+    lines = [f"## {ACTIVITY}", ""]
+    for a in inp.analyses:
+        lines += [activity.section(inp.frame, a.st["selected"], a.name), ""]
     return lines
 
 
@@ -230,7 +242,7 @@ def measures_section(inp: Inputs) -> list[str]:
 
 
 # The page, in order. The summary is built last (it links to the sections present) but placed second.
-SECTIONS = (header_section, summary_section, runs_section, provenance_section, analysis_sections,
+SECTIONS = (header_section, summary_section, runs_section, provenance_section, analysis_sections, activity_section,
             accuracy_vs_weight_section, training_curves_section, measures_section)
 
 

@@ -20,6 +20,9 @@ from model.regularisers.names import IDS
 log = logging.getLogger(__name__)
 
 BASELINE = "none"
+BASELINE_RULES = ("paper", "matched")  # the baseline's cell: mean over its seeds (the paper's rule), or the seed
+# with the best validation accuracy (selected as each regulariser's weight is: `select`)
+CONFIDENCE = 0.95
 
 
 class StatsError(PipelineError):
@@ -59,6 +62,8 @@ class Analysis:
     groups: list
     dropped_networks: dict
     nemenyi_capped: bool
+    baseline_rule: str = "paper"
+    paired: pd.DataFrame | None = None  # `paired_tests`: one row per treatment against the baseline
 
     @property
     def treatments(self) -> list:
@@ -68,10 +73,23 @@ class Analysis:
         """The statistics.json object: exactly the keys of the contract (non-finite numbers become null)."""
         sel = {}
         for row in self.selected.itertuples(index=False):
-            sel.setdefault(row.network, {})[row.treatment] = {
-                "weight": _num(row.weight), "val_accuracy": _num(row.val_accuracy),
-                "test_accuracy": _num(row.test_accuracy), "val_std": _num(row.val_std),
-                "test_std": _num(row.test_std), "n_seeds": int(row.n_seeds)}
+            cell = {"weight": _num(row.weight), "val_accuracy": _num(row.val_accuracy),
+                    "test_accuracy": _num(row.test_accuracy), "val_std": _num(row.val_std),
+                    "test_std": _num(row.test_std), "n_seeds": int(row.n_seeds)}
+            if row.n_seeds > 1:
+                cell["test_ci95"] = [_num(row.test_ci_low), _num(row.test_ci_high)]
+            if not np.isnan(row.seed):
+                cell["seed"] = int(row.seed)  # the matched baseline's selected seed
+            sel.setdefault(row.network, {})[row.treatment] = cell
+        extra = {}
+        if self.baseline_rule != "paper":
+            extra["baseline_selection"] = self.baseline_rule
+        if self.paired is not None and not self.paired.empty:
+            extra["paired_tests"] = {row.treatment: {
+                "n_pairs": int(row.n_pairs), "n_networks": int(row.n_networks), "mean_difference":
+                _num(row.mean_difference), "median_difference": _num(row.median_difference),
+                "wilcoxon_statistic": _num(row.statistic), "p": _num(row.p), "p_holm": _num(row.p_holm)}
+                for row in self.paired.itertuples(index=False)}
         return {
             "n_networks": int(len(self.matrix)),
             "treatments": self.treatments,
@@ -81,6 +99,7 @@ class Analysis:
             "critical_difference": _num(self.critical_difference),
             "alpha": float(self.alpha),
             "selected": sel,
+            **extra,
         }
 
 
@@ -99,7 +118,7 @@ def treatment_key(treatment: str) -> tuple:
     return (IDS.index(treatment), "") if treatment in IDS else (len(IDS), treatment)
 
 
-def select(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
+def select(frame: pd.DataFrame, baseline: str = BASELINE, baseline_rule: str = "paper") -> pd.DataFrame:
     """Apply the selection rule (the paper's: per network and regulariser, the weight with the best validation
     accuracy) to a tidy accuracies frame.
 
@@ -108,8 +127,15 @@ def select(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     test accuracy over the same `n_seeds` seeds is the cell's score. Runs with a missing (NaN) validation accuracy
     cannot be selected; a selectable run with a NaN test accuracy makes its weight's mean NaN (with a warning naming
     it), so that network is left out of the analysis rather than scored on fewer seeds than `n_seeds` says.
-    Returns columns block, network, treatment, weight, n_seeds, val_accuracy, val_std, test_accuracy, test_std.
+    baseline_rule "paper" (default): the baseline's cell is the mean over its seeds, as above; "matched": the
+    baseline's seed with the highest validation accuracy (ties: the smallest seed) is selected, as a regulariser's
+    weight is, and scored by its test accuracy (n_seeds 1, `seed` says which).
+    Returns columns block, network, treatment, weight, n_seeds, val_accuracy, val_std, test_accuracy, test_std,
+    test_ci_low, test_ci_high (the `t_interval` of the test accuracy over the cell's seeds; NaN for one seed) and
+    seed (the matched baseline's selected seed, else NaN).
     """
+    if baseline_rule not in BASELINE_RULES:
+        raise StatsError(f"baseline rule {baseline_rule!r}: expected one of {', '.join(BASELINE_RULES)}")
     runs = frame[(frame["regulariser"] == baseline) | (frame["weight"] > 0)]
     runs = runs[runs["val_accuracy"].notna()]
     no_test = runs[runs["test_accuracy"].isna()]
@@ -119,18 +145,104 @@ def select(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     if runs.empty:
         raise StatsError("no run can be selected: every run has weight 0 (and is not the baseline "
                          f"{baseline!r}) or lacks a validation accuracy")
-    per_weight = (runs.groupby(["network", "regulariser", "weight"], sort=True)
+    if baseline_rule == "matched":  # each baseline seed is a candidate cell of its own, like a weight
+        runs = runs.assign(candidate=np.where(runs["regulariser"] == baseline, runs["seed"], 0))
+    else:
+        runs = runs.assign(candidate=0)
+    per_weight = (runs.groupby(["network", "regulariser", "weight", "candidate"], sort=True)
                   .agg(block=("block", "first"), n_seeds=("seed", "nunique"),
                        val_accuracy=("val_accuracy", "mean"), val_std=("val_accuracy", "std"),
-                       test_accuracy=("test_accuracy", _mean_of_all), test_std=("test_accuracy", "std"))
+                       test_accuracy=("test_accuracy", _mean_of_all), test_std=("test_accuracy", "std"),
+                       test_sem=("test_accuracy", "sem"))
                   .reset_index())
-    # groupby sorts weights ascending; idxmax returns the first maximum, i.e. the smallest weight among ties.
+    # groupby sorts weights (then seeds) ascending; idxmax returns the first maximum, i.e. the smallest among ties.
     best = per_weight.loc[per_weight.groupby(["network", "regulariser"], sort=False)["val_accuracy"].idxmax()]
     best = best.rename(columns={"regulariser": "treatment"})
     best = best.sort_values(["network", "treatment"],
                             key=lambda col: col.map(natural_key if col.name == "network" else treatment_key))
+    best["test_ci_low"], best["test_ci_high"] = t_interval(best["test_accuracy"], best["test_sem"], best["n_seeds"])
+    best["seed"] = np.where((best["treatment"] == baseline) & (baseline_rule == "matched"), best["candidate"],
+                            np.nan)
     return best[["block", "network", "treatment", "weight", "n_seeds", "val_accuracy", "val_std", "test_accuracy",
-                 "test_std"]].reset_index(drop=True)
+                 "test_std", "test_ci_low", "test_ci_high", "seed"]].reset_index(drop=True)
+
+
+def t_interval(mean, sem, n, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """Student-t confidence interval mean ± t_{(1+c)/2, n−1} · s/√n of a cell's mean test accuracy over its n seeds
+    (NaN where n < 2). The seeds are independent replicates of one cell (same initial weights, their own shuffle
+    and dropout), few (≤ 10), with an unknown spread: the t quantile accounts for estimating s from them; a bootstrap
+    over so few values would understate the width. Arrays of the same shape as `mean`."""
+    mean, sem, n = (np.asarray(v, dtype=float) for v in (mean, sem, n))
+    half = np.where(n > 1, ss.t.ppf((1.0 + confidence) / 2.0, np.maximum(n - 1, 1)) * sem, np.nan)
+    return mean - half, mean + half
+
+
+def paired_tests(frame: pd.DataFrame, selected: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
+    """Each treatment's selected cells against the baseline's, paired over networks × seeds: Wilcoxon signed-rank.
+
+    Pairs: per network, the test accuracies of the treatment's selected weight and the baseline's cell at each seed
+    both ran (same initial weights and data order); where they share no seed (e.g. a matched baseline: one
+    selected seed) the two cells' scores form one pair. Wilcoxon signed-rank (two-sided, scipy.stats.wilcoxon,
+    zero differences dropped; exact null distribution for small samples without ties): the differences of accuracy
+    between heterogeneous networks are neither normal nor on one scale, so a rank test on their signed magnitudes
+    is used rather than a paired t-test. Multiplicity: the k−1 comparisons of a block are one family; `p_holm` is
+    Holm's step-down adjustment of `p` (controls the family-wise error). Seeds of one network share its initial
+    weights, so the test speaks for these networks, not for a population of them.
+    Returns columns treatment, n_pairs, n_networks, mean_difference, median_difference (treatment − baseline),
+    statistic, p, p_holm; empty when there is no baseline.
+    """
+    columns = ["treatment", "n_pairs", "n_networks", "mean_difference", "median_difference", "statistic", "p",
+               "p_holm"]
+    cells = selected.set_index(["network", "treatment"])
+    if baseline not in set(selected["treatment"]):
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for treatment in sorted(set(selected["treatment"]) - {baseline}, key=treatment_key):
+        differences, networks = [], 0
+        for network in sorted(selected["network"].unique(), key=natural_key):
+            if (network, treatment) not in cells.index or (network, baseline) not in cells.index:
+                continue
+            networks += 1
+            base_cell, cell = cells.loc[(network, baseline)], cells.loc[(network, treatment)]
+            base = _runs(frame, network, baseline, base_cell)
+            ours = _runs(frame, network, treatment, cell)
+            shared = sorted(set(base) & set(ours))
+            if shared and np.isnan(base_cell["seed"]):
+                differences += [ours[s] - base[s] for s in shared]
+            else:
+                differences.append(float(cell["test_accuracy"]) - float(base_cell["test_accuracy"]))
+        d = np.asarray(differences, dtype=float)
+        statistic = p = np.nan
+        if np.any(d != 0):
+            result = ss.wilcoxon(d)
+            statistic, p = float(result.statistic), float(result.pvalue)
+        rows.append((treatment, len(d), networks, float(d.mean()) if len(d) else np.nan,
+                     float(np.median(d)) if len(d) else np.nan, statistic, p))
+    out = pd.DataFrame(rows, columns=columns[:-1])
+    out["p_holm"] = holm(out["p"].to_numpy(dtype=float))
+    return out
+
+
+def _runs(frame: pd.DataFrame, network: str, regulariser: str, cell) -> dict:
+    """seed -> test accuracy of the runs of one selected cell (the matched baseline: its selected seed only)."""
+    runs = frame[(frame["network"] == network) & (frame["regulariser"] == regulariser)
+                 & np.isclose(frame["weight"], float(cell["weight"])) & frame["test_accuracy"].notna()]
+    if not np.isnan(cell["seed"]):
+        runs = runs[runs["seed"] == int(cell["seed"])]
+    return dict(zip(runs["seed"].astype(int), runs["test_accuracy"].astype(float)))
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN entries stay NaN and do not count in the family)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m, running = len(order), 0.0
+    for i, j in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[j]))
+        out[j] = running
+    return out
 
 
 def _mean_of_all(values: pd.Series) -> float:
@@ -264,11 +376,13 @@ def _maximal_cliques(adjacent: dict) -> list[frozenset]:
     return cliques
 
 
-def analyse(frame: pd.DataFrame, block: str, alpha: float = 0.05, capped: bool = False) -> Analysis:
-    """Selection, ranks, Friedman/Iman–Davenport, Nemenyi, CD and groups for the runs in `frame` (one analysis)."""
+def analyse(frame: pd.DataFrame, block: str, alpha: float = 0.05, capped: bool = False,
+            baseline_rule: str = "paper") -> Analysis:
+    """Selection (`select` with `baseline_rule`), ranks, Friedman/Iman–Davenport, Nemenyi, CD, groups and the paired
+    tests against the baseline for the runs in `frame` (one analysis)."""
     if not 0.0 < alpha < 1.0:
         raise StatsError(f"alpha {alpha}: expected a number strictly between 0 and 1")
-    selected = select(frame)
+    selected = select(frame, baseline_rule=baseline_rule)
     matrix, dropped = accuracy_matrix(selected)
     selected = selected[selected["network"].isin(matrix.index)].reset_index(drop=True)
     n, k = matrix.shape
@@ -279,10 +393,18 @@ def analyse(frame: pd.DataFrame, block: str, alpha: float = 0.05, capped: bool =
     return Analysis(block=block, matrix=matrix, selected=selected, average_ranks=ranks, friedman=fr, nemenyi_p=p,
                     critical_difference=critical_difference(k, n, alpha), q_alpha=q_alpha(k, alpha), alpha=alpha,
                     groups=groups(ranks, p, fr.iman_davenport_p, alpha), dropped_networks=dropped,
-                    nemenyi_capped=capped)
+                    nemenyi_capped=capped, baseline_rule=baseline_rule,
+                    paired=paired_tests(frame[frame["network"].isin(matrix.index)], selected))
 
 
-def analyse_blocks(frame: pd.DataFrame, alpha: float = 0.05, blocks=None, capped: bool = False) -> dict:
+def baseline_seeds(frame: pd.DataFrame, baseline: str = BASELINE) -> int:
+    """The most seeds the baseline has on one network (the matched rule differs from the paper's only if > 1)."""
+    runs = frame[frame["regulariser"] == baseline]
+    return int(runs.groupby("network")["seed"].nunique().max()) if not runs.empty else 0
+
+
+def analyse_blocks(frame: pd.DataFrame, alpha: float = 0.05, blocks=None, capped: bool = False,
+                   baseline_rule: str = "paper") -> dict:
     """One `Analysis` per block plus `combined` (all requested blocks pooled); returns {name: Analysis}.
 
     blocks: restrict to these block names (unknown names raise StatsError). A block that cannot be analysed alone
@@ -297,9 +419,9 @@ def analyse_blocks(frame: pd.DataFrame, alpha: float = 0.05, blocks=None, capped
     out = {}
     for block in blocks:
         try:
-            out[block] = analyse(frame[frame["block"] == block], block, alpha, capped)
+            out[block] = analyse(frame[frame["block"] == block], block, alpha, capped, baseline_rule)
         except StatsError as err:
             warnings.warn(f"block {block!r} not analysed on its own: {err}", stacklevel=2)
-    out["combined"] = analyse(frame, "combined", alpha, capped)
+    out["combined"] = analyse(frame, "combined", alpha, capped, baseline_rule)
     return out
 

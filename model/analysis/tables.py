@@ -92,6 +92,30 @@ def paper_side_by_side(comparison: pd.DataFrame) -> pd.DataFrame:
     return labelled(cells)
 
 
+def intervals_table(analysis: Analysis) -> pd.DataFrame | None:
+    """Rows = treatments, columns = networks, cells `mean [low, high]` of the selected cell's test accuracy over its
+    seeds (the 95 % t-interval, `model.analysis.statistics.t_interval`; the mean alone for one seed); None when no
+    selected cell has more than one seed."""
+    sel = analysis.selected
+    if not (sel["n_seeds"] > 1).any():
+        return None
+    text = sel.apply(lambda r: f"{r['test_accuracy']:.3f} [{r['test_ci_low']:.3f}, {r['test_ci_high']:.3f}] "
+                               f"(n={int(r['n_seeds'])})" if r["n_seeds"] > 1 else
+                     f"{r['test_accuracy']:.3f} (n=1" + (f", seed {int(r['seed'])}" if r["seed"] == r["seed"] else "")
+                     + ")", axis=1)
+    table = sel.assign(text=text).pivot(index="treatment", columns="network", values="text")
+    table = table.reindex(index=sorted(table.index, key=treatment_key), columns=sorted(table.columns, key=natural_key))
+    table.index.name = "treatment"
+    return table
+
+
+def paired_table(analysis: Analysis) -> pd.DataFrame | None:
+    """The paired tests against the baseline (`model.analysis.statistics.paired_tests`), one row per treatment."""
+    if analysis.paired is None or analysis.paired.empty:
+        return None
+    return analysis.paired.set_index("treatment")
+
+
 def labelled(table: pd.DataFrame, columns: bool = False) -> pd.DataFrame:
     """The same table with treatment ids in the index (and, with `columns`, in the columns) replaced by the paper's
     labels (`∅`, `T1`, ...)."""
@@ -141,8 +165,9 @@ def nemenyi_from_json(p: dict, alpha: float) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
-    """Write accuracies, nemenyi_p and average_ranks (.csv/.md/.tex), selected.csv and, when Table 1 overlaps,
-    paper_comparison (.csv/.md) into out_dir; return the paths."""
+    """Write accuracies, nemenyi_p and average_ranks (.csv/.md/.tex), selected.csv, intervals (when a selected cell
+    has several seeds) and paired_tests (.csv/.md/.tex) and, when Table 1 overlaps, paper_comparison (.csv/.md)
+    into out_dir; return the paths."""
     out_dir = Path(out_dir)
     paths = []
     for name, (table, bold) in {"accuracies": accuracy_table(analysis), "nemenyi_p": nemenyi_table(analysis),
@@ -153,6 +178,13 @@ def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
         paths.append(atomic.write_text(out_dir / f"{name}.tex", to_latex(table, bold,
                                                                          row_labels=TREATMENT_LABELS_LATEX)))
     paths.append(atomic.write_text(out_dir / "selected.csv", analysis.selected.to_csv(index=False)))
+    for name, table in (("intervals", intervals_table(analysis)), ("paired_tests", paired_table(analysis))):
+        if table is not None:
+            paths.append(atomic.write_text(out_dir / f"{name}.csv", table.to_csv()))
+            shown = table.astype({c: str for c in ("n_pairs", "n_networks") if c in table})  # counts as integers
+            paths.append(atomic.write_text(out_dir / f"{name}.md", to_markdown(labelled(shown), digits=4)))
+            paths.append(atomic.write_text(out_dir / f"{name}.tex", to_latex(shown, digits=4,
+                                                                              row_labels=TREATMENT_LABELS_LATEX)))
     comparison = paper_comparison(analysis)
     if comparison is not None:
         paths.append(atomic.write_text(out_dir / "paper_comparison.csv", comparison.to_csv()))

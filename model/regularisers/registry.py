@@ -16,23 +16,45 @@ Regularisers are pure functions of tensors, usable inside `tf.function` in float
 about models or files.
 """
 import dataclasses
+from typing import NamedTuple
 
 import tensorflow as tf
 
 from model.errors import SpecError
 from model.regularisers import persistence
-from model.regularisers.correlation import check_batch, standardise
+from model.regularisers.correlation import check_batch, dead_neurons, standardise
 from model.regularisers.names import DEAD_NEURONS, DEFAULT_OPTIONS, IDS, PAPER_OPTIONS, ZERO_LENGTH_BARS, check
 from model.regularisers.sampling import sample_neurons
 
 # the vocabulary (ids, options) lives in model.regularisers.names, TensorFlow-free; re-exported here
-__all__ = ["IDS", "DEFAULT_OPTIONS", "PAPER_OPTIONS", "ZERO_LENGTH_BARS", "DEAD_NEURONS", "Regulariser", "make",
-           "mst_deaths"]
+__all__ = ["IDS", "DEFAULT_OPTIONS", "PAPER_OPTIONS", "ZERO_LENGTH_BARS", "DEAD_NEURONS", "Diagnostics",
+           "Regulariser", "make", "mst_deaths"]
+
+
+class Diagnostics(NamedTuple):
+    """What the regulariser's own policies did on one batch, from the same computation as its value (no extra pass).
+
+    dead_zeroed: bool scalar, the dead-neuron policy (`dead_neurons="zero_grad"`) stopped the whole gradient;
+    bars_zeroed: bool scalar, the zero-length-bar policy left no gradient (`zero_loss` with a death ≤ 0, or `drop`
+    with no death > 0); constant_neurons: int32 scalar, how many sampled neurons are constant over the batch (the
+    dead mask of `model.regularisers.correlation.standardise`; 0 for the weight regularisers, which sample none).
+    A tf.nest structure, so it passes through `tf.cond`; any back-end computing a value fills the same three fields.
+    """
+
+    dead_zeroed: tf.Tensor
+    bars_zeroed: tf.Tensor
+    constant_neurons: tf.Tensor
+
+    @classmethod
+    def none(cls) -> "Diagnostics":
+        """No policy acted, no sampled neuron (weight regularisers; a skipped batch)."""
+        return cls(tf.constant(False), tf.constant(False), tf.constant(0, tf.int32))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Regulariser:
-    """`reg(activations, weights) -> scalar tf.Tensor`; see `make`. Hashable by identity (a `tf.function` argument)."""
+    """`reg(activations, weights) -> scalar tf.Tensor`; `reg.value_and_diagnostics(activations, weights)` also
+    returns its `Diagnostics`. See `make`. Hashable by identity (a `tf.function` argument)."""
 
     id: str
     sampling: float
@@ -40,9 +62,13 @@ class Regulariser:
     uses_activations: bool
     pairing: str  # the resolved MST pairing, "numpy" or "tf" (`model.regularisers.persistence.resolve_pairing`)
     xla: bool  # compile train_step with XLA: only with the in-graph "tf" pairing (tf.numpy_function cannot be)
-    fn: object = dataclasses.field(repr=False)
+    fn: object = dataclasses.field(repr=False)  # (activations, weights) -> (value, Diagnostics)
 
     def __call__(self, activations, weights):
+        return self.fn(activations, weights)[0]
+
+    def value_and_diagnostics(self, activations, weights):
+        """(scalar value, `Diagnostics`) of one batch, one computation."""
         return self.fn(activations, weights)
 
 
@@ -80,6 +106,12 @@ def make(id, *, sampling=1.0, **options):
                 raise SpecError(f"regulariser {id} needs at least 2 sampled neurons, got {x.shape[1]} "
                                 f"(sampling={p}); raise the sampling fraction")
             return loss(x, opts, pairing)
+
+    if id in ("none", "l1", "l2"):
+        weight_fn = fn
+
+        def fn(activations, weights):
+            return weight_fn(activations, weights), Diagnostics.none()
 
     uses = id not in ("none", "l1", "l2")
     return Regulariser(id=id, sampling=p, options=opts, uses_activations=uses, pairing=pairing, xla=pairing == "tf",
@@ -126,20 +158,24 @@ def mst_deaths(x, pairing="auto"):
 
 
 def _bar_weights(d, mode):
-    """(N−1,) 0/1 weights of the bars that count, and a flag 'the whole loss is zero' (zero_loss mode)."""
+    """(N−1,) 0/1 weights of the bars that count, and a flag 'the whole loss is zero' (zero_loss with a bar ≤ 0,
+    or drop with no bar > 0: the loss is then 0 either way)."""
     positive = tf.cast(d > 0, d.dtype)
     if mode == "keep":
         return tf.ones_like(d), tf.constant(False)
     if mode == "drop":
-        return positive, tf.constant(False)
+        return positive, tf.logical_not(tf.reduce_any(d > 0))  # every bar dropped: nothing is left to act
     return tf.ones_like(d), tf.reduce_any(d <= 0)
 
 
 def _finish(value, zero, dead, opts):
-    """Apply the zero-loss and dead-neuron policies to a scalar loss."""
+    """Apply the zero-loss and dead-neuron policies to a scalar loss; return (value, `Diagnostics`)."""
+    dead_zeroed = tf.constant(False)
     if opts["dead_neurons"] == "zero_grad":
-        value = tf.where(tf.reduce_any(dead), tf.stop_gradient(value), value)
-    return tf.where(zero, tf.zeros_like(value), value)
+        dead_zeroed = tf.reduce_any(dead)
+        value = tf.where(dead_zeroed, tf.stop_gradient(value), value)
+    return (tf.where(zero, tf.zeros_like(value), value),
+            Diagnostics(dead_zeroed, zero, tf.reduce_sum(tf.cast(dead, tf.int32))))
 
 
 def _t1(x, opts, pairing):
@@ -190,4 +226,6 @@ def _decov(x, opts, pairing):
                    lambda: tf.reduce_sum(tf.square(tf.matmul(xc, xc, transpose_a=True))))
     bf = tf.cast(b, x.dtype)
     diag = tf.reduce_sum(tf.square(xc), axis=0) / bf
-    return 0.5 * (fro2 / (bf * bf) - tf.reduce_sum(tf.square(diag)))
+    constant = tf.reduce_sum(tf.cast(dead_neurons(x), tf.int32))  # reported only: DeCov has no dead-neuron policy
+    return 0.5 * (fro2 / (bf * bf) - tf.reduce_sum(tf.square(diag))), Diagnostics(tf.constant(False),
+                                                                                  tf.constant(False), constant)

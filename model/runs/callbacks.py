@@ -16,11 +16,12 @@ import tensorflow as tf
 
 from model import atomic
 from model.errors import DataError
+from model.runs.activity import COLUMNS as ACTIVITY_COLUMNS
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "last.npz"
-HISTORY_COLUMNS = ("loss", "ce", "reg", "accuracy", "reg_effective", "val_loss", "val_accuracy")  # then lr, seconds
+HISTORY_COLUMNS = ("loss", "ce", "reg", "accuracy", *ACTIVITY_COLUMNS, "val_loss", "val_accuracy")  # then lr, seconds
 
 
 class EarlyStopping(keras.callbacks.Callback):
@@ -94,7 +95,8 @@ def write_history(path: Path, rows: list[dict]) -> None:
 
 class Checkpoint(keras.callbacks.Callback):
     """Every `every` epochs, one atomic `checkpoints/last.npz`: model variables (weights and seed-generator states),
-    optimiser variables, early-stopping state and best weights, history rows, epoch and wall seconds so far."""
+    optimiser variables, the regulariser-activity totals, early-stopping state and best weights, history rows,
+    epoch and wall seconds so far."""
 
     def __init__(self, path: Path, every: int, stopper: EarlyStopping, rows: list, clock: dict):
         super().__init__()
@@ -109,6 +111,8 @@ def save_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping, epoc
                     wall_seconds: float) -> None:
     arrays = {f"model_{i}": v.numpy() for i, v in enumerate(model.network.variables)}
     arrays |= {f"optimizer_{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)}
+    if model.activity is not None:
+        arrays["activity_totals"] = model.activity.totals.numpy()
     for i, w in enumerate(stopper.best_weights or []):
         arrays[f"best_{i}"] = w
     state = {"epoch": epoch, "stopper": stopper.state(), "has_best": stopper.best_weights is not None,
@@ -139,6 +143,12 @@ def _load_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping) -> 
             v.assign(data[f"model_{i}"])
         for i, v in enumerate(model.optimizer.variables):
             v.assign(data[f"optimizer_{i}"])
+        if model.activity is not None:
+            if "activity_totals" in data:
+                model.activity.totals.assign(data["activity_totals"])
+            else:
+                log.warning("%s: checkpoint from before the activity accounting: the regulariser_activity record "
+                            "will count only the steps after epoch %d", path, state["epoch"])
         best = [data[f"best_{i}"] for i in range(len(model.network.weights))] if state["has_best"] else None
     stopper.load(state["stopper"], best)
     return state

@@ -99,9 +99,13 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
         try:
             outcome = training.train(spec, prepared.network, prepared.splits, prepared.regulariser, run_dir,
                                      heartbeat=claim.heartbeat)
+            activity = outcome.regulariser_activity
+            if activity is not None and activity["flagged"]:
+                log.warning("%s: %s", run_dir, activity["warning"])
             record = {"task_id": spec.task_id, "network": spec.network, "block": prepared.network.block,
                       "regulariser": spec.regulariser, "weight": spec.weight, "seed": spec.seed,
                       "profile": spec.profile, **asdict(outcome), "finished": run_folder.now(), "versions": versions(),
+                      "warnings": [activity["warning"]] if activity is not None and activity["flagged"] else [],
                       "spec": spec.to_dict()}
             run_folder.write_done(run_dir, record)
         except claims.ClaimLost:

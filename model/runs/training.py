@@ -16,7 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model.runs import run_folder
+from model.regularisers.registry import Diagnostics
+from model.runs import activity, run_folder
 from model.runs.callbacks import (
     CHECKPOINT,
     Checkpoint,
@@ -50,18 +51,63 @@ def uses_train_pass(model: keras.Model, reg_forward: str) -> bool:
     return reg_forward == "train_pass"
 
 
+def step_sums(diagnostics, skipped, nonfinite, ratio, measured):
+    """One step's contribution (float64, laid out as `activity.SUMS`): a one-hot outcome (decided in the order of
+    `model.runs.activity`'s docstring), the constant sampled neurons, and ‖ω∇R‖ / ‖∇CE‖ with 1 when it was
+    `measured` on this step (ratio and count 0 otherwise)."""
+    dead = tf.logical_and(tf.logical_not(skipped), diagnostics.dead_zeroed)
+    bars = tf.logical_and(tf.logical_not(skipped | dead), diagnostics.bars_zeroed)
+    zeroed = tf.logical_and(tf.logical_not(skipped | dead | bars), nonfinite)
+    applied = tf.logical_not(skipped | dead | bars | zeroed)
+    parts = [tf.cast(v, tf.float64) for v in (applied, dead, bars, zeroed, skipped, diagnostics.constant_neurons,
+                                              ratio, measured)]
+    return tf.stack(parts)
+
+
+class ActivityTracker(keras.metrics.Metric):
+    """The regulariser's activity accounting (`model.runs.activity`): per-step sums laid out as `activity.SUMS`,
+    over the epoch (reset by `fit` each epoch; `result()` gives the `activity.COLUMNS` of history.csv) and over the
+    run (`totals`, never reset; saved in the checkpoint). `result()` fractions are NaN only for an empty epoch."""
+
+    def __init__(self, uses_activations: bool):
+        super().__init__(name="regulariser_activity")
+        self.uses_activations = uses_activations
+        self.epoch = self.add_variable(shape=(len(activity.SUMS),), initializer="zeros", dtype="float64",
+                                       name="epoch")
+        self.totals = self.add_variable(shape=(len(activity.SUMS),), initializer="zeros", dtype="float64",
+                                        name="totals")
+
+    def update_state(self, step_sums):
+        self.epoch.assign_add(step_sums)
+        self.totals.assign_add(step_sums)
+
+    def reset_state(self):
+        self.epoch.assign(tf.zeros_like(self.epoch))
+
+    def result(self):
+        s = dict(zip(activity.SUMS, tf.unstack(tf.convert_to_tensor(self.epoch))))
+        steps = tf.add_n([s[o] for o in activity.OUTCOMES])
+        out = {f"reg_{o}": s[o] / steps for o in activity.OUTCOMES}
+        if self.uses_activations:
+            out["reg_constant_neurons"] = s["constant_neurons"] / (steps - s["skipped_small_batch"])
+        out["reg_grad_ratio"] = s["grad_ratio"] / s["grad_ratio_steps"]
+        return out
+
+
 class RegularisedModel(keras.Model):
     """`network` trained on mean sparse CE (from logits) + `weight` · `regulariser(activations, weights)`.
 
     activations: outputs of `neuron_layers(network)` on the current batch, each (b, ...), logits last; taken from the
     training forward pass when `train_pass`, else from a second pass with training=False. Metrics: loss (CE + ω·R),
-    ce, reg (R, unweighted), accuracy; with `zero_nonfinite` also reg_effective (fraction of steps whose regulariser
-    gradient was finite for every variable, Q-dead-neurons). Validation reports loss = CE only, per example or as the
-    mean of batch means (`val_batch_mean`, Q-val-batch-mean).
+    ce, reg (R, unweighted), accuracy; with ω > 0 and `accounting` also the regulariser's activity
+    (`ActivityTracker`, `model.runs.activity`: what happened to its gradient at each step). `zero_nonfinite` zeroes
+    a variable's regulariser gradient where it is non-finite (Q-dead-neurons). Validation reports loss = CE only, per example or
+    as the mean of batch means (`val_batch_mean`, Q-val-batch-mean). `accounting=False` (benchmarks only) turns the accounting
+    off.
     """
 
     def __init__(self, network, regulariser, weight: float, train_pass: bool, zero_nonfinite: bool,
-                 val_batch_mean: bool):
+                 val_batch_mean: bool, accounting: bool = True):
         super().__init__()
         self.network = network
         self.features = keras.Model(network.inputs, [layer.output for layer in neuron_layers(network)])
@@ -71,16 +117,17 @@ class RegularisedModel(keras.Model):
         self.reads_activations = self.regularised and bool(regulariser.uses_activations)
         self.train_pass = train_pass
         self.zero_nonfinite = zero_nonfinite
+        self.accounting = accounting and self.regularised
         self.val_batch_mean = val_batch_mean
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.ce_tracker = keras.metrics.Mean(name="ce")
         self.reg_tracker = keras.metrics.Mean(name="reg")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-        self.effective_tracker = keras.metrics.Mean(name="reg_effective")
+        self.activity = ActivityTracker(self.reads_activations) if self.accounting else None
 
     @property
     def metrics(self):
-        extra = [self.effective_tracker] if self.zero_nonfinite and self.regularised else []
+        extra = [self.activity] if self.accounting else []
         return [self.loss_tracker, self.ce_tracker, self.reg_tracker, self.accuracy_tracker, *extra]
 
     def call(self, x, training=False):
@@ -89,7 +136,8 @@ class RegularisedModel(keras.Model):
     def train_step(self, data):
         x, y = data
         variables = self.network.trainable_variables
-        with tf.GradientTape(persistent=self.zero_nonfinite) as tape:
+        with tf.GradientTape(persistent=self.regularised and (self.zero_nonfinite or self.accounting)) as tape:
+            # forward pass (training mode), and the activations the regulariser reads (same or separate pass, R6)
             if self.train_pass:
                 activations = self.features(x, training=True)
                 logits = activations[-1]
@@ -97,41 +145,84 @@ class RegularisedModel(keras.Model):
                 logits = self.network(x, training=True)
                 if self.reads_activations:
                     activations = self.features(x, training=False)
+            # the losses: CE, and R with its diagnostics from the same computation (no extra pass)
             ce = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-            reg = tf.zeros(())
+            reg, diagnostics, skipped = tf.zeros(()), None, None
             if self.regularised:
-                reg = self.regulariser_value(activations if self.reads_activations else [], variables)
+                reg, diagnostics, skipped = self.regulariser_value(
+                    activations if self.reads_activations else [], variables)
             weighted = self.weight * reg
             loss = ce + weighted
-        if self.zero_nonfinite:
-            ce_grads = tape.gradient(ce, variables)
-            reg_grads = [tf.zeros_like(gc) if gr is None else gr
-                         for gc, gr in zip(ce_grads, tape.gradient(weighted, variables))]
-            finite = [tf.reduce_all(tf.math.is_finite(g)) for g in reg_grads]
-            grads = [gc + tf.where(ok, gr, tf.zeros_like(gr)) for gc, gr, ok in zip(ce_grads, reg_grads, finite)]
-            self.effective_tracker.update_state(tf.cast(tf.reduce_all(tf.stack(finite)), tf.float32))
+        # gradients: of CE and of ω·R apart under zero_nonfinite (zeroing the non-finite ones per variable), else of
+        # the sum, with ω∇R alone on the accounting's every RATIO_EVERY-th step (to measure ‖ω∇R‖/‖∇CE‖)
+        nonfinite, ratio, measured = tf.constant(False), tf.constant(0.0), tf.constant(False)
+        if self.zero_nonfinite and self.regularised:
+            grads, nonfinite, ratio = self.separate_gradients(tape, ce, weighted, variables)
+            measured = tf.constant(True)
+        elif self.accounting:
+            grads = tape.gradient(loss, variables)
+            measured = tf.equal(self.optimizer.iterations % activity.RATIO_EVERY, 0)
+            ratio = tf.cond(measured, lambda: self.measured_ratio(tape, weighted, grads, variables),
+                            lambda: tf.constant(0.0))
         else:
             grads = tape.gradient(loss, variables)
+        # a non-finite gradient left now fails the run
         grads = [tf.debugging.check_numerics(g, "non-finite gradient (the loss diverged or the regulariser's "
                                                 "gradient is NaN/Inf)") for g in grads]
+        # the update
         self.optimizer.apply(grads, variables)
+        # metrics, and what happened to the regulariser's gradient on this step
         self.loss_tracker.update_state(loss)
         self.ce_tracker.update_state(ce)
         self.reg_tracker.update_state(reg)
         self.accuracy_tracker.update_state(y, logits)
-        return {m.name: m.result() for m in self.metrics}
+        if self.accounting:
+            self.activity.update_state(step_sums(diagnostics, skipped, nonfinite, ratio, measured))
+        results = {}
+        for m in self.metrics:
+            r = m.result()
+            results.update(r if isinstance(r, dict) else {m.name: r})
+        return results
+
+    def separate_gradients(self, tape, ce, weighted, variables):
+        """(∇CE + ω∇R per variable, some ω∇R non-finite and zeroed (bool scalar), ‖ω∇R‖ / ‖∇CE‖ (global norms over the
+        variables; 0 where ∇CE is exactly 0)). Non-finite ω∇R are zeroed per variable only under zero_nonfinite."""
+        ce_grads = tape.gradient(ce, variables)
+        reg_grads = [tf.zeros_like(gc) if gr is None else gr
+                     for gc, gr in zip(ce_grads, tape.gradient(weighted, variables))]
+        nonfinite = tf.constant(False)
+        if self.zero_nonfinite:
+            finite = [tf.reduce_all(tf.math.is_finite(g)) for g in reg_grads]
+            reg_grads = [tf.where(ok, gr, tf.zeros_like(gr)) for gr, ok in zip(reg_grads, finite)]
+            nonfinite = tf.logical_not(tf.reduce_all(tf.stack(finite)))
+        ratio = tf.math.divide_no_nan(tf.linalg.global_norm(reg_grads), tf.linalg.global_norm(ce_grads))
+        return [gc + gr for gc, gr in zip(ce_grads, reg_grads)], nonfinite, tf.cast(ratio, tf.float32)
+
+    def measured_ratio(self, tape, weighted, grads, variables):
+        """‖ω∇R‖ / ‖∇CE‖ beside the gradient of the sum `grads`: ω∇R by its own backward pass, ∇CE = grads − ω∇R
+        (0 where ∇CE is exactly 0)."""
+        reg_grads = [tf.zeros_like(g) if gr is None else gr for g, gr in zip(grads, tape.gradient(weighted, variables))]
+        ce_norm = tf.linalg.global_norm([g - gr for g, gr in zip(grads, reg_grads)])
+        return tf.cast(tf.math.divide_no_nan(tf.linalg.global_norm(reg_grads), ce_norm), tf.float32)
 
     def regulariser_value(self, activations, variables):
-        """R of the batch (scalar). An activation regulariser contributes 0 (value and gradient) on a batch of fewer
-        than 2 examples, where no correlation exists: an epoch's last partial batch holds one example when
-        n mod batch_size == 1. Decided at trace time when the batch size is static, else in-graph (`tf.cond`)."""
+        """(R of the batch (scalar), its `Diagnostics`, skipped: bool scalar). An activation regulariser contributes
+        0 (value and gradient) on a batch of fewer than 2 examples, where no correlation exists (skipped): an
+        epoch's last partial batch holds one example when n mod batch_size == 1. Decided at trace time when the
+        batch size is static, else in-graph (`tf.cond`)."""
         if not self.reads_activations:
-            return self.regulariser([], variables)
+            return (*self.regulariser.value_and_diagnostics([], variables), tf.constant(False))
         dtype, size = activations[-1].dtype, activations[-1].shape[0]
+
+        def compute():
+            return (*self.regulariser.value_and_diagnostics(activations, variables), tf.constant(False))
+
+        def skip():
+            return tf.zeros((), dtype), Diagnostics.none(), tf.constant(True)
+
         if size is not None:
-            return self.regulariser(activations, variables) if size >= 2 else tf.zeros((), dtype)
-        return tf.cond(tf.shape(activations[-1])[0] >= 2, lambda: self.regulariser(activations, variables),
-                       lambda: tf.zeros((), dtype))
+            return compute() if size >= 2 else skip()
+        return tf.cond(tf.shape(activations[-1])[0] >= 2, compute, skip)
 
     def test_step(self, data):
         x, y = data
@@ -203,6 +294,7 @@ class TrainResult:
     iterations: int
     wall_seconds: float
     resumed_from_epoch: int
+    regulariser_activity: dict | None  # `model.runs.activity.summary` over every step of the run; None when ω = 0
 
 
 def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: None, callbacks=()) -> TrainResult:
@@ -259,4 +351,6 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
         best_epoch=stopper.best_epoch, kept_epoch=stopper.best_epoch if restore else epochs,
         stop_reason="early_stopping" if stopper.stopped else "max_epochs", restored_best=restore,
         iterations=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
-        wall_seconds=clock["wall_seconds"], resumed_from_epoch=first_epoch)
+        wall_seconds=clock["wall_seconds"], resumed_from_epoch=first_epoch,
+        regulariser_activity=None if model.activity is None else activity.summary(
+            keras.ops.convert_to_numpy(model.activity.totals), model.reads_activations))
