@@ -84,8 +84,8 @@ def test_dry_run_prints_the_count_and_the_ids(name, count, capsys, tmp_path, mon
 
 @pytest.mark.parametrize("profile", ["paper", "corrected"])
 def test_seeds_sweeps_are_the_paper_grid_plus_the_baseline_over_10_seeds(profile):
-    grid = {t.task_id: t.spec for t in sweeps.load(PAPER / f"mnist_{profile}.json")}
-    seeds = {t.task_id: t.spec for t in sweeps.load(PAPER / f"mnist_{profile}_seeds.json")}
+    grid = {t.task_id: t.spec for t in grid.load(PAPER / f"mnist_{profile}.json")}
+    seeds = {t.task_id: t.spec for t in grid.load(PAPER / f"mnist_{profile}_seeds.json")}
     assert set(grid) < set(seeds) and all(seeds[k] == grid[k] for k in grid)  # same run folders, same specs
     extra = [seeds[k] for k in set(seeds) - set(grid)]
     assert sorted((s.network, s.seed) for s in extra) == [(n, s) for n in MNIST for s in range(1, 10)]
@@ -95,7 +95,7 @@ def test_seeds_sweeps_are_the_paper_grid_plus_the_baseline_over_10_seeds(profile
 
 
 def test_the_activity_demonstration_is_the_paper_profile_with_a_seeded_baseline():
-    tasks = sweeps.load(ROOT / "configs/digits/activity_seeds.json")
+    tasks = grid.load(ROOT / "configs/digits/activity_seeds.json")
     assert len(tasks) == 30 and all(t.spec.profile == "paper" for t in tasks)
     cells = Counter((t.spec.network, t.spec.regulariser) for t in tasks)
     assert cells == {(n, r): 3 for n in ("digits/0", "digits/2") for r in ("none", "t1", "t2", "corr", "l2")}

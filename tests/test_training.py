@@ -109,7 +109,7 @@ class NanOnFirstKernel:
     uses_activations, pairing, xla, options = False, "numpy", False, {}
 
     def value_and_diagnostics(self, activations, weights):
-        return tf.sqrt(tf.reduce_sum(weights[0]) * 0.0), regularisers.Diagnostics.none()  # 0, d/dw = 0 · inf = NaN
+        return tf.sqrt(tf.reduce_sum(weights[0]) * 0.0), registry.Diagnostics.none()  # 0, d/dw = 0 · inf = NaN
 
 
 def test_nonfinite_regulariser_gradient_zeroed_per_variable_or_failing(tmp_path):

@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 
 from model import atomic
-from model.analysis import accuracies, html, summary, tables
-from model.analysis import activity, replicates
+from model.analysis import accuracies, activity, html, replicates, summary, tables
 from model.analysis.plotting import pyplot, save_png
 from model.analysis.statistics import BASELINE, natural_key, treatment_key
 from model.analysis.style import colour, label, treatment_gid

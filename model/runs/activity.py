@@ -3,9 +3,9 @@
 Each training step with weight ω > 0 has exactly one outcome for the regulariser's gradient, decided in this order:
 - `skipped_small_batch`: the batch holds fewer than 2 examples (no correlation exists; R and its gradient are 0);
 - `zeroed_dead_neurons`: the dead-neuron policy `dead_neurons="zero_grad"` (the paper profile) stopped the whole
-  gradient because a sampled neuron is constant over the batch (defect R2);
+  gradient because a sampled neuron is constant over the batch (Q-dead-neurons);
 - `zeroed_zero_length_bars`: the zero-length-bar policy left no gradient (`zero_loss` with a death ≤ 0, the paper
-  profile; or `drop` with no death > 0; defect R1);
+  profile; or `drop` with no death > 0; Q-zero-bars);
 - `zeroed_nonfinite`: `reg_nonfinite="zero_per_variable"` zeroed the regulariser's gradient of at least one
   variable as non-finite (the others were applied);
 - `applied`: ω·∇R was added to the update of every variable.

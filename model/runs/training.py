@@ -100,10 +100,10 @@ class RegularisedModel(keras.Model):
     activations: outputs of `neuron_layers(network)` on the current batch, each (b, ...), logits last; taken from the
     training forward pass when `train_pass`, else from a second pass with training=False. Metrics: loss (CE + ω·R),
     ce, reg (R, unweighted), accuracy; with ω > 0 and `accounting` also the regulariser's activity
-    (`ActivityTracker`, `model.runs.activity`: what happened to its gradient at each step). `zero_nonfinite` zeroes
-    a variable's regulariser gradient where it is non-finite (Q-dead-neurons). Validation reports loss = CE only, per example or
-    as the mean of batch means (`val_batch_mean`, Q-val-batch-mean). `accounting=False` (benchmarks only) turns the accounting
-    off.
+    (`ActivityTracker`, `model.runs.activity`: what happened to its gradient at each step). `zero_nonfinite`
+    zeroes a variable's regulariser gradient where it is non-finite (Q-dead-neurons). Validation reports loss = CE
+    only, per example or as the mean of batch means (`val_batch_mean`, Q-val-batch-mean). `accounting=False`
+    (benchmarks only) turns the accounting off.
     """
 
     def __init__(self, network, regulariser, weight: float, train_pass: bool, zero_nonfinite: bool,
@@ -137,7 +137,8 @@ class RegularisedModel(keras.Model):
         x, y = data
         variables = self.network.trainable_variables
         with tf.GradientTape(persistent=self.regularised and (self.zero_nonfinite or self.accounting)) as tape:
-            # forward pass (training mode), and the activations the regulariser reads (same or separate pass, R6)
+            # forward pass (training mode), and the activations the regulariser reads (same or separate pass,
+            # Q-reg-forward)
             if self.train_pass:
                 activations = self.features(x, training=True)
                 logits = activations[-1]
