@@ -84,10 +84,10 @@ def test_dry_run_prints_the_count_and_the_ids(name, count, capsys, tmp_path, mon
 
 @pytest.mark.parametrize("profile", ["paper", "corrected"])
 def test_seeds_sweeps_are_the_paper_grid_plus_the_baseline_over_10_seeds(profile):
-    grid = {t.task_id: t.spec for t in grid.load(PAPER / f"mnist_{profile}.json")}
+    plain = {t.task_id: t.spec for t in grid.load(PAPER / f"mnist_{profile}.json")}
     seeds = {t.task_id: t.spec for t in grid.load(PAPER / f"mnist_{profile}_seeds.json")}
-    assert set(grid) < set(seeds) and all(seeds[k] == grid[k] for k in grid)  # same run folders, same specs
-    extra = [seeds[k] for k in set(seeds) - set(grid)]
+    assert set(plain) < set(seeds) and all(seeds[k] == plain[k] for k in plain)  # same run folders, same specs
+    extra = [seeds[k] for k in set(seeds) - set(plain)]
     assert sorted((s.network, s.seed) for s in extra) == [(n, s) for n in MNIST for s in range(1, 10)]
     assert all(s.regulariser == "none" and s.weight == 0.0 for s in extra)
     for network in MNIST:  # the baseline has as many seeds as each regulariser has weights
