@@ -196,7 +196,7 @@ def test_paper_table1_analysis_keys_and_blocks():
     assert list(analyses) == ["mnist", "pgdl", "combined"]
     combined = analyses["combined"].to_json()
     assert set(combined) == {"n_networks", "treatments", "average_ranks", "friedman", "nemenyi_p",
-                             "critical_difference", "alpha", "selected"}
+                             "critical_difference", "alpha", "selected", "paired_tests"}
     assert set(combined["friedman"]) == {"chi2", "chi2_p", "iman_davenport_f", "iman_davenport_p"}
     assert combined["n_networks"] == 11 and combined["treatments"] == list(paper.TABLE1_TREATMENTS)
     assert list(analyses["combined"].matrix.index) == list(paper.TABLE1_NETWORKS)  # MNIST first, PGDL as ints
