@@ -14,10 +14,17 @@ DEMO_OUT    ?= $(EXPERIMENTS)/demo
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# The runtime and the test extra at the versions locked in uv.lock (hash-checked), then this checkout, editable.
+# uv only exports the lock's selection as a requirements list; pip installs it. After changing a dependency in
+# pyproject.toml: `$(VENV)/bin/uv lock` (README, "Dependencies").
+UV_VERSION := 0.13.9
+
+$(STAMP): pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv export --quiet --frozen --no-emit-project --extra test -o $(VENV)/locked.txt
+	$(VENV)/bin/pip install --quiet --require-hashes -r $(VENV)/locked.txt
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -80,7 +87,7 @@ reproduce: $(STAMP)
 worker: $(STAMP)
 	$(PY) scripts/run_sweep.py $(SWEEP) --gpus $(GPU) $(PLACE) $(SWEEP_ARGS)
 
-# ruff (pinned in requirements.txt, configured in pyproject.toml) over the whole repo; `make test` runs it first.
+# ruff (pinned in the test extra, configured in pyproject.toml) over the whole repo; `make test` runs it first.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 

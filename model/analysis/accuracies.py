@@ -15,15 +15,17 @@ import pandas as pd
 from model import atomic
 from model.csv_input import read_csv
 from model.errors import DataError
-from model.runs import run_folder, state
+from model.runs import provenance, run_folder, state
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("block", "network", "regulariser", "weight", "seed", "val_accuracy", "test_accuracy")
 EXTRA_COLUMNS = ("train_accuracy", "val_loss", "epochs", "best_epoch", "stop_reason", "wall_seconds", "profile",
-                 "reg_applied_fraction", "task_id", "run_dir")  # reg_applied_fraction: DONE.json's
-# regulariser_activity.applied_fraction (fraction of the run's steps where the regulariser's gradient was applied;
-# empty for the baseline and for runs recorded before the accounting)
+                 "reg_applied_fraction", "task_id", "run_dir", "commit", "dirty", "host", "device", "versions")
+# reg_applied_fraction: DONE.json's regulariser_activity.applied_fraction (fraction of the run's steps where the
+# regulariser's gradient was applied; empty for the baseline and for runs recorded before the accounting).
+# provenance columns (model.runs.provenance), empty for runs recorded before it: commit (40 hex), dirty (True/False),
+# host, device (`GPU <name> (CUDA .., cuDNN ..)` or `CPU <model>`), versions (`python 3.11.7, tensorflow 2.21.0, ..`)
 INCOMPLETE_COLUMNS = ("task_id", "status", "detail")
 
 
@@ -51,6 +53,10 @@ def _done_row(run: Path, done: dict, task_id: str) -> dict:
                         "integer") from None
     row["task_id"] = task_id  # the folder's path relative to the root
     row["run_dir"] = run.as_posix()  # where the report finds history.csv again
+    device, versions = done.get("device"), done.get("versions")
+    row["device"] = provenance.describe(device) if isinstance(device, dict) else None
+    row["versions"] = (", ".join(f"{name} {version}" for name, version in versions.items())
+                       if isinstance(versions, dict) else None)
     return row
 
 

@@ -2,7 +2,8 @@
 
 Validates the spec and everything it names (network, data, regulariser) before writing anything; says "already
 done" when the run folder's `DONE.json` parses (unless --force); otherwise claims the run (`RUNNING.json`), trains,
-resuming from the last checkpoint, and writes `DONE.json` last, or `FAILED.json` with a one-line reason. Exit codes:
+resuming from the last checkpoint, and writes `DONE.json` last (results, provenance: `model.runs.provenance`), or
+`FAILED.json` with a one-line reason. Exit codes:
 0 trained or already done, 1 the run failed, 2 bad input (nothing written), 3 another live process holds the claim.
 Must not schedule anything (executors do) or know about sweeps.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from model import atomic, cli
 from model.errors import SpecError
-from model.runs import claims, run_folder
+from model.runs import claims, provenance, run_folder
 from model.runs.spec import Spec
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,12 @@ def versions() -> dict:
 
     return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
             "keras": keras.__version__, "numpy": numpy.__version__}
+
+
+def resolved_pairing(regulariser) -> str | None:
+    """The MST pairing T1/T2 run with (`numpy` or `tf`, `auto` resolved on this process's devices); None for
+    the regularisers that find no MST."""
+    return regulariser.pairing if regulariser.id in ("t1", "t2") else None
 
 
 def clear_outputs(run_dir: Path) -> None:
@@ -97,6 +104,8 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
             return run_folder.read_done(run_dir), False
         atomic.write_json(run_dir / run_folder.SPEC, spec.to_dict())
         try:
+            origin = provenance.at_start(run_folder.now())
+            log.info("%s: training on %s", run_dir, provenance.describe(origin["device"]))
             outcome = training.train(spec, prepared.network, prepared.splits, prepared.regulariser, run_dir,
                                      heartbeat=claim.heartbeat)
             activity = outcome.regulariser_activity
@@ -104,7 +113,9 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
                 log.warning("%s: %s", run_dir, activity["warning"])
             record = {"task_id": spec.task_id, "network": spec.network, "block": prepared.network.block,
                       "regulariser": spec.regulariser, "weight": spec.weight, "seed": spec.seed,
-                      "profile": spec.profile, **asdict(outcome), "finished": run_folder.now(), "versions": versions(),
+                      "profile": spec.profile, **asdict(outcome), **origin,
+                      "pairing": resolved_pairing(prepared.regulariser), "finished": run_folder.now(),
+                      "versions": versions(),
                       "warnings": [activity["warning"]] if activity is not None and activity["flagged"] else [],
                       "spec": spec.to_dict()}
             run_folder.write_done(run_dir, record)

@@ -296,6 +296,7 @@ class TrainResult:
     wall_seconds: float
     resumed_from_epoch: int
     regulariser_activity: dict | None  # `model.runs.activity.summary` over every step of the run; None when ω = 0
+    xla: bool  # whether Keras compiled the training step with XLA (`Regulariser.xla` asks for it)
 
 
 def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: None, callbacks=()) -> TrainResult:
@@ -354,4 +355,5 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
         iterations=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
         wall_seconds=clock["wall_seconds"], resumed_from_epoch=first_epoch,
         regulariser_activity=None if model.activity is None else activity.summary(
-            keras.ops.convert_to_numpy(model.activity.totals), model.reads_activations))
+            keras.ops.convert_to_numpy(model.activity.totals), model.reads_activations),
+        xla=bool(model.jit_compile))
