@@ -4,10 +4,12 @@
     python scripts/run_sweep.py configs/digits/sweep_small.json                # local: one slot per GPU, or CPUs
     python scripts/run_sweep.py SWEEP.json --dry-run                            # number of tasks and their ids
     python scripts/run_sweep.py SWEEP.json --gpus 0,1 --tasks-per-gpu 2        # two tasks at a time on each GPU
+    python scripts/run_sweep.py SWEEP.json --gpus 0 --allow-cpu                # GPU 0 if TensorFlow sees it, else CPU
     python scripts/run_sweep.py SWEEP.json --executor ray --address HEAD:6379  # join a Ray cluster
 
 Finished tasks (DONE.json) are skipped, interrupted ones resume, failed ones are tried again; tasks that another
-process is training are waited for. Exit status: 0 every task done, 1 some task failed, 2 bad input.
+process is training are waited for. GPUs to use (--gpus, or those nvidia-smi lists) that TensorFlow does not see are
+an error before any task starts, unless --allow-cpu. Exit status: 0 every task done, 1 some task failed, 2 bad input.
 """
 import argparse
 import os
@@ -16,7 +18,8 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
 
 from model import cli
-from model.sweeps import executors, grid
+from model.runs import provenance
+from model.sweeps import executors, gpu_check, grid, local
 
 
 def parse_gpus(text: str) -> list[str]:
@@ -36,6 +39,9 @@ def main(argv=None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the number of tasks and their ids; run nothing")
     p.add_argument("--gpus", type=parse_gpus, default=None,
                    help="local: GPU ids to use, or 'none' (default: every GPU found, else CPU workers)")
+    p.add_argument("--allow-cpu", action="store_true",
+                   help="local: go on (on the CPU) when TensorFlow sees none of the GPUs to use; without it that is an "
+                        "error before any task starts")
     p.add_argument("--workers", type=int, default=None, help="local, without GPUs: CPU workers (default: cores/2)")
     p.add_argument("--tasks-per-gpu", type=int, default=1, help="tasks sharing one GPU at a time (default 1)")
     p.add_argument("--address", default=None, help="ray: the cluster's HOST:PORT (default: a private local one)")
@@ -47,7 +53,9 @@ def main(argv=None) -> int:
                    help="replace a base spec field (JSON value; dotted keys reach into objects), e.g. "
                         "--set max_epochs=2 --set output_root=/scratch/exp; repeatable")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    return cli.run(run, p.parse_args(argv))
+    args = p.parse_args(argv)
+    os.environ[provenance.SWEEP_COMMAND_ENV] = provenance.command_line()  # the task processes' `launched_by`
+    return cli.run(run, args)
 
 
 def run(args) -> int:
@@ -61,12 +69,14 @@ def run(args) -> int:
                                       "cluster's resources (see --gpus-per-task)")
     if args.executor == "local" and (args.address or args.gpus_per_task is not None):
         raise executors.ExecutorError("--address and --gpus-per-task are for --executor ray")
-    grid.write_specs(tasks)
     options = {"tasks_per_gpu": args.tasks_per_gpu, "max_retries": args.max_retries}
     if args.executor == "local":
-        options.update(gpus=args.gpus, workers=args.workers)
+        gpus = local.detect_gpus() if args.gpus is None else args.gpus
+        gpu_check.require_gpus(gpus, args.allow_cpu, source="--gpus" if args.gpus is not None else "GPUs found")
+        options.update(gpus=gpus, workers=args.workers)
     else:
         options.update(address=args.address, gpus_per_task=args.gpus_per_task)
+    grid.write_specs(tasks)
     outcomes = executors.run(tasks, args.executor, **options)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
     print(f"{len(outcomes)} tasks: {counts['done']} trained now, {counts['skipped']} already done, "

@@ -38,14 +38,16 @@ def _seen(values: pd.Series) -> str:
 
 
 def provenance_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per analysis (each block, then `combined`): runs, hosts, and per aspect the values seen."""
+    """One row per analysis (each block, then `combined`; only `combined` for one block): runs, known hosts, and per
+    aspect (`ASPECTS`) the values seen with their run counts."""
     columns = {name: _column(frame, name) for name in (*ASPECTS, "host")}
     blocks = sorted(frame["block"].astype(str).unique(), key=natural_key)
     groups = [(f"block {b}", frame["block"].astype(str) == b) for b in blocks] if len(blocks) > 1 else []
     groups.append(("combined", pd.Series(True, index=frame.index)))
     rows = {}
     for name, mask in groups:
-        rows[name] = {"runs": int(mask.sum()), "hosts": columns["host"][mask].nunique(),
+        hosts = columns["host"][mask]
+        rows[name] = {"runs": int(mask.sum()), "hosts": hosts[hosts != UNKNOWN].nunique(),
                       **{aspect: _seen(columns[aspect][mask]) for aspect in ASPECTS}}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "analysis"
