@@ -16,13 +16,13 @@ setup: $(STAMP)
 
 # The runtime and the test extra at the versions locked in uv.lock (hash-checked), then this checkout, editable.
 # uv only exports the lock's selection as a requirements list; pip installs it. After changing a dependency in
-# pyproject.toml: `$(VENV)/bin/uv lock` (README, "Dependencies").
-UV_VERSION := 0.13.9
+# pyproject.toml: `$(VENV)/bin/uv lock` (README, "Dependencies"). The installers' versions (the Dockerfile's too):
+PIP_VERSION := 26.3
+UV_VERSION  := 0.13.9
 
 $(STAMP): pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/pip install --quiet pip==$(PIP_VERSION) uv==$(UV_VERSION)
 	$(VENV)/bin/uv export --quiet --frozen --no-emit-project --extra test -o $(VENV)/locked.txt
 	$(VENV)/bin/pip install --quiet --require-hashes -r $(VENV)/locked.txt
 	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
@@ -84,6 +84,7 @@ reproduce: $(STAMP)
 
 # One worker on GPU $(GPU) for $(SWEEP) (default: the MNIST sweep of $(PROFILE)); start one per GPU, on any machine
 # that sees the same $(EXPERIMENTS): claims keep two workers off one task. In Docker, see the Dockerfile's header.
+# A GPU TensorFlow does not see (no `gpu` extra: README, "GPUs") is an error; SWEEP_ARGS=--allow-cpu goes on on the CPU.
 worker: $(STAMP)
 	$(PY) scripts/run_sweep.py $(SWEEP) --gpus $(GPU) $(PLACE) $(SWEEP_ARGS)
 
