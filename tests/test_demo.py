@@ -34,5 +34,7 @@ def test_make_demo_on_a_reduced_grid(tmp_path):
     assert stats["n_networks"] == 2 and stats["treatments"] == ["none", "t1", "l2"]
     text = report.read_text()
     assert "## combined" in text and "## Training curves" in text
+    assert "## Provenance" in text
+    assert accuracies["commit"].notna().all() or not (ROOT / ".git").exists()  # a checkout: each run names its commit
     assert (tmp_path / "report" / "cd_combined.png").stat().st_size > 1000
     assert (tmp_path / "report" / "report.html").stat().st_size > 1000

@@ -59,7 +59,7 @@ def test_report_has_every_section_and_image(sweep, built):
     for heading in ("# synthetic sweep", "## Summary", "## Runs", "## combined", "### Average ranks",
                     "### Test accuracy at the selected weight", "### Nemenyi p-values",
                     "### Reproduced beside the paper's Table 1", "### Selected weights", "## Accuracy against weight",
-                    "## Training curves", "## Neural persistence and deep graph persistence"):
+                    "## Training curves", "## Neural persistence and deep graph persistence", "## Provenance"):
         assert heading in text, heading
     assert "**1 run not finished** (left out)" in text and "out of memory" in text
     assert text.index("## Summary") < text.index("## Runs") < text.index("## combined")
