@@ -95,7 +95,13 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -n $(JOBS) tests
 
-bench: $(STAMP)
+# The benchmarks' baselines (the `bench` extra: giotto-ph; Linux x86-64 / macOS, Python <= 3.12), from the lock.
+$(VENV)/.installed-bench: $(STAMP)
+	$(VENV)/bin/uv export --quiet --frozen --no-emit-project --extra bench -o $(VENV)/locked-bench.txt
+	$(VENV)/bin/pip install --quiet --require-hashes -r $(VENV)/locked-bench.txt
+	touch $@
+
+bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_pairing.py
 	$(PY) benchmarks/bench_training.py
 
