@@ -40,8 +40,8 @@ def main(argv=None) -> int:
     p.add_argument("--gpus", type=parse_gpus, default=None,
                    help="local: GPU ids to use, or 'none' (default: every GPU found, else CPU workers)")
     p.add_argument("--allow-cpu", action="store_true",
-                   help="local: go on (on the CPU) when TensorFlow sees none of the GPUs to use; without it that is an "
-                        "error before any task starts")
+                   help="local: go on when TensorFlow does not see every GPU to use (tasks without one train on the "
+                        "CPU); without it that is an error before any task starts")
     p.add_argument("--workers", type=int, default=None, help="local, without GPUs: CPU workers (default: cores/2)")
     p.add_argument("--tasks-per-gpu", type=int, default=1, help="tasks sharing one GPU at a time (default 1)")
     p.add_argument("--address", default=None, help="ray: the cluster's HOST:PORT (default: a private local one)")
