@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import write_done
 
 from model.analysis import accuracies as results
 from model.analysis.provenance import provenance_section, provenance_table
@@ -18,7 +19,6 @@ from model.errors import PipelineError
 from model.runs import execute, provenance, run_folder
 from model.runs.spec import Spec
 from model.sweeps import gpu_check
-from conftest import write_done
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
