@@ -1,17 +1,18 @@
 """Platforms, measured: the locked runtime set resolves as wheels for Linux x86-64 and aarch64 and macOS arm64 on
-Python 3.11, 3.12 and 3.13 (README, "Supported platforms").
+Python 3.11, 3.12 and 3.13 (README, "Installing").
 
 For each target, the lock's runtime selection (`uv export`, no extras) with its markers evaluated for that target is
 given to `pip install --dry-run --only-binary=:all: --report` with the target's Python and every platform tag a real
-machine of that kind accepts (pip does not widen an explicit `--platform`: a glibc 2.28 Linux accepts
-manylinux_2_5 … manylinux_2_28 and their legacy aliases, TensorFlow's wheels being manylinux_2_27; macOS 14 arm64
-accepts macosx_11_0 … macosx_14_0 arm64 and universal2, as `packaging.tags` lists). Nothing is installed, and no
-wheel is downloaded whole: pip's `fast-deps` reads each wheel's metadata by HTTP range requests (this index serves
-no PEP 658 metadata files; without it the nine resolutions downloaded ≈ 4 GB). pip must pick exactly the locked
-versions and nothing else (pip evaluates the markers inside the packages' own metadata for this machine, not the
-target: none of the runtime set's dependencies has a platform marker that differs between these targets, which
-this equality checks). Skipped, with pip's reason, when no package index answers. The nine resolutions run in
-parallel: ≈ 55 s of CPU in all (243 s wall at load average 23 on 2 cores; marked slow).
+machine of that kind accepts (pip does not widen an explicit `--platform`: a glibc 2.28 Linux accepts manylinux_2_5
+… manylinux_2_28 and their legacy aliases, TensorFlow's wheels being manylinux_2_27; macOS 14 arm64 accepts
+macosx_11_0 … macosx_14_0 arm64 and universal2, as `packaging.tags` lists). Nothing is installed, and no wheel is
+downloaded whole: pip's `fast-deps` reads each wheel's metadata by HTTP range requests (this index serves no PEP 658
+metadata files; without it every wheel is downloaded whole: TensorFlow alone is 223, 282 and 572 MB for macOS,
+aarch64 and x86-64, per Python). pip must pick exactly the locked versions and nothing else (pip evaluates the
+markers inside the packages' own metadata for this machine, not the target: none of the runtime set's dependencies
+has a platform marker that differs between these targets, which this equality checks). Skipped, with pip's reason,
+when no package index answers. The nine resolutions run in parallel: ≈ 55 s of CPU in all (243 s wall at load
+average 23 on 2 cores; marked slow).
 """
 import json
 import shutil
