@@ -3,7 +3,7 @@ statistics folder and its run folders.
 
 The page is a list of sections (`SECTIONS`), each a small function `Inputs -> list of Markdown lines` (empty: the
 section is left out): title and inputs; summary (`model.analysis.summary`); runs (finished, not finished);
-provenance (slot for `model.analysis.provenance.provenance_section`, when that module exists); per analysis (each
+provenance (`model.analysis.provenance`); per analysis (each
 block, then `combined`) the tests, CD diagram, ranks, accuracy table with spread, Nemenyi p-values, selected weights
 and Table 1 beside the reproduced numbers; accuracy against weight per network; training curves at the selected
 weights; and, when a measures CSV exists, the section `model.measures.analysis` writes. Every treatment has one
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from model import atomic
-from model.analysis import accuracies, activity, html, replicates, summary, tables
+from model.analysis import accuracies, activity, html, provenance, replicates, summary, tables
 from model.analysis.plotting import pyplot, save_png
 from model.analysis.statistics import BASELINE, natural_key, treatment_key
 from model.analysis.style import colour, label, treatment_gid
@@ -125,12 +125,7 @@ def runs_section(inp: Inputs) -> list[str]:
 
 def provenance_section(inp: Inputs) -> list[str]:
     """The provenance block (commits, devices, versions the runs recorded):
-    `model.analysis.provenance.provenance_section(accuracies frame) -> Markdown`; left out where that module is
-    absent."""
-    try:
-        from model.analysis import provenance
-    except ImportError:
-        return []
+    `model.analysis.provenance.provenance_section(accuracies frame) -> Markdown`."""
     return [provenance.provenance_section(inp.frame), ""]
 
 
