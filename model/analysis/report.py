@@ -3,12 +3,11 @@ statistics folder and its run folders.
 
 The page is a list of sections (`SECTIONS`), each a small function `Inputs -> list of Markdown lines` (empty: the
 section is left out): title and inputs; summary (`model.analysis.summary`); runs (finished, not finished);
-provenance (`model.analysis.provenance`); per analysis (each
-block, then `combined`) the tests, CD diagram, ranks, accuracy table with spread, Nemenyi p-values, selected weights
-and Table 1 beside the reproduced numbers; accuracy against weight per network; training curves at the selected
-weights; and, when a measures CSV exists, the section `model.measures.analysis` writes. Every treatment has one
-colour and one label (`model.analysis.style`). This module arranges and plots; it must not compute statistics (they
-are read from statistics.json).
+provenance (`model.analysis.provenance`); per analysis (each block, then `combined`) the tests, CD diagram, ranks,
+accuracy table with spread, Nemenyi p-values, selected weights and Table 1 beside the reproduced numbers; accuracy
+against weight per network; training curves at the selected weights; and, when a measures CSV exists, the section
+`model.measures.analysis` writes. Every treatment has one colour and one label (`model.analysis.style`). This module
+arranges and plots; it must not compute statistics (they are read from statistics.json).
 """
 import json
 import logging
