@@ -1,19 +1,24 @@
 #!/usr/bin/env python
-"""Run every unfinished task of a sweep file, on this machine's GPUs/CPUs or on a Ray cluster.
+"""Run every unfinished task of a sweep file, on this machine's GPUs/CPUs, on a Ray cluster or on a Slurm cluster.
 
     python scripts/run_sweep.py configs/digits/sweep_small.json                # local: one slot per GPU, or CPUs
     python scripts/run_sweep.py SWEEP.json --dry-run                            # number of tasks and their ids
     python scripts/run_sweep.py SWEEP.json --gpus 0,1 --tasks-per-gpu 2        # two tasks at a time on each GPU
     python scripts/run_sweep.py SWEEP.json --gpus 0 --allow-cpu                # GPU 0 if TensorFlow sees it, else CPU
     python scripts/run_sweep.py SWEEP.json --executor ray --address HEAD:6379  # join a Ray cluster
+    python scripts/run_sweep.py SWEEP.json --executor slurm --partition gpu    # one Slurm job array, 1 GPU per task
+    python scripts/run_sweep.py SWEEP.json --executor slurm --detach           # submit and return (sweep_status.py)
+    python scripts/run_sweep.py SWEEP.json --executor slurm --print-sbatch > sweep.sbatch   # then: sbatch sweep.sbatch
 
 Finished tasks (DONE.json) are skipped, interrupted ones resume, failed ones are tried again; tasks that another
 process is training are waited for. GPUs to use (--gpus, or those nvidia-smi lists) that TensorFlow does not see are
-an error before any task starts, unless --allow-cpu. Exit status: 0 every task done, 1 some task failed, 2 bad input.
+an error before any task starts, unless --allow-cpu. Exit status: 0 every task done (or, detached, submitted), 1 some
+task failed, 2 bad input, a missing sbatch, an unknown partition or a rejected submission (nothing of it queued).
 """
 import argparse
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
 
@@ -46,7 +51,23 @@ def main(argv=None) -> int:
     p.add_argument("--tasks-per-gpu", type=int, default=1, help="tasks sharing one GPU at a time (default 1)")
     p.add_argument("--address", default=None, help="ray: the cluster's HOST:PORT (default: a private local one)")
     p.add_argument("--gpus-per-task", type=float, default=None,
-                   help="ray: GPUs per task, fractional allowed (default: 1/tasks-per-gpu when there are GPUs)")
+                   help="ray: GPUs per task, fractional allowed (default: 1/tasks-per-gpu when there are GPUs); "
+                        "slurm: GPUs per array element (default 1; 0 for CPU-only)")
+    slurm = p.add_argument_group("slurm (one job array, one task per element)")
+    slurm.add_argument("--partition", default=None, help="slurm: the partition (default: the cluster's default)")
+    slurm.add_argument("--time", default="4:00:00",
+                       help="slurm: time limit per element (MINUTES or [D-]HH:MM:SS; default 4:00:00); an element "
+                            "near its limit is requeued and resumes from its checkpoint")
+    slurm.add_argument("--mem", default=None, help="slurm: memory per element, e.g. 16G (default: the cluster's)")
+    slurm.add_argument("--array-parallelism", type=int, default=None,
+                       help="slurm: at most this many elements running at once (default: no limit)")
+    slurm.add_argument("--slurm-option", dest="slurm_options", action="append", default=[], metavar="KEY=VALUE",
+                       help="slurm: any other sbatch option, e.g. --slurm-option account=mylab "
+                            "--slurm-option cpus-per-task=4; repeatable")
+    slurm.add_argument("--detach", action="store_true",
+                       help="slurm: return once the array is submitted; follow it with sweep_status.py")
+    slurm.add_argument("--print-sbatch", action="store_true",
+                       help="slurm: print an sbatch script running the unfinished tasks, submit nothing")
     p.add_argument("--max-retries", type=int, default=2, help="retries of a task whose process is killed")
     p.add_argument("-v", "--verbose", action="store_true", help="also log every line the task processes print")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -64,21 +85,27 @@ def run(args) -> int:
         print(f"{len(tasks)} tasks")
         print("\n".join(task.task_id for task in tasks))
         return 0
-    if args.executor == "ray" and (args.gpus is not None or args.workers is not None):
-        raise executors.ExecutorError("--gpus and --workers are for --executor local; Ray uses the "
-                                      "cluster's resources (see --gpus-per-task)")
-    if args.executor == "local" and (args.address or args.gpus_per_task is not None):
-        raise executors.ExecutorError("--address and --gpus-per-task are for --executor ray")
-    options = {"tasks_per_gpu": args.tasks_per_gpu, "max_retries": args.max_retries}
+    check_options(args)
+    if args.print_sbatch:
+        return print_sbatch(args, tasks)
+    options = {"max_retries": args.max_retries}
     if args.executor == "local":
         gpus = local.detect_gpus() if args.gpus is None else args.gpus
         gpu_check.require_gpus(gpus, args.allow_cpu, source="--gpus" if args.gpus is not None else "GPUs found")
-        options.update(gpus=gpus, workers=args.workers)
+        options.update(gpus=gpus, workers=args.workers, tasks_per_gpu=args.tasks_per_gpu)
+    elif args.executor == "ray":
+        options.update(address=args.address, gpus_per_task=args.gpus_per_task, tasks_per_gpu=args.tasks_per_gpu)
     else:
-        options.update(address=args.address, gpus_per_task=args.gpus_per_task)
+        options.update(slurm_options(args), detach=args.detach)
     grid.write_specs(tasks)
     outcomes = executors.run(tasks, args.executor, **options)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "submitted", "running")}
+    if args.detach:
+        jobs = sorted({o.reason.split()[-1].split("_")[0] for o in outcomes if o.status == "submitted"})
+        print(f"{len(outcomes)} tasks: {counts['submitted']} submitted (Slurm job {', '.join(jobs) or 'none'}), "
+              f"{counts['skipped']} already done, {counts['running']} trained by other processes; follow them: "
+              f"python scripts/sweep_status.py {args.sweep}")
+        return 0
     print(f"{len(outcomes)} tasks: {counts['done']} trained now, {counts['skipped']} already done, "
           f"{counts['failed']} failed")
     for outcome in outcomes:
@@ -87,6 +114,57 @@ def run(args) -> int:
     if counts["failed"]:
         print(f"failed tasks are tried again by the next run; status: python scripts/sweep_status.py {args.sweep}")
     return 1 if counts["failed"] else 0
+
+
+LOCAL, RAY = ("gpus", "workers"), ("address",)
+SLURM = ("partition", "mem", "array_parallelism", "slurm_options", "detach", "print_sbatch")
+
+
+def check_options(args) -> None:
+    """Each back end's options only with that back end (one line naming them otherwise)."""
+    given = {name for name in (*LOCAL, *RAY, *SLURM) if getattr(args, name) not in (None, False, [])}
+    if args.time != "4:00:00":
+        given.add("time")
+    own = {"local": LOCAL, "ray": RAY, "slurm": (*SLURM, "time")}[args.executor]
+    if args.executor == "local" and args.gpus_per_task is not None:
+        given.add("gpus_per_task")
+    if args.executor == "slurm" and args.tasks_per_gpu != 1:
+        given.add("tasks_per_gpu")
+    foreign = sorted(given - set(own))
+    if foreign:
+        names = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        raise executors.ExecutorError(f"{names}: not an option of --executor {args.executor} (see --help)")
+
+
+def slurm_options(args) -> dict:
+    from model.sweeps import slurm
+
+    return {"job_name": Path(args.sweep).stem, "time": args.time, "partition": args.partition, "mem": args.mem,
+            "gpus_per_task": args.gpus_per_task, "array_parallelism": args.array_parallelism,
+            "slurm_options": slurm.parse_options(args.slurm_options)}
+
+
+def print_sbatch(args, tasks) -> int:
+    """Write the unfinished tasks' specs and print the sbatch script that runs them (nothing is submitted)."""
+    from model.runs import state
+    from model.sweeps import sbatch, slurm
+    from model.sweeps.task_process import jobs_for
+
+    options = slurm_options(args)
+    gpus = 1 if options["gpus_per_task"] is None else options["gpus_per_task"]
+    if gpus != int(gpus):
+        raise executors.ExecutorError(f"--gpus-per-task {gpus}: Slurm takes a whole number of GPUs per task")
+    params = slurm.parameters(options["job_name"], args.time, args.partition, args.mem, int(gpus),
+                              args.array_parallelism, options["slurm_options"])
+    grid.write_specs(tasks)
+    todo = [t for t in tasks if state.status(t.run_dir) not in ("done", "running")]
+    if not todo:
+        print(f"{len(tasks)} tasks, none left to run (done or being trained)", file=sys.stderr)
+        return 0
+    log_dir = Path(todo[0].spec.output_root).resolve() / "slurm" / "sbatch"
+    print(sbatch.script(jobs_for(todo), log_dir, params), end="")
+    print(f"{len(todo)} of {len(tasks)} tasks in the script; submit it with sbatch", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

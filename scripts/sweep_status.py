@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Where a sweep stands: done / running / failed / partial (started, resumable) / missing tasks per grid cell, and why
-each failed task failed.
+"""Where a sweep stands: done / running / failed / partial (started, resumable) / missing tasks per grid cell, why
+each failed task failed, and the Slurm job of each unfinished task submitted with --executor slurm.
 
 Column `acted`: over the cell's finished runs, the mean % of training steps in which the regulariser's gradient was
 applied (DONE.json's regulariser_activity; `model.runs.activity`), "!" under 50 %; "-" for the baseline, for runs
@@ -8,8 +8,8 @@ recorded before the accounting and for cells with no finished run.
 
     python scripts/sweep_status.py configs/digits/sweep_small.json
 
-Read-only: it looks at the run folders (DONE.json, RUNNING.json, FAILED.json) and changes nothing. Exit status: 0,
-or 2 for a bad sweep file.
+Read-only: it looks at the run folders (DONE.json, RUNNING.json, FAILED.json, SLURM.json), asks `squeue` for the
+state of the Slurm jobs they name, and changes nothing. Exit status: 0, or 2 for a bad sweep file.
 """
 import argparse
 import os
@@ -57,6 +57,27 @@ def _acted(fractions: list[float]) -> str:
     return f"{100 * mean:.0f}%" + ("!" if mean < ACTED_THRESHOLD else "")
 
 
+def slurm_table(tasks) -> list[str]:
+    """Lines `task_id  job_id  Slurm state` for the unfinished tasks whose run folder names a Slurm job (state `?`
+    when squeue cannot answer, `ended` when Slurm has forgotten the job)."""
+    from model.sweeps import slurm
+
+    rows = []
+    for task in tasks:
+        record = slurm.read_record(task.run_dir)
+        if record is not None and state.status(task.run_dir) != "done":
+            rows.append((task.task_id, str(record.get("job_id", "?"))))
+    if not rows:
+        return []
+    states = slurm.job_states([job for _, job in rows])
+    width = max(len("task"), *(len(t) for t, _ in rows))
+    jwidth = max(len("slurm job"), *(len(j) for _, j in rows))
+    lines = [f"{'task':<{width}} {'slurm job':<{jwidth}} slurm state"]
+    for task_id, job in rows:
+        lines.append(f"{task_id:<{width}} {job:<{jwidth}} {'?' if states is None else states.get(job, 'ended')}")
+    return lines
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep", help="sweep file (JSON)")
@@ -74,6 +95,10 @@ def show(args) -> int:
     if failures:
         print("\nfailed (tried again by the next run_sweep.py):")
         print("\n".join(f"  {line}" for line in failures))
+    jobs = slurm_table(tasks)
+    if jobs:
+        print("\nunfinished tasks submitted to Slurm:")
+        print("\n".join(f"  {line}" for line in jobs))
     return 0
 
 

@@ -187,7 +187,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(small_sweep(tmp_path / "out")))
     assert run_sweep.main([str(good), "--executor", "ray", "--gpus", "0"]) == 2
-    assert "--gpus and --workers are for --executor local" in capsys.readouterr().err
+    assert "--gpus: not an option of --executor ray" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

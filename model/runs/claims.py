@@ -8,6 +8,10 @@ made in the reader's own PID namespace on this boot by a pid that is gone (or no
 another PID namespace (another container sharing the folder and host name) is judged by its heartbeat alone: its pid
 means nothing here. Any content is read without error: a heartbeat that is not a number is replaced by the file's
 mtime.
+A process inside a Slurm job also records the job (`slurm_job`, e.g. `1234_5` for an array element) and its restart
+count (`slurm_restart`): a claim made by an earlier run of the same job (Slurm requeued it, on this node or another)
+is stale, since Slurm runs one instance of a job at a time, and `release_job_claim` lets a driver drop the claim of a
+job that Slurm says has ended.
 """
 import json
 import logging
@@ -25,6 +29,20 @@ from model.runs.run_folder import RUNNING, now, read_json
 log = logging.getLogger(__name__)
 
 STALE_SECONDS = 2 * 3600  # a live trainer refreshes its heartbeat every epoch
+
+
+def slurm_job(environ=None) -> tuple[str, int] | None:
+    """(job id, restart count) of the Slurm job this process runs in, or None outside Slurm. An array element's id
+    is `<array job id>_<index>`, as `squeue` and `scontrol` name it."""
+    env = os.environ if environ is None else environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        job = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    elif env.get("SLURM_JOB_ID"):
+        job = env["SLURM_JOB_ID"]
+    else:
+        return None
+    restarts = env.get("SLURM_RESTART_COUNT", "0")
+    return job, int(restarts) if restarts.isdigit() else 0
 
 
 def _read(path: str) -> str | None:
@@ -89,11 +107,20 @@ def _timestamp(value) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _earlier_run_of_our_job(claim: dict) -> bool:
+    """Whether the claim was made by an earlier run (lower restart count) of the Slurm job this process runs in."""
+    ours = slurm_job()
+    restart = claim.get("slurm_restart", 0)
+    if ours is None or claim.get("slurm_job") != ours[0] or isinstance(restart, bool) or not isinstance(restart, int):
+        return False
+    return restart < ours[1]
+
+
 def claim_is_stale(claim: dict, stale_seconds: float = STALE_SECONDS, mtime: float | None = None) -> bool:
-    """True when the claim's owner is provably dead (`_owner_is_dead`) or its heartbeat (`heartbeat_unix`; when that
+    """True when the claim's owner is provably dead (`_owner_is_dead`), was an earlier run of our own Slurm job, or its heartbeat (`heartbeat_unix`; when that
     is not a number, `mtime`, the claim file's) is more than `stale_seconds` before or after now. A claim with
     neither a usable heartbeat nor an mtime is stale."""
-    if _owner_is_dead(claim):
+    if _owner_is_dead(claim) or _earlier_run_of_our_job(claim):
         return True
     beat = _timestamp(claim.get("heartbeat_unix"))
     beat = beat if beat is not None else mtime
@@ -124,6 +151,17 @@ def release_dead_claim(run_dir: Path, pid: int) -> bool:
         log.warning("%s: cannot remove the claim of dead process %d (%s); it goes stale by itself", path, pid,
                     err.strerror or err)
         return False
+    return True
+
+
+def release_job_claim(run_dir: Path, job: str) -> bool:
+    """Remove the run's claim if it was made inside Slurm job `job` (one Slurm says has ended); return whether it
+    did. A claim made elsewhere is left alone."""
+    path = Path(run_dir) / RUNNING
+    claim = read_json(path)
+    if claim is None or claim.get("slurm_job") != job:
+        return False
+    path.unlink(missing_ok=True)
     return True
 
 
@@ -205,9 +243,13 @@ class Claim:
         aside.unlink(missing_ok=True)
 
     def _record(self) -> dict:
-        return {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _start_time(os.getpid()),
-                "pid_namespace": PID_NAMESPACE, "token": token(), "started": self.started, "heartbeat": now(),
-                "heartbeat_unix": time.time()}
+        record = {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _start_time(os.getpid()),
+                  "pid_namespace": PID_NAMESPACE, "token": token(), "started": self.started, "heartbeat": now(),
+                  "heartbeat_unix": time.time()}
+        job = slurm_job()
+        if job is not None:
+            record.update(slurm_job=job[0], slurm_restart=job[1])
+        return record
 
     def heartbeat(self) -> None:
         """Refresh the heartbeat (atomic rewrite of our own claim); `ClaimLost` if another process took it."""

@@ -25,7 +25,8 @@ POLL_SECONDS = 5.0  # how often a driver looks again at tasks that another proce
 @dataclass(frozen=True)
 class TaskOutcome:
     """What happened to a job in this run: status `done` (trained now), `skipped` (already done, or finished by
-    another process) or `failed`; `reason` is one line for `failed`."""
+    another process) or `failed`; a detached Slurm sweep also has `submitted` (queued now) and `running` (trained by
+    another process). `reason` is one line for `failed` (the Slurm job for `submitted`)."""
 
     task_id: str
     status: str
@@ -33,7 +34,7 @@ class TaskOutcome:
 
 
 class ExecutorError(PipelineError):
-    """An executor cannot start: bad options, Ray missing or a cluster out of reach."""
+    """An executor cannot start: bad options, Ray or Slurm missing, a cluster out of reach, a rejected submission."""
 
 
 def schedule(jobs: list[Job], submit, wait, max_retries: int = 2,
@@ -73,8 +74,8 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2,
                             kills[job.task_id], max_retries)
                 waiting.append(job)
             else:
-                outcomes[job.task_id] = outcome = _outcome(job, returncode, tail)
-                log.info("%s: %s%s", job.task_id, outcome.status, f" ({outcome.reason})" if outcome.reason else "")
+                outcomes[job.task_id] = result = outcome(job, returncode, tail)
+                log.info("%s: %s%s", job.task_id, result.status, f" ({result.reason})" if result.reason else "")
         elif waiting:
             log.info("%d task(s) are being trained by other processes; looking again in %.0f s",
                      len(waiting), poll_seconds)
@@ -83,7 +84,9 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2,
     return [outcomes[job.task_id] for job in jobs]
 
 
-def _outcome(job: Job, returncode: int, tail: str) -> TaskOutcome:
+def outcome(job: Job, returncode: int, tail: str) -> TaskOutcome:
+    """What a finished task process means: `done`/`skipped`, or `failed` with its reason, which is written to
+    `FAILED.json` when the process died before it could record one (bad input, a signal, a crash)."""
     run_dir = Path(job.run_dir)
     # the process says "already done" when another finished it first
     if returncode == 0 and run_folder.is_done(run_dir):
