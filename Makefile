@@ -59,8 +59,9 @@ activity: $(STAMP)
 
 # The paper end to end (data -> zoos -> both sweeps -> accuracies -> statistics -> report) on whatever GPUs this
 # machine has (one task per GPU; CPU workers when there is none). Every step resumes: run it again after a crash.
-# PROFILE=corrected|paper; SWEEP_ARGS go to run_sweep.py, e.g. "--tasks-per-gpu 2" or "--executor ray --address
-# HEAD:6379". Runs go to $(REPRO_OUT); a failed task does not stop the others and is listed in the report.
+# PROFILE=corrected|paper; SWEEP_ARGS go to run_sweep.py, e.g. "--tasks-per-gpu 2", "--executor ray --address
+# HEAD:6379" or, on a Slurm login node, "--executor slurm --partition gpu" (one job array per sweep, waited for).
+# Runs go to $(REPRO_OUT); a failed task does not stop the others and is listed in the report.
 PROFILE    ?= corrected
 REPRO_OUT  ?= $(EXPERIMENTS)/paper/$(PROFILE)
 SWEEP_ARGS ?=
@@ -92,8 +93,9 @@ worker: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# --dist loadgroup: tests marked xdist_group("slurm") share one worker, hence one Slurm cluster (tests/test_slurm.py).
 test: lint
-	$(PY) -m pytest -n $(JOBS) tests
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup tests
 
 # The benchmarks' baselines (the `bench` extra: giotto-ph; Linux x86-64 / macOS, Python <= 3.12), from the lock.
 $(VENV)/.installed-bench: $(STAMP)

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
                         "slurm: GPUs per array element (default 1; 0 for CPU-only)")
     slurm = p.add_argument_group("slurm (one job array, one task per element)")
     slurm.add_argument("--partition", default=None, help="slurm: the partition (default: the cluster's default)")
-    slurm.add_argument("--time", default="4:00:00",
+    slurm.add_argument("--time", default=None,
                        help="slurm: time limit per element (MINUTES or [D-]HH:MM:SS; default 4:00:00); an element "
                             "near its limit is requeued and resumes from its checkpoint")
     slurm.add_argument("--mem", default=None, help="slurm: memory per element, e.g. 16G (default: the cluster's)")
@@ -117,15 +117,13 @@ def run(args) -> int:
 
 
 LOCAL, RAY = ("gpus", "workers"), ("address",)
-SLURM = ("partition", "mem", "array_parallelism", "slurm_options", "detach", "print_sbatch")
+SLURM = ("partition", "time", "mem", "array_parallelism", "slurm_options", "detach", "print_sbatch")
 
 
 def check_options(args) -> None:
     """Each back end's options only with that back end (one line naming them otherwise)."""
     given = {name for name in (*LOCAL, *RAY, *SLURM) if getattr(args, name) not in (None, False, [])}
-    if args.time != "4:00:00":
-        given.add("time")
-    own = {"local": LOCAL, "ray": RAY, "slurm": (*SLURM, "time")}[args.executor]
+    own = {"local": LOCAL, "ray": RAY, "slurm": SLURM}[args.executor]
     if args.executor == "local" and args.gpus_per_task is not None:
         given.add("gpus_per_task")
     if args.executor == "slurm" and args.tasks_per_gpu != 1:
@@ -139,7 +137,8 @@ def check_options(args) -> None:
 def slurm_options(args) -> dict:
     from model.sweeps import slurm
 
-    return {"job_name": Path(args.sweep).stem, "time": args.time, "partition": args.partition, "mem": args.mem,
+    return {"job_name": Path(args.sweep).stem, "time": args.time or slurm.DEFAULT_TIME, "partition": args.partition,
+            "mem": args.mem,
             "gpus_per_task": args.gpus_per_task, "array_parallelism": args.array_parallelism,
             "slurm_options": slurm.parse_options(args.slurm_options)}
 
@@ -154,7 +153,7 @@ def print_sbatch(args, tasks) -> int:
     gpus = 1 if options["gpus_per_task"] is None else options["gpus_per_task"]
     if gpus != int(gpus):
         raise executors.ExecutorError(f"--gpus-per-task {gpus}: Slurm takes a whole number of GPUs per task")
-    params = slurm.parameters(options["job_name"], args.time, args.partition, args.mem, int(gpus),
+    params = slurm.parameters(options["job_name"], options["time"], args.partition, args.mem, int(gpus),
                               args.array_parallelism, options["slurm_options"])
     grid.write_specs(tasks)
     todo = [t for t in tasks if state.status(t.run_dir) not in ("done", "running")]
@@ -162,6 +161,7 @@ def print_sbatch(args, tasks) -> int:
         print(f"{len(tasks)} tasks, none left to run (done or being trained)", file=sys.stderr)
         return 0
     log_dir = Path(todo[0].spec.output_root).resolve() / "slurm" / "sbatch"
+    log_dir.mkdir(parents=True, exist_ok=True)
     print(sbatch.script(jobs_for(todo), log_dir, params), end="")
     print(f"{len(todo)} of {len(tasks)} tasks in the script; submit it with sbatch", file=sys.stderr)
     return 0

@@ -58,15 +58,20 @@ def _acted(fractions: list[float]) -> str:
 
 
 def slurm_table(tasks) -> list[str]:
-    """Lines `task_id  job_id  Slurm state` for the unfinished tasks whose run folder names a Slurm job (state `?`
-    when squeue cannot answer, `ended` when Slurm has forgotten the job)."""
+    """Lines `task_id  job_id  Slurm state` for the unfinished tasks whose run folder names a Slurm job: the one
+    `--executor slurm` submitted (SLURM.json), else the one a live claim was made in (a generated sbatch script's
+    element). State `?` when squeue cannot answer, `ended` when Slurm has forgotten the job."""
     from model.sweeps import slurm
 
     rows = []
     for task in tasks:
-        record = slurm.read_record(task.run_dir)
-        if record is not None and state.status(task.run_dir) != "done":
-            rows.append((task.task_id, str(record.get("job_id", "?"))))
+        status = state.status(task.run_dir)
+        record = slurm.read_record(task.run_dir) or {}
+        if status == "running":
+            record = {"job_id": (run_folder.read_json(task.run_dir / run_folder.RUNNING) or {}).get("slurm_job"),
+                      **record}
+        if record.get("job_id") and status != "done":
+            rows.append((task.task_id, str(record["job_id"])))
     if not rows:
         return []
     states = slurm.job_states([job for _, job in rows])

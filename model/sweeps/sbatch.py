@@ -20,7 +20,8 @@ SIGNAL_SECONDS = 90  # how long before the time limit an element requeues itself
 
 
 def script(jobs: list[Job], log_dir: Path, params: dict, python: str | None = None) -> str:
-    """The sbatch script running `jobs` (their spec files must exist) as one array; `params` as
+    """The sbatch script running `jobs` (their spec files must exist) as one array, logs in `log_dir` (which must
+    exist when the job starts: Slurm opens the log before the script runs); `params` as
     `model.sweeps.slurm.parameters` gives them (job_name, time in minutes, partition, mem, gpus_per_task,
     array_parallelism, additional_parameters)."""
     if not jobs:
@@ -41,7 +42,6 @@ def script(jobs: list[Job], log_dir: Path, params: dict, python: str | None = No
     hide = [] if params.get("gpus_per_task") else ["export CUDA_VISIBLE_DEVICES=-1  # --gpus-per-task 0"]
     lines += [
         "set -u",
-        f"mkdir -p {shlex.quote(str(log_dir))}",
         f"cd {shlex.quote(cwd)}",
         "export TF_FORCE_GPU_ALLOW_GROWTH=true PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}",
         *hide,

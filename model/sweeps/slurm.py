@@ -15,6 +15,8 @@ by submitit. Either way the task resumes from its own `checkpoints/last.npz`.
 Job states come from `squeue`, not from submitit's `sacct` (clusters without accounting storage have no `sacct`).
 submitit is imported only when a sweep is submitted.
 """
+import contextlib
+import io
 import logging
 import os
 import re
@@ -33,6 +35,7 @@ from model.sweeps.task_process import Job, run_process, task_env
 log = logging.getLogger(__name__)
 
 RECORD = "SLURM.json"  # in a run folder: {"job_id", "submitted", "log"} of the element that last took the task
+DEFAULT_TIME = "4:00:00"  # per element; one near its limit is requeued and resumes, so this need not fit a task
 POLL_SECONDS = 2.0  # how often the driver looks for finished elements
 LIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
                "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "PREEMPTED"}
@@ -199,7 +202,8 @@ class Submitter:
         """Submit `jobs` as one array (a single job when there is one); record each element's id; return them."""
         elements = [Element(job, self.hide_gpus, self.record_failures) for job in jobs]
         try:
-            handles = self.executor.submit_array(elements)
+            with contextlib.redirect_stderr(io.StringIO()):  # submitit echoes sbatch's stderr; the error says it
+                handles = self.executor.submit_array(elements)
         except Exception as err:  # sbatch refused: nothing of this array was queued
             earlier = (f"; earlier job(s) {', '.join(self.submitted)} stay queued (follow them with "
                        "sweep_status.py, stop them with scancel)") if self.submitted else ""
@@ -253,7 +257,7 @@ def _sbatch_error(err: Exception) -> str:
     return " ".join((lines[-1] if lines else _last_line(err)).split())[:300]
 
 
-def run(jobs: list[Job], folder: Path, job_name: str = "sweep", time: str | int = "4:00:00",
+def run(jobs: list[Job], folder: Path, job_name: str = "sweep", time: str | int = DEFAULT_TIME,
         partition: str | None = None, mem: str | None = None, gpus_per_task: int | None = None,
         array_parallelism: int | None = None, slurm_options: dict | None = None, detach: bool = False,
         max_retries: int = 2, poll_seconds: float | None = None) -> list[TaskOutcome]:
