@@ -1,8 +1,9 @@
 """The Slurm executor against a real one-node Slurm cluster (`tests/slurm_cluster.py`), and its parts without one.
 
 The slow tests run the small digits sweep of `tests/test_executors.py` (4 tasks, 2 epochs) through `--executor
-slurm --gpus-per-task 0` and compare every DONE.json with the local executor's reference run; one array element is
-requeued mid-run with `scontrol requeue` and must resume from its checkpoint. The generated sbatch script and a
+slurm --gpus-per-task 0` and compare every DONE.json with the local executor's reference run; mid-run, one array
+element is requeued with `scontrol requeue` and another gets the time-limit signal (USR2, which submitit answers by
+checkpointing and requeueing), and both must resume from their checkpoints. The generated sbatch script and a
 detached sweep followed by `sweep_status.py` run single tasks. The cluster tests skip, saying why, only where the
 Slurm packages are not installed (`.ci/run` installs them).
 """
@@ -129,34 +130,40 @@ def test_unknown_partition_and_rejected_submission_are_one_line_each(slurm_clust
 
 
 @pytest.mark.slow
-def test_slurm_sweep_gives_the_local_results_and_a_requeued_element_resumes(reference, slurm_cluster,  # noqa: F811
-                                                                            tmp_path):
+def test_slurm_sweep_gives_the_local_results_and_requeued_elements_resume(reference, slurm_cluster,  # noqa: F811
+                                                                           tmp_path):
     path = sweep_file(tmp_path, "slurm")
     tasks = sweeps.load(path)
     driver = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_sweep.py"), str(path), "--executor",
                                "slurm", "--gpus-per-task", "0"], cwd=ROOT, env=slurm_cluster.env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    requeued, deadline = None, time.time() + 900
-    while driver.poll() is None and requeued is None and time.time() < deadline:
-        for task in tasks:  # requeue the first element seen between its first checkpoint and its end
+    # mid-run (epoch 1 checkpointed, epoch 2 not done): one element requeued by hand, another sent the signal Slurm
+    # gives an element near its time limit (what submitit's own `job._interrupt(timeout=True)` sends)
+    actions = {"requeue": ["scontrol", "requeue"], "time limit": ["scancel", "--signal=USR2"]}
+    hit, deadline = {}, time.time() + 900
+    while driver.poll() is None and len(hit) < len(actions) and time.time() < deadline:
+        for task in tasks:
             history = task.run_dir / run_folder.HISTORY
             checkpoint = task.run_dir / run_folder.CHECKPOINTS / "last.npz"
-            if (run_folder.is_done(task.run_dir) or not checkpoint.exists() or not history.exists()
-                    or len(history.read_text().splitlines()) != 2):  # header + epoch 1, checkpointed
+            if (task in hit.values() or run_folder.is_done(task.run_dir) or not checkpoint.exists()
+                    or not history.exists() or len(history.read_text().splitlines()) != 2):  # header + epoch 1
                 continue
+            action = next(a for a in actions if a not in hit)
             job = slurm.read_record(task.run_dir)["job_id"]
-            proc = subprocess.run(["scontrol", "requeue", job], env=slurm_cluster.env, capture_output=True, text=True)
+            proc = subprocess.run([*actions[action], job], env=slurm_cluster.env, capture_output=True, text=True)
             if proc.returncode == 0 and not run_folder.is_done(task.run_dir):
-                requeued = task
+                hit[action] = task
                 break
         time.sleep(0.05)
     out, err = driver.communicate(timeout=max(60, deadline - time.time()))
     assert driver.returncode == 0 and "4 trained now, 0 already done, 0 failed" in out, out + err
-    assert requeued is not None, "no element could be requeued mid-run"
+    assert sorted(hit) == sorted(actions), f"elements interrupted mid-run: {hit}"
     assert results(path) == results(reference[0])
-    element_log = Path(slurm.read_record(requeued.run_dir)["log"]).read_text()
-    assert "Slurm ended this element (SIGTERM)" in element_log
-    assert "resuming after epoch 1" in element_log, element_log[-3000:]
+    logs = {action: Path(slurm.read_record(task.run_dir)["log"]).read_text() for action, task in hit.items()}
+    assert "Slurm ended this element (SIGTERM)" in logs["requeue"]
+    assert "Calling checkpoint method" in logs["time limit"] and "Requeued job" in logs["time limit"]
+    for action, text in logs.items():
+        assert "resuming after epoch 1" in text, f"{action}: {text[-3000:]}"
     for task in tasks:
         epochs = [line.split(",")[0] for line in (task.run_dir / run_folder.HISTORY).read_text().splitlines()[1:]]
         assert epochs == ["1", "2"], f"{task.task_id}: history {epochs}"
@@ -183,8 +190,21 @@ def test_detached_sweep_and_generated_sbatch_script_give_the_local_results(refer
     script.write_text(proc.stdout)
     submitted = subprocess.run(["sbatch", str(script)], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert submitted.returncode == 0, submitted.stderr
+    element = f"{submitted.stdout.split()[-1]}_0"
+    # the script's element near its time limit (Slurm signals the batch shell: --signal=B:USR2@90) requeues itself
+    [scripted_task] = sweeps.load(scripted)
+    checkpoint = scripted_task.run_dir / run_folder.CHECKPOINTS / "last.npz"
+    deadline = time.time() + 600
+    while not checkpoint.exists() and not run_folder.is_done(scripted_task.run_dir):
+        assert time.time() < deadline, "the sbatch script's element wrote no checkpoint"
+        time.sleep(0.05)
+    signalled = subprocess.run(["scancel", "--batch", "--signal=USR2", element], env=env, capture_output=True,
+                               text=True)
+    assert signalled.returncode == 0 and not run_folder.is_done(scripted_task.run_dir), signalled.stderr
 
     wait_until_gone(slurm_cluster)
+    script_log = (scripted_task.run_dir.parents[4] / "slurm" / "sbatch" / f"{element}.out").read_text()
+    assert "time limit near, requeueing" in script_log and "resuming after epoch 1" in script_log, script_log[-3000:]
     want = results(reference[0])
     for path in (detached, scripted):
         got = results(path)

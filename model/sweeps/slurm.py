@@ -244,8 +244,9 @@ class Submitter:
     def _result(self, handle) -> tuple[int, str]:
         try:
             returncode, tail = handle.result()
-        except self.submitit.core.utils.FailedJobError as err:
-            return 127, f"the Slurm element failed: {_last_line(str(err).split('----------------------')[1])}"
+        except self.submitit.core.utils.FailedJobError as err:  # the element raised: its trace's last line
+            trace = str(err).split("-" * 22)
+            return 127, f"the Slurm element failed: {_last_line(trace[1] if len(trace) > 2 else trace[0])}"
         except self.submitit.core.utils.UncompletedJobError as err:
             return -signal.SIGTERM, _last_line(err)
         return returncode, tail
