@@ -60,7 +60,7 @@ def main(argv=None) -> int:
                             "near its limit is requeued and resumes from its checkpoint")
     slurm.add_argument("--mem", default=None, help="slurm: memory per element, e.g. 16G (default: the cluster's)")
     slurm.add_argument("--array-parallelism", type=int, default=None,
-                       help="slurm: at most this many elements running at once (default: no limit)")
+                       help="slurm: at most this many elements running at once (default 256)")
     slurm.add_argument("--slurm-option", dest="slurm_options", action="append", default=[], metavar="KEY=VALUE",
                        help="slurm: any other sbatch option, e.g. --slurm-option account=mylab "
                             "--slurm-option cpus-per-task=4; repeatable")

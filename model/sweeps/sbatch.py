@@ -27,8 +27,8 @@ def script(jobs: list[Job], log_dir: Path, params: dict, python: str | None = No
     if not jobs:
         raise ValueError("no tasks to submit")
     cwd = jobs[0].cwd
-    limit = params.get("array_parallelism")
-    options = {"job-name": params["job_name"], "array": f"0-{len(jobs) - 1}" + (f"%{limit}" if limit else ""),
+    limit = min(len(jobs), params["array_parallelism"])
+    options = {"job-name": params["job_name"], "array": f"0-{len(jobs) - 1}%{limit}",
                "ntasks": 1, "time": minutes(params["time"]), "output": str(Path(log_dir) / "%A_%a.out"),
                "open-mode": "append", "signal": f"B:USR2@{SIGNAL_SECONDS}"}
     for key in ("partition", "mem", "gpus_per_task"):

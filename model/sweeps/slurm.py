@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 RECORD = "SLURM.json"  # in a run folder: {"job_id", "submitted", "log"} of the element that last took the task
 DEFAULT_TIME = "4:00:00"  # per element; one near its limit is requeued and resumes, so this need not fit a task
+ARRAY_PARALLELISM = 256  # elements running at once unless --array-parallelism says otherwise (submitit's default)
 POLL_SECONDS = 2.0  # how often the driver looks for finished elements
 LIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
                "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED", "RESV_DEL_HOLD", "PREEMPTED"}
@@ -85,8 +86,7 @@ def parameters(job_name: str, time_limit: str | int, partition: str | None = Non
         params["mem"] = mem
     if gpus_per_task:
         params["gpus_per_task"] = gpus_per_task
-    if array_parallelism:
-        params["array_parallelism"] = array_parallelism
+    params["array_parallelism"] = array_parallelism or ARRAY_PARALLELISM
     return params
 
 
