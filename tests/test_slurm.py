@@ -19,8 +19,7 @@ from slurm_cluster import slurm_cluster  # noqa: F401  (the module-scoped fixtur
 from test_executors import ROOT, cli, reference, results, sweep_file  # noqa: F401  (reference: a fixture)
 
 from model.runs import claims, run_folder
-from model.sweeps import grid as sweeps
-from model.sweeps import sbatch, slurm
+from model.sweeps import grid, sbatch, slurm
 from model.sweeps.scheduler import ExecutorError
 from model.sweeps.task_process import jobs_for
 
@@ -101,7 +100,7 @@ def test_slurm_options_need_the_slurm_executor(tmp_path):
 
 
 def test_the_sbatch_script_lists_each_task_once_with_the_options(tmp_path):
-    tasks = sweeps.load(sweep_file(tmp_path, "script"))
+    tasks = grid.load(sweep_file(tmp_path, "script"))
     params = slurm.parameters("script", "90", partition="gpu", mem="8G", gpus_per_task=1, array_parallelism=2,
                               slurm_options={"account": "lab"})
     text = sbatch.script(jobs_for(tasks), tmp_path / "logs", params)
@@ -133,7 +132,7 @@ def test_unknown_partition_and_rejected_submission_are_one_line_each(slurm_clust
 def test_slurm_sweep_gives_the_local_results_and_requeued_elements_resume(reference, slurm_cluster,  # noqa: F811
                                                                            tmp_path):
     path = sweep_file(tmp_path, "slurm")
-    tasks = sweeps.load(path)
+    tasks = grid.load(path)
     driver = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "run_sweep.py"), str(path), "--executor",
                                "slurm", "--gpus-per-task", "0"], cwd=ROOT, env=slurm_cluster.env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -177,7 +176,7 @@ def test_detached_sweep_and_generated_sbatch_script_give_the_local_results(refer
     detached = one_task_sweep(tmp_path, "detached", "none", 0.0)
     proc = cli("run_sweep.py", detached, "--executor", "slurm", "--gpus-per-task", "0", "--detach", env=env)
     assert proc.returncode == 0 and "1 submitted (Slurm job " in proc.stdout, proc.stdout + proc.stderr
-    [task] = sweeps.load(detached)
+    [task] = grid.load(detached)
     job = slurm.read_record(task.run_dir)["job_id"]
     status = cli("sweep_status.py", detached, env=env)
     [row] = [line.split() for line in status.stdout.splitlines() if line.strip().startswith(task.task_id)]
@@ -192,7 +191,7 @@ def test_detached_sweep_and_generated_sbatch_script_give_the_local_results(refer
     assert submitted.returncode == 0, submitted.stderr
     element = f"{submitted.stdout.split()[-1]}_0"
     # the script's element near its time limit (Slurm signals the batch shell: --signal=B:USR2@90) requeues itself
-    [scripted_task] = sweeps.load(scripted)
+    [scripted_task] = grid.load(scripted)
     checkpoint = scripted_task.run_dir / run_folder.CHECKPOINTS / "last.npz"
     deadline = time.time() + 600
     while not checkpoint.exists() and not run_folder.is_done(scripted_task.run_dir):
