@@ -117,9 +117,9 @@ def _earlier_run_of_our_job(claim: dict) -> bool:
 
 
 def claim_is_stale(claim: dict, stale_seconds: float = STALE_SECONDS, mtime: float | None = None) -> bool:
-    """True when the claim's owner is provably dead (`_owner_is_dead`), was an earlier run of our own Slurm job, or its heartbeat (`heartbeat_unix`; when that
-    is not a number, `mtime`, the claim file's) is more than `stale_seconds` before or after now. A claim with
-    neither a usable heartbeat nor an mtime is stale."""
+    """True when the claim's owner is provably dead (`_owner_is_dead`), was an earlier run of our own Slurm job, or
+    its heartbeat (`heartbeat_unix`; when that is not a number, `mtime`, the claim file's) is more than
+    `stale_seconds` before or after now. A claim with neither a usable heartbeat nor an mtime is stale."""
     if _owner_is_dead(claim) or _earlier_run_of_our_job(claim):
         return True
     beat = _timestamp(claim.get("heartbeat_unix"))
