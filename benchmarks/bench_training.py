@@ -48,6 +48,7 @@ BATCH = 256
 WEIGHT = 0.01
 OURS = ("t1", "t2", "corr", "decov")
 NO_ACCOUNTING = "ours t1 no acct"  # the same T1 step without the activity accounting (model.runs.activity)
+FUSED = ("t1", "t2")  # ids with a fused host kernel: `ours t1` is it (the CPU default), `ours t1 tf` the TF path
 MEMORY_BYTES = 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # budget for one N×N job
 RESULTS = Path(__file__).parent / "results" / "bench_training.csv"
 
@@ -99,10 +100,10 @@ def optimizer():
 # ----------------------------------------------------------------------------------------------------------------
 # Our steps: RegularisedModel exactly as model.runs.training.train builds and compiles it
 
-def ours_step(builder, reg_id, p, xla=None, accounting=True):
+def ours_step(builder, reg_id, p, xla=None, accounting=True, **options):
     keras.utils.set_random_seed(0)
     net = builder()
-    reg = registry.make(reg_id, sampling=p)
+    reg = registry.make(reg_id, sampling=p, **options)
     model = RegularisedModel(net, reg, 0.0 if reg_id == "none" else WEIGHT, train_pass=uses_train_pass(net, "auto"),
                              zero_nonfinite=False, val_batch_mean=False, accounting=accounting)
     model.compile(optimizer=optimizer(), jit_compile=reg.xla if xla is None else xla)
@@ -217,7 +218,8 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
               "original t1": lambda: original_step(builder, p),
               "original t1 graph": lambda: original_step(builder, p, eager=False),
               **{f"ours {r}": (lambda r=r: ours_step(builder, r, p)) for r in OURS},
-              NO_ACCOUNTING: lambda: ours_step(builder, "t1", p, accounting=False)}
+              NO_ACCOUNTING: lambda: ours_step(builder, "t1", p, accounting=False),
+              **{f"ours {r} tf": (lambda r=r: ours_step(builder, r, p, kernel="tf")) for r in FUSED}}
     rows, steps_of, times, cpu = {}, {}, {}, {}
     load_before = os.getloadavg()[0]
     for variant in variants:

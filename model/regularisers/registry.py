@@ -7,8 +7,10 @@ std; where all counted deaths are equal, e.g. N = 2 or a batch of 2, the std's g
 ½(‖C‖²_F − ‖diag C‖²) of the batch covariance C. The activation regularisers see the sampled neurons
 (`model.regularisers.sampling`) of all neuron layers together, as one (b, N) point cloud.
 
-Speed: t1/t2 find the MST on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`: BLAS
-syrk on the host in the activations' dtype, or float64 in-graph) and recompute only the N−1 MST-edge correlations
+Speed: on a CPU, t1/t2 run as one fused host kernel (`model.regularisers.fused`: value and analytic gradient in one
+call, measured faster). The TensorFlow path (`kernel="tf"`, the reference and the XLA / GPU path) finds the MST
+on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`: BLAS syrk on the host in the
+activations' dtype, or float64 in-graph) and recomputes only the N−1 MST-edge correlations
 differentiably, so their backward pass is O(N·b) (TensorFlow's own gather gradient: a hand-written segment-sum
 gradient was 2–4 ms faster at N = 1010 but made CPU results depend on thread timing, breaking bit-exact resumes);
 `corr` uses one N×N Gram product forward and one backward (custom gradient); `decov` uses the b×b Gram when b < N.
@@ -21,7 +23,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from model.errors import SpecError
-from model.regularisers import persistence
+from model.regularisers import fused, persistence
 from model.regularisers.correlation import check_batch, dead_neurons, standardise
 from model.regularisers.names import DEAD_NEURONS, DEFAULT_OPTIONS, IDS, PAPER_OPTIONS, ZERO_LENGTH_BARS, check
 from model.regularisers.sampling import sample_neurons
@@ -63,6 +65,7 @@ class Regulariser:
     pairing: str  # the resolved MST pairing, "numpy" or "tf" (`model.regularisers.persistence.resolve_pairing`)
     xla: bool  # compile train_step with XLA: only with the in-graph "tf" pairing (tf.numpy_function cannot be)
     fn: object = dataclasses.field(repr=False)  # (activations, weights) -> (value, Diagnostics)
+    kernel: str = "tf"  # "fused": t1/t2 through the host kernel of model.regularisers.fused; "tf" otherwise
 
     def __call__(self, activations, weights):
         return self.fn(activations, weights)[0]
@@ -88,10 +91,15 @@ def make(id, *, sampling=1.0, **options):
     - `pairing` (t1, t2; Q-pairing): `"auto"` (default: in-graph TF Borůvka on a GPU, the compiled CPU Prim
       otherwise), `"numpy"`, `"tf"`. All compute in float64 and return the same MST (tie-break in
       `model.regularisers.persistence`).
+    - `kernel` (t1, t2): `"auto"` (default) is `"fused"` when the pairing is on the host (a CPU) and `"tf"`
+      otherwise; `"fused"` computes value and gradient in one host call (`model.regularisers.fused`, measured
+      faster); `"tf"` is the TensorFlow graph below (the reference, XLA-compilable with the in-graph pairing).
+      Both give the same values and gradients up to rounding (tests/test_fused.py).
     Unknown ids or option values raise `SpecError` naming the valid ones.
     """
     p, opts = check(id, sampling, options)
-    pairing = persistence.resolve_pairing(opts["pairing"])
+    pairing = "numpy" if opts["kernel"] == "fused" else persistence.resolve_pairing(opts["pairing"])
+    kernel = "fused" if opts["kernel"] == "fused" or (opts["kernel"] == "auto" and pairing == "numpy") else "tf"
 
     if id == "none":
         fn = _none
@@ -99,6 +107,8 @@ def make(id, *, sampling=1.0, **options):
         fn = _l1 if id == "l1" else _l2
     else:
         loss = {"t1": _t1, "t2": _t2, "corr": _corr, "decov": _decov}[id]
+        if kernel == "fused" and id in ("t1", "t2"):
+            loss = _fused(id)
 
         def fn(activations, weights):
             x = sample_neurons(activations, p)
@@ -115,7 +125,7 @@ def make(id, *, sampling=1.0, **options):
 
     uses = id not in ("none", "l1", "l2")
     return Regulariser(id=id, sampling=p, options=opts, uses_activations=uses, pairing=pairing, xla=pairing == "tf",
-                       fn=fn)
+                       fn=fn, kernel="fused" if kernel == "fused" and id in ("t1", "t2") else "tf")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -176,6 +186,14 @@ def _finish(value, zero, dead, opts):
         value = tf.where(dead_zeroed, tf.stop_gradient(value), value)
     return (tf.where(zero, tf.zeros_like(value), value),
             Diagnostics(dead_zeroed, zero, tf.reduce_sum(tf.cast(dead, tf.int32))))
+
+
+def _fused(id):
+    def loss(x, opts, pairing):
+        value, diagnostics = fused.topological_loss(x, id, opts["zero_length_bars"], opts["dead_neurons"])
+        return value, Diagnostics(*diagnostics)
+
+    return loss
 
 
 def _t1(x, opts, pairing):

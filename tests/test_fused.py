@@ -1,0 +1,144 @@
+"""The fused host kernel for T1/T2 (`model.regularisers.fused`) equals the TensorFlow reference path: every option,
+degenerate batches, float32 and float64, finite differences, same bits twice, its diagnostics."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model.errors import SpecError
+from model.regularisers import fused
+from model.regularisers import registry as R
+
+TOLERANCE = {tf.float32: (1e-6, 1e-5), tf.float64: (1e-6, 1e-10)}    # (value, gradient), relative
+OPTIONS = [{"zero_length_bars": bars, "dead_neurons": dead} for bars in R.ZERO_LENGTH_BARS
+           for dead in R.DEAD_NEURONS]
+
+
+def cases(dtype):
+    """name → list of layer activations (the logits last); every case the regulariser tests use, and exact ones."""
+    rng = np.random.default_rng(7)
+    relu = np.maximum(rng.standard_normal((32, 30)), 0.0) + 0.01 * rng.standard_normal((32, 30))
+    const = rng.standard_normal((16, 8))
+    const[:, 2] = 0.0                                              # dead ReLU
+    const[:, 5] = 1.5                                              # constant
+    dup = rng.standard_normal((16, 8))
+    dup[:, 6], dup[:, 7] = -dup[:, 1], dup[:, 3]                   # exact duplicates: corr −1 and 1, exact ties
+    scaled = rng.standard_normal((16, 8))
+    scaled[:, 6] = -3.0 * scaled[:, 1]                             # |corr| = 1 up to rounding (test_regularisers)
+    ties = np.round(rng.uniform(-1, 1, (20, 12)), 1)               # a coarse grid: many equal correlations
+    bits = np.stack([rng.permutation(np.repeat([0.0, 1.0], 8)) for _ in range(9)], axis=1)  # exact correlations
+    bits[:, 4], bits[:, 7] = bits[:, 0], 1.0 - bits[:, 2]          # corr exactly 1 and −1: zero-length bars
+    out = {"random": [relu, rng.standard_normal((32, 10))], "constant": [const[:, :5], const[:, 5:]],
+           "duplicated": [dup[:, :5], dup[:, 5:]], "scaled_duplicate": [scaled[:, :5], scaled[:, 5:]],
+           "ties": [ties[:, :8], ties[:, 8:]], "exact_zero_bars": [bits[:, :6], bits[:, 6:]],
+           "batch_of_two": [rng.standard_normal((2, 5)), rng.standard_normal((2, 3))]}
+    return {name: [tf.constant(a, dtype) for a in acts] for name, acts in out.items()}
+
+
+def value_and_grads(reg, acts):
+    with tf.GradientTape() as tape:
+        tape.watch(acts)
+        value = reg(acts, [])
+    return value.numpy(), [g.numpy() for g in tape.gradient(value, acts)]
+
+
+def assert_close(got, want, rtol, name, value_only=False):
+    """Value within rtol[0] (absolute floor 1e-9: deaths are in [0, 1]); gradients elementwise within rtol[1] of
+    the reference's largest entry, floored at 0.1 (the size of these cases' gradients): on a batch of 2 every death
+    is a rounding residue and both gradients are rounding noise (≈ 1e-7 in float32, 1e-15 in float64)."""
+    value, grads = got
+    ref_value, ref_grads = want
+    np.testing.assert_allclose(value, ref_value, rtol=rtol[0], atol=1e-9 if rtol[1] < 1e-6 else 1e-6, err_msg=name)
+    if value_only:
+        return
+    scale = max(0.1, *(np.abs(g).max() for g in ref_grads))
+    for g, r in zip(grads, ref_grads):
+        np.testing.assert_allclose(g, r, rtol=rtol[1], atol=rtol[1] * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", (tf.float32, tf.float64), ids=("float32", "float64"))
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: f"{o['zero_length_bars']}-{o['dead_neurons']}")
+@pytest.mark.parametrize("id", ("t1", "t2"))
+def test_fused_equals_the_tensorflow_path(id, options, dtype):
+    """Every case under every option, except two rounding-decided ones. A duplicate of a random-valued column
+    ("duplicated": x₆ = −x₁, x₇ = x₃) has |corr| = 1 only up to 1 ulp, so whether its bar has length exactly 0 is
+    decided by rounding, and `drop` / `zero_loss` may legitimately differ between two implementations: there it is
+    compared under `keep` only (the exact ±1 correlations of "exact_zero_bars" test the policies). The scaled
+    duplicate (x₆ = −3·x₁) also leaves edges (1, k) and (6, k) within rounding of each other: each path takes an
+    exact MST of its own rounded Gram matrix and they may pick different ones (same value, the gradient on column 1
+    or on column 6), so there only the value is compared, under `keep`."""
+    rounding_decided = {"duplicated", "scaled_duplicate"}
+    for p in (1.0, 0.5):
+        fast = R.make(id, sampling=p, kernel="fused", **options)
+        reference = R.make(id, sampling=p, kernel="tf", pairing="numpy", **options)
+        assert fast.kernel == "fused" and reference.kernel == "tf"
+        for name, acts in cases(dtype).items():
+            if name in rounding_decided and options["zero_length_bars"] != "keep":
+                continue
+            assert_close(value_and_grads(fast, acts), value_and_grads(reference, acts), TOLERANCE[dtype],
+                         f"{name}, sampling {p}", value_only=name == "scaled_duplicate")
+
+
+def test_fused_inside_a_tf_function_with_a_dynamic_batch():
+    reg, reference = R.make("t2", sampling=0.5), R.make("t2", sampling=0.5, kernel="tf")
+    spec = [tf.TensorSpec((None, 30), tf.float32), tf.TensorSpec((None, 10), tf.float32)]
+
+    @tf.function(input_signature=spec)
+    def step(a, b):
+        with tf.GradientTape() as tape:
+            tape.watch([a, b])
+            value = reg([a, b], [])
+        return value, tape.gradient(value, [a, b])
+
+    acts = cases(tf.float32)["random"]
+    value, grads = step(*acts)
+    assert_close((value.numpy(), [g.numpy() for g in grads]), value_and_grads(reference, acts),
+                 TOLERANCE[tf.float32], "random, dynamic batch")
+
+
+def test_the_exact_case_has_zero_length_bars_and_the_policies_act_on_it():
+    x = tf.concat(cases(tf.float64)["exact_zero_bars"], axis=1)
+    deaths, _ = R.mst_deaths(x, pairing="numpy")
+    assert (deaths.numpy() == 0).sum() == 2
+    for id in ("t1", "t2"):
+        _, (dead_zeroed, bars_zeroed, constant) = fused.topological_loss(x, id, "zero_loss")
+        assert bars_zeroed.numpy() and not dead_zeroed.numpy() and constant.numpy() == 0
+        assert value_and_grads(R.make(id, zero_length_bars="zero_loss"), [x])[0] == 0.0
+
+
+def test_diagnostics_of_a_batch_with_constant_neurons():
+    x = tf.concat(cases(tf.float64)["constant"], axis=1)
+    value, (dead_zeroed, bars_zeroed, constant) = fused.topological_loss(x, "t1", "keep", "zero_grad")
+    assert dead_zeroed.numpy() and not bars_zeroed.numpy() and constant.numpy() == 2
+    assert value.numpy() < 0
+    _, grads = value_and_grads(R.make("t1", dead_neurons="zero_grad"), [x])
+    assert not grads[0].any()
+    _, (dead_zeroed, _, constant) = fused.topological_loss(x, "t1", "keep", "safe")
+    assert not dead_zeroed.numpy() and constant.numpy() == 2
+
+
+@pytest.mark.parametrize("id", ("t1", "t2"))
+@pytest.mark.parametrize("bars", ("keep", "drop"))
+def test_fused_gradient_matches_finite_differences(id, bars):
+    x0 = tf.constant(np.random.default_rng(4).standard_normal((9, 7)))
+    reg = R.make(id, zero_length_bars=bars, kernel="fused")
+    theoretical, numerical = tf.test.compute_gradient(lambda x: reg([x[:, :4], x[:, 4:]], []), [x0], delta=1e-6)
+    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_same_input_same_bits(dtype):
+    x = np.maximum(np.random.default_rng(2).standard_normal((64, 300)), 0.0).astype(dtype)
+    first, second = fused.host_kernel(x, 2, 0, 0), fused.host_kernel(x.copy(), 2, 0, 0)
+    for a, b in zip(first, second):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
+def test_kernel_option():
+    assert R.make("t1").kernel == "fused" and R.make("t2", pairing="numpy").kernel == "fused"  # no GPU here
+    assert R.make("t1", pairing="tf").kernel == "tf" and R.make("t1", kernel="tf").kernel == "tf"
+    assert R.make("corr", kernel="fused").kernel == "tf"                                     # t1/t2 only
+    assert not R.make("t1", kernel="fused").xla and R.make("t1", kernel="fused").pairing == "numpy"
+    with pytest.raises(SpecError, match="kernel='fused' and pairing='tf'"):
+        R.make("t1", kernel="fused", pairing="tf")
+    with pytest.raises(SpecError, match="auto, fused, tf"):
+        R.make("t1", kernel="cuda")
