@@ -10,7 +10,7 @@ JOBS        ?= 2
 DEMO_SWEEP  ?= configs/digits/demo.json
 DEMO_OUT    ?= $(EXPERIMENTS)/demo
 
-.PHONY: setup lint test demo activity bench clean reproduce worker
+.PHONY: setup lint test demo activity bench gpu-check clean reproduce worker
 
 setup: $(STAMP)
 
@@ -106,6 +106,12 @@ $(VENV)/.installed-bench: $(STAMP)
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_pairing.py
 	$(PY) benchmarks/bench_training.py
+
+# Does the GPU path work on this machine, and how fast is it (≤ 5 min on one GPU)? Versions, the GPU TensorFlow sees,
+# in-graph Borůvka vs host Prim, a digits run under T1 with XLA, step times, tasks per hour at 1/2/4 tasks per GPU.
+# Without a GPU it says so and runs the CPU/XLA checks. Send back benchmarks/results/gpu_check.txt.
+gpu-check: $(STAMP)
+	$(PY) benchmarks/gpu_check.py --data-root $(DATA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,8 +2,7 @@
 
 Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, Nesterov), weight ω = 0.01:
 - `plain`: CE only — `model.runs.training.RegularisedModel` with `none`, compiled as `model.runs.training.train`
-  compiles it
-  (XLA only where the pairing is in-graph, i.e. on a GPU); `plain XLA` is the same step under XLA, for reference;
+  compiles it (XLA only where the pairing is in-graph, i.e. on a GPU); `plain XLA` is the same step under XLA;
 - `original t1`: the original approach written from the paper's description of the original code: the CE
   gradient, then a second forward pass layer by layer in inference mode, importance sampling, a full differentiable
   N×N Pearson correlation (NaN → 0, diagonal 1), D = 1 − |corr|, giotto-ph `ripser_parallel` pairing through
@@ -11,9 +10,12 @@ Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, 
   gradient. As the original: the CE gradient in a `tf.function`, the regulariser step eagerly; `original t1 graph`
   runs the regulariser step and the update as `tf.function`s too (a lower bound for the original's cost);
 - `ours <id>`: `RegularisedModel` with `model.regularisers.registry.make(id, sampling=p)` as `train` builds and
-  compiles it; `ours t1 no acct` is `ours t1` without the regulariser's activity accounting
+  compiles it (on a CPU t1/t2 run the fused host kernel, `model.regularisers.fused`); `ours t1 tf` / `ours t2 tf`
+  are the TensorFlow path (`kernel="tf"`, host pairing), the code before the fused kernel; `ours t1 no acct` is
+  `ours t1` without the regulariser's activity accounting
   (`model.runs.activity`), so the accounting's cost is their ratio, printed below the table (target <= 3 % on the
   MNIST MLP).
+- `ours t1 split`: an experiment, `SplitBackward`: the fused kernel beside the CE backward pass (two backward passes).
 The plain and our steps run Keras' own train function on a tf.data iterator, as `fit()` does (batch size unknown
 at trace time); the original's steps take the batch tensors directly.
 
@@ -22,8 +24,9 @@ PGDL-sized CNN on 32×32×3 ([Conv-ReLU, Conv-ReLU, MaxPool] × 3 with 32, 32 | 
 Dense 10) at sampling 0.5 %, 5 % and 100 %. Inputs are random (MNIST-shaped uniform, CIFAR-shaped normal), labels
 random; a few distinct batches are cycled. Variants are interleaved round by round (so machine load hits them
 alike) after warm-up steps; the figure is the median over all timed steps. Variants whose N×N matrices cannot fit
-in memory are listed as not run, with the reason. Prints the table, a breakdown of our T1 step at N = 1010 and 5000
-(host Gram, MST, the rest), the load average, and writes benchmarks/results/bench_training.csv.
+in memory are listed as not run, with the reason. Prints the table, the fused T1 kernel's parts timed alone at the
+MLPs' N (standardisation, Gram, Prim, loss and gradient, transposes), the load average, and writes
+benchmarks/results/bench_training.csv.
 A benchmark, not a test: nothing here asserts a time.
 """
 import argparse
@@ -41,7 +44,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from model.atomic import write_text  # noqa: E402
-from model.regularisers import persistence, registry  # noqa: E402
+from model.regularisers import fused, persistence, registry  # noqa: E402
 from model.runs.training import RegularisedModel, neuron_layers, uses_train_pass  # noqa: E402
 
 BATCH = 256
@@ -100,12 +103,30 @@ def optimizer():
 # ----------------------------------------------------------------------------------------------------------------
 # Our steps: RegularisedModel exactly as model.runs.training.train builds and compiles it
 
-def ours_step(builder, reg_id, p, xla=None, accounting=True, **options):
+class SplitBackward(RegularisedModel):
+    """An experiment (`ours t1 split`), not the training code: the CE gradient and the regulariser's gradient as two
+    backward passes, so that the host kernel, which needs only the activations, can run beside the CE backward
+    pass; the price is a second backward pass through the network for the regulariser's gradient."""
+
+    def train_step(self, data):
+        x, y = data
+        variables = self.network.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            activations = self.features(x, training=True)
+            ce = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, activations[-1], from_logits=True))
+            weighted = self.weight * self.regulariser_value(activations, variables)[0]
+        grads = [gc + gr for gc, gr in zip(tape.gradient(ce, variables), tape.gradient(weighted, variables))]
+        self.optimizer.apply(grads, variables)
+        self.loss_tracker.update_state(ce + weighted)
+        return {"loss": self.loss_tracker.result()}
+
+
+def ours_step(builder, reg_id, p, xla=None, accounting=True, model_class=RegularisedModel, **options):
     keras.utils.set_random_seed(0)
     net = builder()
     reg = registry.make(reg_id, sampling=p, **options)
-    model = RegularisedModel(net, reg, 0.0 if reg_id == "none" else WEIGHT, train_pass=uses_train_pass(net, "auto"),
-                             zero_nonfinite=False, val_batch_mean=False, accounting=accounting)
+    model = model_class(net, reg, 0.0 if reg_id == "none" else WEIGHT, train_pass=uses_train_pass(net, "auto"),
+                        zero_nonfinite=False, val_batch_mean=False, accounting=accounting)
     model.compile(optimizer=optimizer(), jit_compile=reg.xla if xla is None else xla)
     model.optimizer.build(net.trainable_variables)
     model.make_train_function()
@@ -219,7 +240,8 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
               "original t1 graph": lambda: original_step(builder, p, eager=False),
               **{f"ours {r}": (lambda r=r: ours_step(builder, r, p)) for r in OURS},
               NO_ACCOUNTING: lambda: ours_step(builder, "t1", p, accounting=False),
-              **{f"ours {r} tf": (lambda r=r: ours_step(builder, r, p, kernel="tf")) for r in FUSED}}
+              **{f"ours {r} tf": (lambda r=r: ours_step(builder, r, p, kernel="tf")) for r in FUSED},
+              "ours t1 split": lambda: ours_step(builder, "t1", p, model_class=SplitBackward)}
     rows, steps_of, times, cpu = {}, {}, {}, {}
     load_before = os.getloadavg()[0]
     for variant in variants:
@@ -258,23 +280,19 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
 
 
 def breakdown(n, repeats=20):
-    """Our T1 step's host parts at N neurons, float32, batch 256: the Gram by BLAS syrk and the compiled Prim."""
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal((BATCH, n)).astype(np.float32)
-    z /= np.linalg.norm(z, axis=0)
-    g = persistence.gram_host(z)
-    persistence.prim_compiled(g, similarity=True)
-
-    def median_ms(f):
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            f()
-            times.append(1e3 * (time.perf_counter() - t0))
-        return statistics.median(times)
-
-    return {"host Gram (syrk, float32)": median_ms(lambda: persistence.gram_host(z)),
-            "MST (compiled Prim)": median_ms(lambda: persistence.prim_compiled(g, similarity=True))}
+    """The fused T1 kernel's parts at N neurons (`model.regularisers.fused.host_kernel` on ReLU-like float32
+    activations, batch 256): median ms of each part over `repeats` calls, and of the whole call."""
+    x = np.maximum(np.random.default_rng(0).standard_normal((BATCH, n)), 0.0).astype(np.float32)
+    fused.host_kernel(x, 1, 0, 0)
+    parts = {}
+    for _ in range(repeats):
+        times = {}
+        t0 = time.perf_counter()
+        fused.host_kernel(x, 1, 0, 0, times)
+        times["whole call"] = time.perf_counter() - t0
+        for part, seconds in times.items():
+            parts.setdefault(part, []).append(1e3 * seconds)
+    return {part: statistics.median(ms) for part, ms in parts.items()}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -303,7 +321,8 @@ def main(argv=None):
     parser.add_argument("--cases", type=int, nargs="*", default=range(len(CASES)),
                         help=f"which cases, 0..{len(CASES) - 1} (default all)")
     parser.add_argument("--variants", nargs="*", default=["plain", "plain XLA", "original t1", "original t1 graph",
-                                                          *(f"ours {r}" for r in OURS), NO_ACCOUNTING])
+                                                          *(f"ours {r}" for r in OURS), NO_ACCOUNTING,
+                                                          *(f"ours {r} tf" for r in FUSED), "ours t1 split"])
     args = parser.parse_args(argv)
     print(f"TF {tf.__version__}, devices {[d.device_type for d in tf.config.list_physical_devices()]}, "
           f"{os.cpu_count()} CPU cores, numba {persistence._numba_prim() is not None}, batch {BATCH}, ω {WEIGHT}; "
@@ -317,8 +336,9 @@ def main(argv=None):
     print(f"\n{'network':<30} {'N':>7} {'p':>6}  {'variant':<17} {'ms/step':>9} {'/plain':>7} {'orig/this':>9} "
           f"{'CPU ms':>8} {'steps':>5} {'load':>5}  note")
     for name, n, p, variant, ms, cpu_ms, count, note, load, over_plain, orig_over in rows:
+        orig = "" if math.isnan(orig_over) else f"{orig_over:.2f}"
         print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<17} {ms:>9.1f} {over_plain:>7.2f} "
-              f"{'' if math.isnan(orig_over) else f'{orig_over:.2f}':>9} {cpu_ms:>8.1f} {count:>5} {load:>5.2f}"
+              f"{orig:>9} {cpu_ms:>8.1f} {count:>5} {load:>5.2f}"
               f"  {note}")
     by_case = {}
     for row in rows:
@@ -331,7 +351,8 @@ def main(argv=None):
         print(f"  {name} at sampling {p:g}: {ratio:.3f} ({100 * (ratio - 1):+.1f} %)")
     sizes = sorted({row[1] for row in rows if "MLP" in row[0]})
     if sizes:
-        print("\nOur T1 step, host parts timed alone (ms, float32, batch 256):")
+        print("\nThe fused T1 kernel's parts, timed alone (median ms, float32, batch 256; transpose = x → (N, b) "
+              "and the gradient back):")
     for n in sizes:
         print(f"  N = {n}: " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown(n).items()))
     csv = ("network,n,sampling,variant,ms_per_step,cpu_ms_per_step,steps,note,load_average,ratio_to_plain,"
