@@ -5,12 +5,11 @@ import pytest
 import tensorflow as tf
 
 from model.errors import SpecError
-from model.regularisers import fused
-from model.regularisers import registry as R
+from model.regularisers import fused, registry
 
 TOLERANCE = {tf.float32: (1e-6, 1e-5), tf.float64: (1e-6, 1e-10)}    # (value, gradient), relative
-OPTIONS = [{"zero_length_bars": bars, "dead_neurons": dead} for bars in R.ZERO_LENGTH_BARS
-           for dead in R.DEAD_NEURONS]
+OPTIONS = [{"zero_length_bars": bars, "dead_neurons": dead} for bars in registry.ZERO_LENGTH_BARS
+           for dead in registry.DEAD_NEURONS]
 
 
 def cases(dtype):
@@ -68,8 +67,8 @@ def test_fused_equals_the_tensorflow_path(id, options, dtype):
     or on column 6), so there only the value is compared, under `keep`."""
     rounding_decided = {"duplicated", "scaled_duplicate"}
     for p in (1.0, 0.5):
-        fast = R.make(id, sampling=p, kernel="fused", **options)
-        reference = R.make(id, sampling=p, kernel="tf", pairing="numpy", **options)
+        fast = registry.make(id, sampling=p, kernel="fused", **options)
+        reference = registry.make(id, sampling=p, kernel="tf", pairing="numpy", **options)
         assert fast.kernel == "fused" and reference.kernel == "tf"
         for name, acts in cases(dtype).items():
             if name in rounding_decided and options["zero_length_bars"] != "keep":
@@ -79,7 +78,7 @@ def test_fused_equals_the_tensorflow_path(id, options, dtype):
 
 
 def test_fused_inside_a_tf_function_with_a_dynamic_batch():
-    reg, reference = R.make("t2", sampling=0.5), R.make("t2", sampling=0.5, kernel="tf")
+    reg, reference = registry.make("t2", sampling=0.5), registry.make("t2", sampling=0.5, kernel="tf")
     spec = [tf.TensorSpec((None, 30), tf.float32), tf.TensorSpec((None, 10), tf.float32)]
 
     @tf.function(input_signature=spec)
@@ -97,12 +96,12 @@ def test_fused_inside_a_tf_function_with_a_dynamic_batch():
 
 def test_the_exact_case_has_zero_length_bars_and_the_policies_act_on_it():
     x = tf.concat(cases(tf.float64)["exact_zero_bars"], axis=1)
-    deaths, _ = R.mst_deaths(x, pairing="numpy")
+    deaths, _ = registry.mst_deaths(x, pairing="numpy")
     assert (deaths.numpy() == 0).sum() == 2
     for id in ("t1", "t2"):
         _, (dead_zeroed, bars_zeroed, constant) = fused.topological_loss(x, id, "zero_loss")
         assert bars_zeroed.numpy() and not dead_zeroed.numpy() and constant.numpy() == 0
-        assert value_and_grads(R.make(id, zero_length_bars="zero_loss"), [x])[0] == 0.0
+        assert value_and_grads(registry.make(id, zero_length_bars="zero_loss"), [x])[0] == 0.0
 
 
 def test_diagnostics_of_a_batch_with_constant_neurons():
@@ -110,7 +109,7 @@ def test_diagnostics_of_a_batch_with_constant_neurons():
     value, (dead_zeroed, bars_zeroed, constant) = fused.topological_loss(x, "t1", "keep", "zero_grad")
     assert dead_zeroed.numpy() and not bars_zeroed.numpy() and constant.numpy() == 2
     assert value.numpy() < 0
-    _, grads = value_and_grads(R.make("t1", dead_neurons="zero_grad"), [x])
+    _, grads = value_and_grads(registry.make("t1", dead_neurons="zero_grad"), [x])
     assert not grads[0].any()
     _, (dead_zeroed, _, constant) = fused.topological_loss(x, "t1", "keep", "safe")
     assert not dead_zeroed.numpy() and constant.numpy() == 2
@@ -120,7 +119,7 @@ def test_diagnostics_of_a_batch_with_constant_neurons():
 @pytest.mark.parametrize("bars", ("keep", "drop"))
 def test_fused_gradient_matches_finite_differences(id, bars):
     x0 = tf.constant(np.random.default_rng(4).standard_normal((9, 7)))
-    reg = R.make(id, zero_length_bars=bars, kernel="fused")
+    reg = registry.make(id, zero_length_bars=bars, kernel="fused")
     theoretical, numerical = tf.test.compute_gradient(lambda x: reg([x[:, :4], x[:, 4:]], []), [x0], delta=1e-6)
     np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-7)
 
@@ -134,11 +133,12 @@ def test_same_input_same_bits(dtype):
 
 
 def test_kernel_option():
-    assert R.make("t1").kernel == "fused" and R.make("t2", pairing="numpy").kernel == "fused"  # no GPU here
-    assert R.make("t1", pairing="tf").kernel == "tf" and R.make("t1", kernel="tf").kernel == "tf"
-    assert R.make("corr", kernel="fused").kernel == "tf"                                     # t1/t2 only
-    assert not R.make("t1", kernel="fused").xla and R.make("t1", kernel="fused").pairing == "numpy"
+    assert registry.make("t1").kernel == "fused"                                            # no GPU here
+    assert registry.make("t2", pairing="numpy").kernel == "fused"
+    assert registry.make("t1", pairing="tf").kernel == "tf" and registry.make("t1", kernel="tf").kernel == "tf"
+    assert registry.make("corr", kernel="fused").kernel == "tf"                             # t1/t2 only
+    assert not registry.make("t1", kernel="fused").xla and registry.make("t1", kernel="fused").pairing == "numpy"
     with pytest.raises(SpecError, match="kernel='fused' and pairing='tf'"):
-        R.make("t1", kernel="fused", pairing="tf")
+        registry.make("t1", kernel="fused", pairing="tf")
     with pytest.raises(SpecError, match="auto, fused, tf"):
-        R.make("t1", kernel="cuda")
+        registry.make("t1", kernel="cuda")
