@@ -23,10 +23,11 @@ the Gram), so the same input gives the same bits and a resumed run stays bit-ide
 Hand-written because it is measured faster: the TensorFlow path (`registry._t1`/`_t2`, kept as the tested reference
 and as the XLA / GPU path) spends much of its extra time in glue around the host Gram and Prim (standardisation
 forward and backward, edge gathers and their dense gradients, the host round trip). Measured on the shared 2-core
-CPU, MNIST MLP (N = 1010), batch 256, whole training steps interleaved (benchmarks/README.md, *Fused kernel*, where
-the load average of each run is given): CPU time per step fused T1 29 ms against 50 ms for the TF path (plain step
-13 ms), T2 33 against 36 ms; the kernel's O(N·b) parts (standardisation, loss and gradient, transposes) take ≈ 2 ms
-of its ≈ 7 ms alone, the rest is the Gram (3.5 ms) and Prim (1.8 ms).
+CPU at load average 18–27 (benchmarks/README.md, *Fused kernel*), MNIST MLP (N = 1010), batch 256, whole training
+steps interleaved: CPU time per step T1 22.0 ms fused against 27.1 ms for the TF path (plain 10.4), and 29.2
+against 49.7 (plain 12.9) in a second run; T2 20.9 against 24.3; at N = 5000 equal within 2 %. Wall time at that
+load was not conclusive (faster in one run, slower in another). Alone the call takes ≈ 7 ms at N = 1010: Gram 3.5,
+Prim 1.8, the O(N·b) parts ≈ 2.
 This module knows nothing about Keras models or files.
 """
 import time
