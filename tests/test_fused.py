@@ -142,3 +142,15 @@ def test_kernel_option():
         registry.make("t1", kernel="fused", pairing="tf")
     with pytest.raises(SpecError, match="auto, fused, tf"):
         registry.make("t1", kernel="cuda")
+
+
+def test_registry_diagnostics_come_from_the_fused_kernel():
+    constant = cases(tf.float64)["constant"]
+    for kernel in ("fused", "tf"):
+        reg = registry.make("t2", dead_neurons="zero_grad", kernel=kernel, pairing="numpy")
+        value, diagnostics = reg.value_and_diagnostics(constant, [])
+        assert bool(diagnostics.dead_zeroed) and not bool(diagnostics.bars_zeroed), kernel
+        assert int(diagnostics.constant_neurons) == 2, kernel
+    exact = cases(tf.float64)["exact_zero_bars"]
+    _, diagnostics = registry.make("t1", zero_length_bars="zero_loss").value_and_diagnostics(exact, [])
+    assert bool(diagnostics.bars_zeroed) and int(diagnostics.constant_neurons) == 0
