@@ -7,8 +7,10 @@ std; where all counted deaths are equal, e.g. N = 2 or a batch of 2, the std's g
 ½(‖C‖²_F − ‖diag C‖²) of the batch covariance C. The activation regularisers see the sampled neurons
 (`model.regularisers.sampling`) of all neuron layers together, as one (b, N) point cloud.
 
-Speed: on a CPU, t1/t2 run as one fused host kernel (`model.regularisers.fused`: value and analytic gradient in one
-call, measured faster). The TensorFlow path (`kernel="tf"`, the reference and the XLA / GPU path) finds the MST
+Speed: t1/t2 run as the TensorFlow path below by default; `kernel="fused"` runs them as one fused host kernel
+(`model.regularisers.fused`: value and analytic gradient in one call; less CPU time per step, but not measured faster
+in wall time on the loaded 2-core machine, so not the default: benchmarks/README.md). The TensorFlow path (the
+reference and the XLA / GPU path) finds the MST
 on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`: BLAS syrk on the host in the
 activations' dtype, or float64 in-graph) and recomputes only the N−1 MST-edge correlations
 differentiably, so their backward pass is O(N·b) (TensorFlow's own gather gradient: a hand-written segment-sum
@@ -91,15 +93,16 @@ def make(id, *, sampling=1.0, **options):
     - `pairing` (t1, t2; Q-pairing): `"auto"` (default: in-graph TF Borůvka on a GPU, the compiled CPU Prim
       otherwise), `"numpy"`, `"tf"`. All compute in float64 and return the same MST (tie-break in
       `model.regularisers.persistence`).
-    - `kernel` (t1, t2): `"auto"` (default) is `"fused"` when the pairing is on the host (a CPU) and `"tf"`
-      otherwise; `"fused"` computes value and gradient in one host call (`model.regularisers.fused`, measured
-      faster); `"tf"` is the TensorFlow graph below (the reference, XLA-compilable with the in-graph pairing).
+    - `kernel` (t1, t2): `"auto"` (default) is `"tf"`, the TensorFlow graph below (the reference, XLA-compilable
+      with the in-graph pairing); `"fused"` computes value and gradient in one host call (`model.regularisers.fused`;
+      host pairing only). `"auto"` stays `"tf"` until the fused kernel is measured faster in wall time (it used less
+      CPU but was not faster per step under load: benchmarks/README.md).
       Both give the same values and gradients up to rounding (tests/test_fused.py).
     Unknown ids or option values raise `SpecError` naming the valid ones.
     """
     p, opts = check(id, sampling, options)
     pairing = "numpy" if opts["kernel"] == "fused" else persistence.resolve_pairing(opts["pairing"])
-    kernel = "fused" if opts["kernel"] == "fused" or (opts["kernel"] == "auto" and pairing == "numpy") else "tf"
+    kernel = "fused" if opts["kernel"] == "fused" else "tf"
 
     if id == "none":
         fn = _none
