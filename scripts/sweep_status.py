@@ -1,19 +1,26 @@
 #!/usr/bin/env python
-"""Where a sweep stands: done / running / failed / partial (started, resumable) / missing tasks per grid cell, why
-each failed task failed, and the Slurm job of each unfinished task submitted with --executor slurm.
+"""Where a sweep stands: each task's state (done / running / failed / partial = started, resumable / missing), per
+grid cell and per network; the running tasks with their epoch, last validation accuracy, host and heartbeat age; why
+each failed task failed; and the Slurm job of each unfinished task submitted with --executor slurm.
 
 Column `acted`: over the cell's finished runs, the mean % of training steps in which the regulariser's gradient was
 applied (DONE.json's regulariser_activity; `model.runs.activity`), "!" under 50 %; "-" for the baseline, for runs
 recorded before the accounting and for cells with no finished run.
 
     python scripts/sweep_status.py configs/digits/sweep_small.json
+    python scripts/sweep_status.py configs/digits/sweep_small.json --json    # the same as one JSON object
 
-Read-only: it looks at the run folders (DONE.json, RUNNING.json, FAILED.json, SLURM.json), asks `squeue` for the
-state of the Slurm jobs they name, and changes nothing. Exit status: 0, or 2 for a bad sweep file.
+Read-only: it looks at the run folders (DONE.json, RUNNING.json, FAILED.json, history.csv, SLURM.json), asks
+`squeue` for the state of the Slurm jobs they name, and changes nothing. Exit status: 0 when no task failed, 1 when
+some task failed (its FAILED.json, no live claim), 2 for a bad sweep file.
 """
 import argparse
+import csv
+import json
 import os
 import sys
+import time
+from collections import deque
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
 
@@ -23,31 +30,102 @@ from model.runs.activity import ACTED_THRESHOLD
 from model.sweeps import grid
 
 
-def table(tasks) -> tuple[list[str], list[str]]:
-    """(lines of the per-cell table, lines `task_id: reason` for failed tasks), cells in sweep order."""
-    counts: dict[str, dict[str, int]] = {}
-    acted: dict[str, list[float]] = {}
-    failures = []
+def last_epoch(run_dir) -> dict:
+    """The last row of the run's history.csv as {column: float}, or {} when there is none."""
+    try:
+        with open(run_dir / run_folder.HISTORY, newline="", encoding="utf-8") as f:
+            last = deque(csv.DictReader(f), maxlen=1)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    try:
+        return {k: float(v) for k, v in last[0].items()} if last else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+def rows(tasks, now: float | None = None) -> list[dict]:
+    """One row per task, in sweep order: task_id, network, cell, state; epoch and max_epochs, val_accuracy (last
+    epoch's, fraction) for a started run; host and heartbeat_age_s (seconds since its claim's last heartbeat) for a
+    running one; applied_fraction (of training steps whose regulariser gradient was applied, DONE.json's
+    regulariser_activity) for a finished one; error and error_type for a failed one. Values are None where they do
+    not apply."""
+    now = time.time() if now is None else now
+    out = []
     for task in tasks:
         status = state.status(task.run_dir)
-        counts.setdefault(task.cell, dict.fromkeys(state.STATES, 0))[status] += 1
-        acted.setdefault(task.cell, [])
+        row = {"task_id": task.task_id, "network": task.spec.network, "cell": task.cell, "state": status,
+               "epoch": None, "max_epochs": task.spec.max_epochs, "val_accuracy": None, "host": None,
+               "heartbeat_age_s": None, "applied_fraction": None, "error": None, "error_type": None}
+        if status in ("running", "partial", "failed"):
+            history = last_epoch(task.run_dir)
+            row["epoch"] = int(history["epoch"]) if "epoch" in history else None
+            row["val_accuracy"] = history.get("val_accuracy")
         if status == "done":
-            activity = (run_folder.read_done(task.run_dir) or {}).get("regulariser_activity")
-            if isinstance(activity, dict) and activity.get("applied_fraction") is not None:
-                acted[task.cell].append(float(activity["applied_fraction"]))
+            done = run_folder.read_done(task.run_dir) or {}
+            row["epoch"], row["val_accuracy"] = done.get("epochs"), done.get("val_accuracy")
+            activity = done.get("regulariser_activity")
+            if isinstance(activity, dict) and isinstance(activity.get("applied_fraction"), (int, float)):
+                row["applied_fraction"] = float(activity["applied_fraction"])
+        if status == "running":
+            claim = run_folder.read_json(task.run_dir / run_folder.RUNNING) or {}
+            row["host"] = claim.get("host")
+            if isinstance(claim.get("heartbeat_unix"), (int, float)):
+                row["heartbeat_age_s"] = round(now - claim["heartbeat_unix"], 1)
         if status == "failed":
             record = run_folder.read_json(task.run_dir / run_folder.FAILED) or {}
-            failures.append(f"{task.task_id}: {record.get('type', '?')}: {record.get('error', '(no reason)')}")
-    width = max(len("cell"), *(len(c) for c in counts))
-    head = f"{'cell':<{width}} " + " ".join(f"{s:>8}" for s in state.STATES) + f" {'total':>8} {'acted':>7}"
-    lines = [head]
-    for cell, c in counts.items():
-        lines.append(f"{cell:<{width}} " + " ".join(f"{c[s]:>8}" for s in state.STATES) + f" {sum(c.values()):>8}"
-                     f" {_acted(acted[cell]):>7}")
-    totals = {s: sum(c[s] for c in counts.values()) for s in state.STATES}
-    lines.append(f"{'all':<{width}} " + " ".join(f"{totals[s]:>8}" for s in state.STATES) + f" {len(tasks):>8}")
-    return lines, failures
+            row["error"], row["error_type"] = record.get("error", "(no reason)"), record.get("type", "?")
+        out.append(row)
+    return out
+
+
+def counts(table: list[dict], key: str) -> dict[str, dict[str, int]]:
+    """{value of `key` (cell, network): {state: number of tasks}}, in first-seen order."""
+    out: dict[str, dict[str, int]] = {}
+    for row in table:
+        out.setdefault(row[key], dict.fromkeys(state.STATES, 0))[row["state"]] += 1
+    return out
+
+
+def as_json(table: list[dict]) -> dict:
+    """What `--json` prints: the rows, the counts per cell and per network, and the totals."""
+    return {"tasks": table, "cells": counts(table, "cell"), "networks": counts(table, "network"),
+            "totals": {s: sum(r["state"] == s for r in table) for s in state.STATES}}
+
+
+def count_lines(table: list[dict], key: str) -> list[str]:
+    """A table of states per `key` value, with a closing `all` line; per cell also the `acted` column."""
+    groups = counts(table, key)
+    width = max(len(key), len("all"), *(len(g) for g in groups))
+    acted = key == "cell"
+    lines = [f"{key:<{width}} " + " ".join(f"{s:>8}" for s in state.STATES) + f" {'total':>8}"
+             + (f" {'acted':>7}" if acted else "")]
+    for name, c in groups.items():
+        fractions = [r["applied_fraction"] for r in table if r[key] == name and r["applied_fraction"] is not None]
+        lines.append(f"{name:<{width}} " + " ".join(f"{c[s]:>8}" for s in state.STATES) + f" {sum(c.values()):>8}"
+                     + (f" {_acted(fractions):>7}" if acted else ""))
+    totals = {s: sum(c[s] for c in groups.values()) for s in state.STATES}
+    lines.append(f"{'all':<{width}} " + " ".join(f"{totals[s]:>8}" for s in state.STATES) + f" {len(table):>8}")
+    return lines
+
+
+def running_line(row: dict) -> str:
+    epoch = "epoch ?" if row["epoch"] is None else f"epoch {row['epoch']}/{row['max_epochs']}"
+    val = "" if row["val_accuracy"] is None else f", val {row['val_accuracy']:.3f}"
+    beat = "" if row["heartbeat_age_s"] is None else f", heartbeat {row['heartbeat_age_s']:.0f} s ago"
+    return f"  {row['task_id']}: {epoch}{val}, host {row['host'] or '?'}{beat}"
+
+
+def text(table: list[dict]) -> list[str]:
+    """The human-readable report: states per cell, per network, the running tasks, the failed ones and why."""
+    lines = count_lines(table, "cell") + [""] + count_lines(table, "network")
+    running = [r for r in table if r["state"] == "running"]
+    if running:
+        lines += ["", "running:"] + [running_line(r) for r in running]
+    failed = [r for r in table if r["state"] == "failed"]
+    if failed:
+        lines += ["", "failed (tried again by the next run_sweep.py; trace in <run folder>/train.log):"]
+        lines += [f"  {r['task_id']}: {r['error_type']}: {r['error']}" for r in failed]
+    return lines
 
 
 def _acted(fractions: list[float]) -> str:
@@ -86,25 +164,25 @@ def slurm_table(tasks) -> list[str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep", help="sweep file (JSON)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (tasks, cells, networks, totals)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="replace a base spec field (JSON value; dotted keys reach into objects), e.g. "
-                        "--set max_epochs=2 --set output_root=/scratch/exp; repeatable")
+                   help="the same --set as given to run_sweep.py (e.g. --set output_root=/scratch/exp); repeatable")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return cli.run(show, p.parse_args(argv))
 
 
 def show(args) -> int:
     tasks = grid.load(args.sweep, grid.parse_overrides(args.overrides))
-    lines, failures = table(tasks)
-    print("\n".join(lines))
-    if failures:
-        print("\nfailed (tried again by the next run_sweep.py):")
-        print("\n".join(f"  {line}" for line in failures))
+    table = rows(tasks)
     jobs = slurm_table(tasks)
-    if jobs:
-        print("\nunfinished tasks submitted to Slurm:")
-        print("\n".join(f"  {line}" for line in jobs))
-    return 0
+    if args.json:
+        print(json.dumps({**as_json(table), "slurm": jobs}, indent=1))
+    else:
+        print("\n".join(text(table)))
+        if jobs:
+            print("\nunfinished tasks submitted to Slurm:")
+            print("\n".join(f"  {line}" for line in jobs))
+    return 1 if any(r["state"] == "failed" for r in table) else 0
 
 
 if __name__ == "__main__":

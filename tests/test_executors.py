@@ -272,11 +272,18 @@ def test_local_sweep_finishes_the_rest_and_reports_the_failing_task(reference, c
     assert proc.returncode == 1, proc.stderr
     assert "4 trained now, 0 already done, 1 failed" in proc.stdout
     assert "failed mnist/0/none/0.0/seed_0:" in proc.stdout and "no-such-data" in proc.stdout
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0] for line in lines] == [f"[{k}/5" for k in range(1, 6)]
+    assert all(" left · ETA " in line for line in lines) and lines[-1].endswith("· 0 left · ETA 0s")
     done = results(path)
     assert sorted(done) == sorted(t.task_id for t in grid.load(SMALL))
     assert all(r["test_accuracy"] > 0.3 for r in done.values())
+    for task in sweeps.load(path):
+        if task.task_id in done:
+            log = (task.run_dir / run_folder.LOG).read_text()
+            assert log.count(" model.runs.callbacks: epoch ") == done[task.task_id]["epochs"], task.task_id
 
-    assert sweep_status.main([str(path)]) == 0
+    assert sweep_status.main([str(path)]) == 1  # mnist/0 failed
     out = capsys.readouterr().out.splitlines()
     table = {line.split()[0]: line.split()[1:] for line in out[1:6]}
     assert table["none/0.0"] == ["1", "0", "1", "0", "0", "2"]  # digits/0 done, mnist/0 failed

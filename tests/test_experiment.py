@@ -1,6 +1,7 @@
 """The one-run entry point: bad specs write nothing, finished runs are skipped, crashed runs resume exactly."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,6 +129,21 @@ def test_failed_run_writes_failed_json_never_done_and_reruns(tmp_path, capsys, m
     assert run_folder.is_done(run_dir) and not (run_dir / run_folder.FAILED).exists()
 
 
+def test_a_diverged_run_fails_with_one_readable_line_naming_the_non_finite_quantity(tmp_path, capsys):
+    path = write_spec(tmp_path, regulariser="none", weight=0.0, max_epochs=2, optimizer={"learning_rate": 1e12})
+    assert experiment.main([str(path)]) == 1
+    run_dir = Spec.from_file(path).run_dir
+    failed = run_folder.read_json(run_dir / run_folder.FAILED)
+    reason = failed["error"]
+    assert failed["type"] == "FloatingPointError" and "traceback" not in failed
+    assert len(reason) < 300 and "\n" not in reason and "Graph execution" not in reason
+    assert reason.startswith("epoch 1: the training loss's gradient for digits_mlp/") and "became NaN" in reason
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and reason in err and "train.log" in err
+    log = (run_dir / run_folder.LOG).read_text()
+    assert log.index(f"FAILED: {reason}") < log.index("Traceback") < log.index("Tensor had NaN values")
+
+
 def test_an_error_writing_done_json_writes_failed_json(tmp_path, capsys, monkeypatch):
     def broken():
         raise OSError("no keras metadata")
@@ -138,7 +154,9 @@ def test_an_error_writing_done_json_writes_failed_json(tmp_path, capsys, monkeyp
     run_dir = Spec.from_file(path).run_dir
     assert run_folder.read_json(run_dir / run_folder.FAILED)["error"] == "no keras metadata"
     assert not run_folder.is_done(run_dir) and not (run_dir / run_folder.RUNNING).exists()
-    assert "details in FAILED.json" in capsys.readouterr().err
+    assert "trace in " in capsys.readouterr().err
+    log = (run_dir / run_folder.LOG).read_text()
+    assert log.index("FAILED: no keras metadata") < log.index("Traceback") and "OSError" in log
 
 
 def test_other_spec_in_the_same_run_folder_is_refused(tmp_path, capsys):
@@ -202,6 +220,18 @@ def test_sigkill_mid_training_then_same_command_equals_uninterrupted_run(tmp_pat
         np.testing.assert_array_equal(x, y)
     drop_seconds = lambda path: [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]  # noqa: E731
     assert drop_seconds(killed.run_dir / run_folder.HISTORY) == drop_seconds(whole.run_dir / run_folder.HISTORY)
+
+    # train.log: the killed attempt's epochs, the resume marker, then each remaining epoch once, then the result
+    log = (killed.run_dir / run_folder.LOG).read_text()
+    first, marker, second = log.partition("==== resumed ")
+    assert marker and first.count("==== attempt started ") == 1 and "==== " not in second.split("\n", 1)[1]
+    epochs = lambda text: [int(m) for m in re.findall(r"INFO model\.runs\.callbacks: epoch (\d+): ", text)]  # noqa: E731
+    assert epochs(first)[:4] == [1, 2, 3, 4]
+    assert epochs(second) == list(range(a["resumed_from_epoch"] + 1, 10))
+    assert f"resuming after epoch {a['resumed_from_epoch']}" in second and "done: test accuracy" in second
+    assert all(all(f"{key} " in line for key in ("loss", "ce", "reg", "accuracy", "val_loss", "val_accuracy", "lr",
+                                                 "seconds"))
+               for line in log.splitlines() if re.search(r"callbacks: epoch \d+: ", line))
 
 
 EXAMPLES = ["none.json", "t1.json", "t2.json", "l1.json", "l2.json", "corr.json", "decov.json", "t1_paper.json"]

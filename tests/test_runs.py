@@ -29,9 +29,10 @@ def test_done_only_when_done_json_parses(tmp_path):
 
 
 def test_failed_is_one_line_and_removed_by_a_later_success(tmp_path):
-    run_folder.write_failed(tmp_path, ValueError("bad\nthing  happened"), "Traceback ...")
+    run_folder.write_failed(tmp_path, ValueError("bad\nthing  happened"))
     record = json.loads((tmp_path / run_folder.FAILED).read_text())
     assert record["error"] == "bad thing happened" and record["type"] == "ValueError" and "time" in record
+    assert "traceback" not in record  # the trace goes to train.log only
     assert state.status(tmp_path) == "failed"
     run_folder.write_done(tmp_path, {"task_id": "run"})
     assert not (tmp_path / run_folder.FAILED).exists() and state.status(tmp_path) == "done"
@@ -113,3 +114,29 @@ def test_release_dead_claim_removes_only_that_pids_claim_on_this_host(tmp_path):
     path.write_text(json.dumps({**ours, "pid": dead.pid, "heartbeat_unix": time.time()}))
     assert claims.release_dead_claim(tmp_path, dead.pid) and not path.exists()
     assert not claims.release_dead_claim(tmp_path, dead.pid)  # nothing there
+
+
+def test_train_log_appends_each_attempt_after_a_marker_with_warnings_and_the_failure_reason_first(tmp_path):
+    import logging
+    import warnings
+
+    from model.runs import task_log
+
+    with task_log.attached(tmp_path):
+        logging.getLogger("model.runs.callbacks").info("epoch 1: loss 2.3")
+        warnings.warn("a Python warning", UserWarning, stacklevel=1)
+    with task_log.attached(tmp_path):
+        try:
+            raise FloatingPointError("epoch 2: val_loss became non-finite (nan)")
+        except FloatingPointError as err:
+            task_log.failed(err)
+    with task_log.attached(tmp_path, forced=True):
+        pass
+    lines = (tmp_path / run_folder.LOG).read_text().splitlines()
+    markers = [line.split("==== ")[1].split(" ")[0] for line in lines if "==== " in line]
+    assert markers == ["attempt", "resumed", "attempt"]
+    text = "\n".join(lines)
+    assert "epoch 1: loss 2.3" in text and "WARNING py.warnings: " in text and "a Python warning" in text
+    assert text.index("FAILED: epoch 2: val_loss became non-finite (nan)") < text.index("Traceback")
+    logging.getLogger("model").info("after the block")
+    assert "after the block" not in (tmp_path / run_folder.LOG).read_text()

@@ -210,12 +210,82 @@ def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
 
     acted = next(t for t in tasks if t.cell == "t1/0.01")
     run_folder.write_done(acted.run_dir, {"task_id": acted.task_id, "regulariser_activity": {"applied_fraction": 0.25}})
+    (running.run_dir / run_folder.HISTORY).write_text("epoch,loss,val_loss,val_accuracy,lr,seconds\n"
+                                                      "1,2.1,2.0,0.5,0.01,3.0\n2,1.2,1.1,0.8125,0.01,3.0\n")
 
-    assert sweep_status.main([str(path)]) == 0
+    assert sweep_status.main([str(path)]) == 1  # a task failed
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["cell", "done", "running", "failed", "partial", "missing", "total", "acted"]
     rows = {line.split()[0]: [int(x) for x in line.split()[1:7]] for line in out[1:4]}
     assert rows == {"none/0.0": [1, 1, 0, 0, 2, 4], "t1/0.01": [1, 0, 0, 0, 3, 4], "t1/1.0": [0, 0, 1, 1, 2, 4]}
     assert [line.split()[7] for line in out[1:4]] == ["-", "25%!", "-"]  # the regulariser acted in 25 % of steps
     assert out[4].split() == ["all", "2", "1", "1", "1", "7", "12"]
+    assert out[6].split() == ["network", "done", "running", "failed", "partial", "missing", "total"]
+    assert [line.split() for line in out[7:10]] == [["digits/0", "2", "1", "1", "1", "1", "6"],
+                                                    ["digits/2", "0", "0", "0", "0", "6", "6"],
+                                                    ["all", "2", "1", "1", "1", "7", "12"]]
+    [line] = [line for line in out if line.startswith(f"  {running.task_id}: ")]
+    assert line.startswith(f"  {running.task_id}: epoch 2/2, val 0.812, host {socket.gethostname()}, heartbeat ")
     assert f"  {failed.task_id}: FileNotFoundError: data/mnist/mnist.npz: missing" in out
+
+    assert sweep_status.main([str(path), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["totals"] == {"done": 2, "running": 1, "failed": 1, "partial": 1, "missing": 7}
+    assert report["networks"]["digits/0"]["failed"] == 1 and report["cells"]["t1/1.0"]["partial"] == 1
+    by_id = {row["task_id"]: row for row in report["tasks"]}
+    assert [row["task_id"] for row in report["tasks"]] == [t.task_id for t in tasks]
+    live = by_id[running.task_id]
+    assert (live["state"], live["epoch"], live["max_epochs"], live["val_accuracy"], live["host"]) == \
+        ("running", 2, 2, 0.8125, socket.gethostname())
+    assert 0 <= live["heartbeat_age_s"] < 600
+    assert by_id[failed.task_id]["error"] == "data/mnist/mnist.npz: missing"
+
+    run_folder.write_done(failed.run_dir, {"task_id": failed.task_id})
+    assert sweep_status.main([str(path), "--json"]) == 0  # nothing failed any more
+    capsys.readouterr()
+
+
+def test_set_wins_over_cell_set_on_every_task_of_the_pgdl_sweep(capsys):
+    sweep = PAPER / "pgdl_corrected.json"
+    assert {t.spec.sampling for t in sweeps.load(sweep)} == {1.0, 0.005}  # the file's own cell sets
+    tasks = sweeps.load(sweep, sweeps.parse_overrides(["sampling=0.5"]))
+    assert len(tasks) == 408 and {t.spec.sampling for t in tasks} == {0.5}
+    assert run_sweep.main([str(sweep), "--dry-run", "--set", "sampling=0.5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == [f"--set overrides grid[0].cells[{c}] ({r}): sampling 0.005 -> 0.5"
+                       for c, r in ((1, "t1"), (2, "t2"), (5, "corr"))]
+    assert out[3] == "408 tasks"
+
+
+def test_dotted_set_wins_inside_a_cell_set_and_keeps_the_rest(tmp_path):
+    sweep = small_sweep(tmp_path)
+    sweep["grid"][0]["cells"][1]["set"] = {"optimizer": {"learning_rate": 0.2, "momentum": 0.5}}
+    overrides = sweeps.parse_overrides(["optimizer.learning_rate=0.3"])
+    tasks = sweeps.expand(sweep, overrides=overrides)
+    assert {(t.spec.optimizer.learning_rate, t.spec.optimizer.momentum) for t in tasks if t.spec.regulariser == "t1"} \
+        == {(0.3, 0.5)}
+    assert {t.spec.optimizer.learning_rate for t in tasks} == {0.3}
+    assert sweeps.overridden(sweep, overrides) == ["grid[0].cells[1] (t1): optimizer.learning_rate 0.2 -> 0.3"]
+    with pytest.raises(SpecError, match="--set seed: set by the grid"):
+        sweeps.expand(sweep, overrides={"seed": 3})
+
+
+@pytest.mark.parametrize("where, typo, right", [("set", "max_epoch", "max_epochs"), ("sweep", "grids", "grid"),
+                                                ("spec", "regularizer", "regulariser"),
+                                                ("optimizer", "learning_rat", "optimizer.learning_rate")])
+def test_a_typo_in_a_field_suggests_the_nearest_valid_one(tmp_path, capsys, where, typo, right):
+    sweep = small_sweep(tmp_path / "out")
+    argv = []
+    if where == "set":
+        argv = ["--set", f"{typo}=5"]
+    elif where == "sweep":
+        sweep[typo] = sweep.pop("grid")
+    elif where == "spec":
+        sweep["base"][typo] = "t1"
+    else:
+        sweep["base"]["optimizer"] = {typo: 0.1}
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(sweep))
+    assert run_sweep.main([str(path), "--dry-run", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "unknown " in err and typo in err and f"did you mean '{right}'?" in err and err.count("\n") == 1

@@ -125,7 +125,8 @@ def test_nonfinite_regulariser_gradient_zeroed_per_variable_or_failing(tmp_path)
     assert outcome.regulariser_activity["zeroed_nonfinite"] == outcome.regulariser_activity["steps"] == 27
     assert outcome.regulariser_activity["flagged"]
     failing = digits_spec(tmp_path / "f", regulariser="t1", weight=1.0)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="non-finite gradient"):
+    with pytest.raises(FloatingPointError, match=r"^epoch 1: the training loss's gradient for \S+/kernel became NaN "
+                                                 r"\(regulariser t1, weight 1.0, learning rate 0.05\)$"):
         run_train(failing, regulariser=NanOnFirstKernel())
 
 
@@ -167,10 +168,29 @@ def test_validation_loss_per_example_or_mean_of_batch_means():
         assert result["loss"] == pytest.approx(expected, rel=1e-5)
 
 
-def test_tensorboard_scalars_written(tmp_path):
-    spec = digits_spec(tmp_path, max_epochs=1)
+def test_tensorboard_scalars_learning_rate_and_hparams_read_back_by_tensorboard(tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    spec = digits_spec(tmp_path, max_epochs=2, regulariser="t2", weight=0.01, sampling=0.5, seed=3)
     run_train(spec)
-    files = list((spec.run_dir / run_folder.TENSORBOARD).rglob("events.out.tfevents*"))
-    assert {f.parent.name for f in files} == {"train", "validation"}
-    assert all(f.stat().st_size > 0 for f in files)
-    assert not (spec.run_dir / run_folder.CHECKPOINTS / "last.npz").exists()  # checkpoint_every 2 > 1 epoch
+    board = spec.run_dir / run_folder.TENSORBOARD
+    files = list(board.rglob("events.out.tfevents*"))
+    assert {f.parent.name for f in files} == {"tensorboard", "train", "validation"}
+
+    train_events = event_accumulator.EventAccumulator(str(board / "train"), size_guidance={"tensors": 0})
+    train_events.Reload()
+    lr = train_events.Tensors("epoch_learning_rate")
+    assert [e.step for e in lr] == [1, 2]
+    assert [float(tf.make_ndarray(e.tensor_proto)) for e in lr] == pytest.approx([0.05, 0.05])
+    assert {"epoch_loss", "epoch_ce", "epoch_reg", "epoch_accuracy"} <= set(train_events.Tags()["tensors"])
+
+    session = event_accumulator.EventAccumulator(str(board))
+    session.Reload()
+    content = session.PluginTagToContent("hparams")
+    data = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    values = {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+              for k, v in data.session_start_info.hparams.items()}
+    assert values == {"network": "digits/0", "regulariser": "t2", "weight": 0.01, "sampling": 0.5, "seed": 3.0,
+                      "profile": "corrected"}
+    assert data.session_start_info.group_name == spec.task_id

@@ -44,7 +44,7 @@ class EarlyStopping(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         value = float(logs[self.monitor])
         if not math.isfinite(value):
-            raise FloatingPointError(f"epoch {epoch + 1}: {self.monitor} is {value}")
+            raise FloatingPointError(f"epoch {epoch + 1}: {self.monitor} became non-finite ({value})")
         if self.improved(value):
             self.best, self.best_epoch, self.wait = value, epoch + 1, 0
             self.best_weights = self.network.get_weights()
@@ -155,27 +155,48 @@ def _load_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping) -> 
 
 
 class TensorBoardScalars(keras.callbacks.Callback):
-    """Per-epoch scalars (train metrics under train/, val_* under validation/) as TensorBoard event files.
+    """Per-epoch scalars as TensorBoard event files: train metrics and the learning rate under `train/`, val_* under
+    `validation/`; and the run's hyper-parameters (`hparams`: name → str, float, int or bool) for TensorBoard's HParams
+    dashboard, one session per run folder, so a sweep's grid can be compared there (`tensorboard --logdir
+    <output_root>`).
 
-    Written with TensorFlow's own summary writer and the "scalars" plugin tag, so the `tensorboard` package (not a
-    dependency) is needed only to view them.
+    The scalars are written with TensorFlow's own summary writer and the "scalars" plugin tag; the HParams summary
+    needs the `tensorboard` package (the optional extra `tensorboard`), imported here only, and is left out, with
+    one log line, when it is not installed.
     """
 
-    def __init__(self, log_dir: Path):
+    def __init__(self, log_dir: Path, hparams: dict | None = None, trial_id: str | None = None):
         super().__init__()
         self.log_dir = Path(log_dir)
+        self.hparams, self.trial_id = hparams, trial_id
         self.writers = {}
+
+    def writer(self, split: str):
+        if split not in self.writers:
+            self.writers[split] = tf.summary.create_file_writer(str(self.log_dir / split) if split else
+                                                                str(self.log_dir))
+        return self.writers[split]
+
+    def on_train_begin(self, logs=None):
+        if not self.hparams:
+            return
+        try:
+            from tensorboard.plugins.hparams import api as hp
+        except ImportError:
+            log.info("no HParams summary: the tensorboard package is not installed (pip install tensorboard)")
+            return
+        with self.writer("").as_default():
+            hp.hparams(self.hparams, trial_id=self.trial_id)
 
     def on_epoch_end(self, epoch, logs=None):
         from tensorflow.core.framework import summary_pb2
 
-        scalars = summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
-        metadata = summary_pb2.SummaryMetadata(plugin_data=scalars)
-        for key, value in logs.items():
+        plugin = summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
+        metadata = summary_pb2.SummaryMetadata(plugin_data=plugin)
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        for key, value in [*logs.items(), ("learning_rate", lr)]:
             split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
-            if split not in self.writers:
-                self.writers[split] = tf.summary.create_file_writer(str(self.log_dir / split))
-            with self.writers[split].as_default():
+            with self.writer(split).as_default():
                 tf.summary.write(f"epoch_{name}", tf.constant(float(value)), step=epoch + 1, metadata=metadata)
 
     def on_train_end(self, logs=None):

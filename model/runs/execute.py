@@ -3,11 +3,13 @@
 Validates the spec and everything it names (network, data, regulariser) before writing anything; says "already
 done" when the run folder's `DONE.json` parses (unless --force); otherwise claims the run (`RUNNING.json`), trains,
 resuming from the last checkpoint, and writes `DONE.json` last (results, provenance: `model.runs.provenance`), or
-`FAILED.json` with a one-line reason. Exit codes:
+`FAILED.json` with a one-line reason. While it holds the claim it logs to the run folder's `train.log`
+(`model.runs.task_log`: epochs, warnings, a failure's reason then its trace). Exit codes:
 0 trained or already done, 1 the run failed, 2 bad input (nothing written), 3 another live process holds the claim.
 Must not schedule anything (executors do) or know about sweeps.
 """
 import argparse
+import json
 import logging
 import platform
 import shutil
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from model import atomic, cli
 from model.errors import SpecError
-from model.runs import claims, provenance, run_folder
+from model.runs import claims, provenance, run_folder, task_log
 from model.runs.spec import Spec
 
 log = logging.getLogger(__name__)
@@ -89,8 +91,6 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
     Raises `claims.ClaimHeld` when another live process trains it (`claims.ClaimLost` when one took the claim over
     mid-training); other errors, up to writing `DONE.json`, write `FAILED.json` and propagate.
     """
-    from model.runs import training
-
     spec, run_dir = prepared.spec, prepared.spec.run_dir
     if not force:
         check_same_spec(spec, run_dir)
@@ -102,32 +102,47 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
             clear_outputs(run_dir)
         elif run_folder.is_done(run_dir):  # finished by another process while we were checking
             return run_folder.read_done(run_dir), False
-        atomic.write_json(run_dir / run_folder.SPEC, spec.to_dict())
+        with task_log.attached(run_dir, forced=force):
+            return _train(prepared, run_dir, claim), True
+
+
+def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim) -> dict:
+    """Train under a held claim, logging to train.log; DONE.json on success, FAILED.json (and the trace in the log)
+    on an error."""
+    from model.runs import training
+
+    spec = prepared.spec
+    log.info("%s: %s", spec.task_id, json.dumps(spec.to_dict(), sort_keys=True))
+    atomic.write_json(run_dir / run_folder.SPEC, spec.to_dict())
+    try:
+        origin = provenance.at_start(run_folder.now())
+        log.info("%s: training on %s", run_dir, provenance.describe(origin["device"]))
+        outcome = training.train(spec, prepared.network, prepared.splits, prepared.regulariser, run_dir,
+                                 heartbeat=claim.heartbeat)
+        activity = outcome.regulariser_activity
+        if activity is not None and activity["flagged"]:
+            log.warning("%s: %s", run_dir, activity["warning"])
+        record = {"task_id": spec.task_id, "network": spec.network, "block": prepared.network.block,
+                  "regulariser": spec.regulariser, "weight": spec.weight, "seed": spec.seed,
+                  "profile": spec.profile, **asdict(outcome), **origin,
+                  "pairing": resolved_pairing(prepared.regulariser), "finished": run_folder.now(),
+                  "versions": versions(),
+                  "warnings": [activity["warning"]] if activity is not None and activity["flagged"] else [],
+                  "spec": spec.to_dict()}
+        run_folder.write_done(run_dir, record)
+    except claims.ClaimLost as err:
+        log.warning("%s", err)
+        raise  # another process trains the run now: its folder is not ours to mark failed
+    except Exception as err:
+        task_log.failed(err)
         try:
-            origin = provenance.at_start(run_folder.now())
-            log.info("%s: training on %s", run_dir, provenance.describe(origin["device"]))
-            outcome = training.train(spec, prepared.network, prepared.splits, prepared.regulariser, run_dir,
-                                     heartbeat=claim.heartbeat)
-            activity = outcome.regulariser_activity
-            if activity is not None and activity["flagged"]:
-                log.warning("%s: %s", run_dir, activity["warning"])
-            record = {"task_id": spec.task_id, "network": spec.network, "block": prepared.network.block,
-                      "regulariser": spec.regulariser, "weight": spec.weight, "seed": spec.seed,
-                      "profile": spec.profile, **asdict(outcome), **origin,
-                      "pairing": resolved_pairing(prepared.regulariser), "finished": run_folder.now(),
-                      "versions": versions(),
-                      "warnings": [activity["warning"]] if activity is not None and activity["flagged"] else [],
-                      "spec": spec.to_dict()}
-            run_folder.write_done(run_dir, record)
-        except claims.ClaimLost:
-            raise  # another process trains the run now: its folder is not ours to mark failed
-        except Exception as err:
-            try:
-                run_folder.write_failed(run_dir, err, traceback.format_exc())
-            except OSError as write_err:  # a full disk: the reason still reaches the driver through our output
-                log.warning("%s: could not record %s (%s)", run_dir, run_folder.FAILED, write_err.strerror or write_err)
-            raise
-        return record, True
+            run_folder.write_failed(run_dir, err)
+        except OSError as write_err:  # a full disk: the reason still reaches the driver through our output
+            log.warning("%s: could not record %s (%s)", run_dir, run_folder.FAILED, write_err.strerror or write_err)
+        raise
+    log.info("done: test accuracy %.4f, val accuracy %.4f, %d epochs (%s)", record["test_accuracy"],
+             record["val_accuracy"], record["epochs"], record["stop_reason"])
+    return record
 
 
 def main(argv=None) -> int:
@@ -157,8 +172,9 @@ def _execute(args) -> int:
         if args.debug:
             traceback.print_exc()
         cli.log_traceback(err)
-        raise cli.CommandFailed(f"{spec.run_dir}: training failed: {type(err).__name__}: "
-                                f"{' '.join(str(err).split())[:300]} (details in {run_folder.FAILED})", 1) from None
+        reason = run_folder.failure_reason(err)
+        raise cli.CommandFailed(f"{spec.run_dir}: training failed: {type(err).__name__}: {reason} "
+                                f"(trace in {spec.run_dir / run_folder.LOG})", 1) from None
     if not trained:
         print(f"{spec.run_dir}: already done (finished by another process meanwhile)")
         return 0

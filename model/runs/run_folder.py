@@ -12,6 +12,7 @@ from model import atomic
 
 DONE, FAILED, RUNNING, SPEC = "DONE.json", "FAILED.json", "RUNNING.json", "spec.json"
 HISTORY, WEIGHTS, CHECKPOINTS, TENSORBOARD = "history.csv", "best.weights.h5", "checkpoints", "tensorboard"
+LOG = "train.log"  # the task process's log, appended by every attempt (`model.runs.task_log`)
 
 
 def now() -> str:
@@ -50,10 +51,13 @@ def write_done(run_dir: Path, record: dict) -> None:
     (Path(run_dir) / FAILED).unlink(missing_ok=True)
 
 
-def write_failed(run_dir: Path, error: BaseException, traceback_text: str = "") -> None:
-    """Record why the run failed: `{"error": one line, "type", "time"[, "traceback"]}`; never a `DONE.json`."""
-    line = " ".join(str(error).split()) or type(error).__name__
-    record = {"error": line, "type": type(error).__name__, "time": now()}
-    if traceback_text:
-        record["traceback"] = traceback_text
+def failure_reason(error: BaseException) -> str:
+    """The error's own message on one line (its type's name when it has none)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def write_failed(run_dir: Path, error: BaseException) -> None:
+    """Record why the run failed: `{"error": one line, "type", "time"}`; never a `DONE.json`. The trace goes to the
+    run's `train.log`, not here."""
+    record = {"error": failure_reason(error), "type": type(error).__name__, "time": now()}
     atomic.write_json(Path(run_dir) / FAILED, record)

@@ -49,6 +49,7 @@ Quirk settings (docs/quirks.md; each defaults from `profile`, and an explicit va
 The resolved spec (`Spec.to_dict()`, every field explicit) is itself a valid spec file; the run folder keeps it as
 `spec.json`.
 """
+import difflib
 import json
 import math
 import re
@@ -203,7 +204,14 @@ class Spec:
 def _reject_unknown(data: dict, known: list[str], source: str, prefix: str) -> None:
     for key in data:
         if key not in known:
-            raise SpecError(f"{source}: unknown field {prefix + key!r}; expected one of {', '.join(known)}")
+            raise SpecError(f"{source}: unknown field {prefix + key!r}{did_you_mean(key, known, prefix)}; "
+                            f"expected one of {', '.join(known)}")
+
+
+def did_you_mean(name: str, known, prefix: str = "") -> str:
+    """`; did you mean 'max_epochs'?` for the known name closest to `name` (difflib), or '' when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {prefix + close[0]!r}?" if close else ""
 
 
 def _get(data: dict, name: str, default, kind, source: str, label: str | None = None):

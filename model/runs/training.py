@@ -8,6 +8,7 @@ runs it all for one resolved spec in one run folder. Must not know about sweeps,
 """
 import logging
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from model.runs.callbacks import (
 log = logging.getLogger(__name__)
 
 NEURON_LAYERS = (keras.layers.Dense, keras.layers.Conv2D)
+NONFINITE = "non-finite gradient of"  # check_numerics message prefix; then the variable's path
 STOCHASTIC_LAYERS = (keras.layers.Dropout, keras.layers.BatchNormalization, keras.layers.GaussianNoise,
                      keras.layers.GaussianDropout, keras.layers.AlphaDropout)
 
@@ -167,9 +169,8 @@ class RegularisedModel(keras.Model):
                             lambda: tf.constant(0.0))
         else:
             grads = tape.gradient(loss, variables)
-        # a non-finite gradient left now fails the run
-        grads = [tf.debugging.check_numerics(g, "non-finite gradient (the loss diverged or the regulariser's "
-                                                "gradient is NaN/Inf)") for g in grads]
+        # a non-finite gradient left now fails the run; `nonfinite_reason` reads the message (the variable's path)
+        grads = [tf.debugging.check_numerics(g, f"{NONFINITE} {v.path}") for g, v in zip(grads, variables)]
         # the update
         self.optimizer.apply(grads, variables)
         # metrics, and what happened to the regulariser's gradient on this step
@@ -277,6 +278,26 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, firs
             .map(lambda i: (tf.gather(xs, i), tf.gather(ys, i))).prefetch(2))
 
 
+def hparams(spec) -> dict:
+    """The hyper-parameters TensorBoard's HParams dashboard shows for a run (name → str, float or int)."""
+    return {"network": spec.network, "regulariser": spec.regulariser, "weight": float(spec.weight),
+            "sampling": float(spec.sampling), "seed": int(spec.seed), "profile": spec.profile}
+
+
+def nonfinite_reason(message: str, epoch: int, spec) -> str | None:
+    """The one-line reason of a run stopped by `train_step`'s check of the gradients (None for any other error
+    `message`): which variable's gradient became NaN or Inf, at which epoch (1-based), under which learning rate and
+    weight. TensorFlow's own message is its graph's trace, kilobytes long; that goes to the log only."""
+    found = re.search(rf"{NONFINITE} (\S+) : Tensor had (NaN|Inf) values", message)
+    if found is None:
+        return None
+    variable, kind = found.groups()
+    nonfinite = " (the regulariser's non-finite gradients zeroed, reg_nonfinite zero_per_variable)" \
+        if spec.reg_nonfinite == "zero_per_variable" else ""
+    return (f"epoch {epoch}: the training loss's gradient for {variable} became {kind} (regulariser "
+            f"{spec.regulariser}, weight {spec.weight!r}, learning rate {spec.optimizer.learning_rate!r}){nonfinite}")
+
+
 @dataclass
 class TrainResult:
     """What `train` returns. Accuracies are fractions of the kept weights (those of `kept_epoch`); val_loss is their
@@ -326,15 +347,21 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
     history = History(run_dir / run_folder.HISTORY, rows, clock)
     callbacks = [*callbacks, stopper, history, Checkpoint(checkpoint_path, spec.checkpoint_every, stopper, rows, clock),
                  Heartbeat(heartbeat),
-                 TensorBoardScalars(run_dir / run_folder.TENSORBOARD)]
+                 TensorBoardScalars(run_dir / run_folder.TENSORBOARD, hparams(spec), trial_id=spec.task_id)]
 
     if first_epoch < spec.max_epochs:
         steps = math.ceil(len(splits.x_train) / spec.batch_size)
         data = epoch_batches(splits.x_train, splits.y_train, spec.batch_size, spec.seed, first_epoch,
                              spec.max_epochs, spec.shuffle_buffer)
-        model.fit(data, epochs=spec.max_epochs, initial_epoch=first_epoch, steps_per_epoch=steps, shuffle=False,
-                  validation_data=(splits.x_val, splits.y_val), validation_batch_size=spec.batch_size,
-                  callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 0)
+        try:
+            model.fit(data, epochs=spec.max_epochs, initial_epoch=first_epoch, steps_per_epoch=steps, shuffle=False,
+                      validation_data=(splits.x_val, splits.y_val), validation_batch_size=spec.batch_size,
+                      callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 0)
+        except tf.errors.InvalidArgumentError as err:
+            reason = nonfinite_reason(err.message, (rows[-1]["epoch"] if rows else first_epoch) + 1, spec)
+            if reason is None:
+                raise
+            raise FloatingPointError(reason) from err
 
     epochs = rows[-1]["epoch"] if rows else first_epoch
     restore = stopper.best_weights is not None and (spec.restore_best == "always" or stopper.stopped)

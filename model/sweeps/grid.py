@@ -8,14 +8,18 @@ A sweep is a JSON file holding a base spec and a grid (a list of blocks):
                "cells": [{"regulariser": "none", "weights": [0.0]},
                          {"regulariser": "t1", "weights": [1e-06, ...], "set": {<fields for this cell>}}]}]}
 
-Each task's spec is `base`, then the block's `set`, then the cell's `set` (neither may set `output_root`: a sweep
-has one), then network/regulariser/weight/seed; `expand` validates it with `model.runs.spec` and gives its id, the run
+Precedence, lowest first: `base`, then the block's `set`, then the cell's `set` (each replaces whole top-level
+fields; neither may set `output_root`: a sweep has one), then the command line's `--set` overrides (they win
+everywhere, merged key by key into objects: `--set optimizer.learning_rate=0.1` keeps the other optimizer fields),
+then network/regulariser/weight/seed from the grid. `overridden` lists the block and cell `set`s an override
+replaced, so a driver can say so. `expand` validates each task's spec with `model.runs.spec` and gives its id, the run
 folder's path relative to the output root. Order is the file's order (blocks, networks, cells, weights, seeds);
 expansion is deterministic and writes nothing.
 `write_specs` writes each task's spec into its run folder as `spec.json`, the file `python -m model.runs.execute`
 runs, so any single task can be rerun by hand. This module decides nothing about scheduling or completion.
 """
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +27,7 @@ from pathlib import Path
 from model import atomic
 from model.errors import DataError, SpecError
 from model.runs import run_folder
-from model.runs.spec import Spec
+from model.runs.spec import Spec, did_you_mean
 
 SWEEP_KEYS = {"description", "expect_tasks", "base", "grid"}
 BLOCK_KEYS = {"networks", "seeds", "cells", "set"}
@@ -56,23 +60,55 @@ class Task:
         return self.run_dir / run_folder.SPEC
 
 
-def load(path: str | Path, overrides: dict | None = None) -> list[Task]:
-    """Read a sweep file and expand it (`expand`); a bad file raises `SpecError` naming it and the field.
-
-    overrides: spec fields replacing the file's `base` ones (`parse_overrides` builds them from `KEY=VALUE`s).
-    """
+def read(path: str | Path) -> dict:
+    """The sweep file's JSON; a missing or unreadable file raises `SpecError` naming it."""
     path = Path(path)
     try:
-        sweep = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError(f"{path}: sweep file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise SpecError(f"{path}: not a readable JSON sweep file ({err})") from None
-    if overrides:
-        if not isinstance(sweep, dict) or not isinstance(sweep.get("base"), dict):
-            raise SpecError(f"{path}: expected a JSON object with a 'base' object")
-        sweep["base"] = _merged(sweep["base"], overrides)
-    return expand(sweep, source=str(path))
+
+
+def load(path: str | Path, overrides: dict | None = None) -> list[Task]:
+    """Read a sweep file and expand it (`expand`); a bad file raises `SpecError` naming it and the field.
+
+    overrides: spec fields that win over the file's base, block and cell ones (`parse_overrides` builds them from
+    `KEY=VALUE`s).
+    """
+    return expand(read(path), source=str(path), overrides=overrides)
+
+
+def overridden(sweep: dict, overrides: dict) -> list[str]:
+    """One line per block or cell `set` field that `overrides` replace, e.g.
+    `grid[0].cells[1] (t1): sampling 0.005 -> 0.5`, in file order; [] when none (or the sweep is malformed:
+    `expand` reports that)."""
+    lines = []
+    if not overrides or not isinstance(sweep, dict) or not isinstance(sweep.get("grid"), list):
+        return lines
+    for b, block in enumerate(sweep["grid"]):
+        if not isinstance(block, dict):
+            continue
+        lines += _replaced(block.get("set"), overrides, f"grid[{b}]")
+        for c, cell in enumerate(block.get("cells") or []):
+            if isinstance(cell, dict):
+                lines += _replaced(cell.get("set"), overrides, f"grid[{b}].cells[{c}] ({cell.get('regulariser')})")
+    return lines
+
+
+def _replaced(fields, overrides: dict, where: str, prefix: str = "") -> list[str]:
+    if not isinstance(fields, dict):
+        return []
+    lines = []
+    for key, value in overrides.items():
+        if key not in fields:
+            continue
+        if isinstance(value, dict) and isinstance(fields[key], dict):
+            lines += _replaced(fields[key], value, where, f"{prefix}{key}.")
+        elif fields[key] != value:
+            lines.append(f"{where}: {prefix}{key} {json.dumps(fields[key])} -> {json.dumps(value)}")
+    return lines
 
 
 def parse_overrides(texts: list[str]) -> dict:
@@ -104,13 +140,24 @@ def _merged(base: dict, overrides: dict) -> dict:
     return out
 
 
-def expand(sweep: dict, source: str = "<sweep>") -> list[Task]:
-    """Expand a sweep dict into its tasks, in file order; duplicate task ids or a wrong `expect_tasks` are errors."""
+def expand(sweep: dict, source: str = "<sweep>", overrides: dict | None = None) -> list[Task]:
+    """Expand a sweep dict into its tasks, in file order; duplicate task ids or a wrong `expect_tasks` are errors.
+
+    overrides: spec fields applied last (after base, block and cell `set`), merged key by key into objects.
+    """
     _check_keys(sweep, SWEEP_KEYS, source, required={"base", "grid"})
     base = _mapping(sweep["base"], f"{source}: base")
     for field in GRID_FIELDS:
         if field in base:
             raise SpecError(f"{source}: base.{field}: set by the grid, not by the base spec")
+    overrides = overrides or {}
+    known = [f.name for f in dataclasses.fields(Spec)]
+    for field in overrides:
+        if field in GRID_FIELDS:
+            raise SpecError(f"--set {field}: set by the grid, not by an override")
+        if field not in known:
+            raise SpecError(f"--set {field}: unknown spec field{did_you_mean(field, known)}; "
+                            f"expected one of {', '.join(known)}")
     blocks = _list(sweep["grid"], f"{source}: grid")
     tasks, seen = [], {}
     for b, block in enumerate(blocks):
@@ -129,8 +176,8 @@ def expand(sweep: dict, source: str = "<sweep>") -> list[Task]:
             for cwhere, cell, cell_set, weights in cells:
                 for weight in weights:
                     for seed in seeds:
-                        raw = {**copy.deepcopy(base), **block_set, **cell_set, "network": network,
-                               "regulariser": cell["regulariser"], "weight": weight, "seed": seed}
+                        raw = _merged({**copy.deepcopy(base), **block_set, **cell_set}, overrides)
+                        raw.update(network=network, regulariser=cell["regulariser"], weight=weight, seed=seed)
                         spec = Spec.from_dict(raw, source=f"{cwhere} (network {network!r}, weight {weight!r}, "
                                                           f"seed {seed!r})")
                         if spec.task_id in seen:
@@ -190,7 +237,8 @@ def _check_keys(obj, allowed: set, where: str, required: set) -> None:
         raise SpecError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     unknown = sorted(set(obj) - allowed)
     if unknown:
-        raise SpecError(f"{where}: unknown field {unknown[0]!r}; expected one of {sorted(allowed)}")
+        raise SpecError(f"{where}: unknown field {unknown[0]!r}{did_you_mean(unknown[0], sorted(allowed))}; "
+                        f"expected one of {sorted(allowed)}")
     missing = sorted(required - set(obj))
     if missing:
         raise SpecError(f"{where}: missing field {missing[0]!r}")

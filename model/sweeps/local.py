@@ -48,8 +48,11 @@ def slots(gpus: list[str] | None = None, tasks_per_gpu: int = 1, workers: int | 
 
 
 def run(jobs: list[Job], gpus: list[str] | None = None, tasks_per_gpu: int = 1, workers: int | None = None,
-        max_retries: int = 2, poll_seconds: float | None = None) -> list[TaskOutcome]:
-    """Run the unfinished `jobs` on this machine's worker slots (see `slots`); one `TaskOutcome` per job."""
+        max_retries: int = 2, poll_seconds: float | None = None, progress=None) -> list[TaskOutcome]:
+    """Run the unfinished `jobs` on this machine's worker slots (see `slots`); one `TaskOutcome` per job.
+
+    progress: a `model.sweeps.progress.Progress` to report to (one slot runs one job, so the slots are the workers).
+    """
     devices_of_slots = slots(gpus, tasks_per_gpu, workers)
     log.info("local executor: %d slot(s), CUDA_VISIBLE_DEVICES %s", len(devices_of_slots), devices_of_slots)
     free, finished = queue.Queue(), queue.Queue()
@@ -68,4 +71,5 @@ def run(jobs: list[Job], gpus: list[str] | None = None, tasks_per_gpu: int = 1, 
 
     options = {} if poll_seconds is None else {"poll_seconds": poll_seconds}
     with ThreadPoolExecutor(max_workers=len(devices_of_slots), thread_name_prefix="slot") as pool:
-        return schedule(jobs, lambda job: pool.submit(work, job), finished.get, max_retries=max_retries, **options)
+        return schedule(jobs, lambda job: pool.submit(work, job), finished.get, max_retries=max_retries,
+                        workers=len(devices_of_slots), progress=progress, **options)

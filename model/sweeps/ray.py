@@ -35,9 +35,11 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
 
 def run(jobs: list[Job], address: str | None = None, gpus_per_task: float | None = None,
         tasks_per_gpu: int = 1, cpus_per_task: float = 1.0, max_retries: int = 2, num_cpus: int | None = None,
-        poll_seconds: float | None = None) -> list[TaskOutcome]:
+        poll_seconds: float | None = None, progress=None) -> list[TaskOutcome]:
     """Run the unfinished `jobs` as Ray tasks; one `TaskOutcome` per job.
 
+    Every job is submitted at once (Ray queues them and may grow the cluster), so a task's time in `progress` (a
+    `model.sweeps.progress.Progress`) includes its wait in Ray's queue and the ETA uses the measured parallelism.
     address: a cluster's `HOST:PORT` (or `auto`); None starts a private local cluster with `num_cpus` CPUs.
     gpus_per_task: GPUs per task; None means 1 / tasks_per_gpu when the cluster has GPUs, else 0.
     """
@@ -83,6 +85,6 @@ def run(jobs: list[Job], address: str | None = None, gpus_per_task: float | None
             return job, returncode, tail
 
         options = {} if poll_seconds is None else {"poll_seconds": poll_seconds}
-        return schedule(jobs, submit, wait, max_retries=max_retries, **options)
+        return schedule(jobs, submit, wait, max_retries=max_retries, progress=progress, **options)
     finally:
         ray.shutdown()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from model.errors import PipelineError
 from model.runs import run_folder, state
+from model.sweeps.progress import Progress
 from model.sweeps.task_process import Job, TaskProcessError
 
 log = logging.getLogger(__name__)
@@ -37,31 +38,47 @@ class ExecutorError(PipelineError):
     """An executor cannot start: bad options, Ray or Slurm missing, a cluster out of reach, a rejected submission."""
 
 
-def schedule(jobs: list[Job], submit, wait, max_retries: int = 2,
-             poll_seconds: float = POLL_SECONDS) -> list[TaskOutcome]:
-    """The scheduling loop both back ends share.
+def schedule(jobs: list[Job], submit, wait, max_retries: int = 2, poll_seconds: float = POLL_SECONDS,
+             workers: int | None = None, progress: Progress | None = None) -> list[TaskOutcome]:
+    """The scheduling loop every back end shares.
 
     Each round submits the jobs that are neither done nor claimed by a live process, through `submit(job)`, and
     collects their results through `wait() -> (job, returncode, tail)` (one finished job per call, blocking). A job
     whose process was killed by a signal (negative returncode) is submitted again, at most `max_retries` times.
     Jobs that another process trains are looked at again every `poll_seconds` until they are done, fail, or their
-    claim goes stale (then this driver trains them). Returns one `TaskOutcome` per job, in `jobs` order.
+    claim goes stale (then this driver trains them). `workers`: how many jobs the back end runs at once, when it
+    knows; then at most that many are submitted at a time (a job's run folder is looked at just before it starts,
+    and its time is its run time); None submits every job at once. `progress` (a `Progress`) is told of every
+    submission and outcome. Returns one `TaskOutcome` per job, in `jobs` order.
     """
     outcomes: dict[str, TaskOutcome] = {}
     kills: dict[str, int] = {}
+    touched: set[str] = set()  # jobs submitted or waited for: their outcome is news (the others were done before)
     todo = deque(jobs)
     in_flight = 0
+    if progress is not None:
+        progress.begin(jobs, workers)
+
+    def settle(job: Job, result: TaskOutcome, quiet: bool = False) -> None:
+        outcomes[job.task_id] = result
+        if progress is not None:
+            progress.task_done(job, result, quiet)
+
     while todo or in_flight:
         waiting = []
-        while todo:
+        while todo and (workers is None or in_flight < workers):
             job = todo.popleft()
             status = state.status(Path(job.run_dir))
             if status == "done":
-                outcomes.setdefault(job.task_id, TaskOutcome(job.task_id, "skipped"))
-            elif status == "running":
+                settle(job, TaskOutcome(job.task_id, "skipped"), quiet=job.task_id not in touched)
+                continue
+            touched.add(job.task_id)
+            if status == "running":
                 waiting.append(job)
             else:
                 submit(job)
+                if progress is not None:
+                    progress.submitted(job)
                 in_flight += 1
         if in_flight:
             job, returncode, tail = wait()
@@ -74,8 +91,10 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2,
                             kills[job.task_id], max_retries)
                 waiting.append(job)
             else:
-                outcomes[job.task_id] = result = outcome(job, returncode, tail)
-                log.info("%s: %s%s", job.task_id, result.status, f" ({result.reason})" if result.reason else "")
+                result = outcome(job, returncode, tail)
+                settle(job, result)
+                if progress is None:
+                    log.info("%s: %s%s", job.task_id, result.status, f" ({result.reason})" if result.reason else "")
         elif waiting:
             log.info("%d task(s) are being trained by other processes; looking again in %.0f s",
                      len(waiting), poll_seconds)

@@ -261,12 +261,13 @@ def _sbatch_error(err: Exception) -> str:
 def run(jobs: list[Job], folder: Path, job_name: str = "sweep", time: str | int = DEFAULT_TIME,
         partition: str | None = None, mem: str | None = None, gpus_per_task: int | None = None,
         array_parallelism: int | None = None, slurm_options: dict | None = None, detach: bool = False,
-        max_retries: int = 2, poll_seconds: float | None = None) -> list[TaskOutcome]:
+        max_retries: int = 2, poll_seconds: float | None = None, progress=None) -> list[TaskOutcome]:
     """Run the unfinished `jobs` as a Slurm job array; one `TaskOutcome` per job.
 
     folder: where submitit keeps its scripts, pickles and logs (`<output_root>/slurm`; must be on a file system the
     nodes share). gpus_per_task: GPUs per element (default 1). detach: return after submitting; the outcomes of
-    the submitted tasks are `submitted` (follow them with `sweep_status.py`).
+    the submitted tasks are `submitted` (follow them with `sweep_status.py`). progress: the driver's
+    `model.sweeps.progress.Progress` (a line per settled task), as for the other back ends.
     """
     gpus_per_task = 1 if gpus_per_task is None else gpus_per_task
     if gpus_per_task != int(gpus_per_task):
@@ -288,7 +289,7 @@ def run(jobs: list[Job], folder: Path, job_name: str = "sweep", time: str | int 
         return submitter.finished()
 
     options = {} if poll_seconds is None else {"poll_seconds": poll_seconds}
-    return schedule(jobs, submit, wait, max_retries=max_retries, **options)
+    return schedule(jobs, submit, wait, max_retries=max_retries, progress=progress, **options)
 
 
 def _submit_detached(jobs: list[Job], submitter: Submitter) -> list[TaskOutcome]:
