@@ -278,7 +278,7 @@ def test_local_sweep_finishes_the_rest_and_reports_the_failing_task(reference, c
     done = results(path)
     assert sorted(done) == sorted(t.task_id for t in grid.load(SMALL))
     assert all(r["test_accuracy"] > 0.3 for r in done.values())
-    for task in sweeps.load(path):
+    for task in grid.load(path):
         if task.task_id in done:
             log = (task.run_dir / run_folder.LOG).read_text()
             assert log.count(" model.runs.callbacks: epoch ") == done[task.task_id]["epochs"], task.task_id

@@ -131,7 +131,7 @@ def test_failed_run_writes_failed_json_never_done_and_reruns(tmp_path, capsys, m
 
 def test_a_diverged_run_fails_with_one_readable_line_naming_the_non_finite_quantity(tmp_path, capsys):
     path = write_spec(tmp_path, regulariser="none", weight=0.0, max_epochs=2, optimizer={"learning_rate": 1e12})
-    assert experiment.main([str(path)]) == 1
+    assert execute.main([str(path)]) == 1
     run_dir = Spec.from_file(path).run_dir
     failed = run_folder.read_json(run_dir / run_folder.FAILED)
     reason = failed["error"]

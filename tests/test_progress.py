@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 from model.runs import run_folder
-from model.sweeps import grid as sweeps
+from model.sweeps import grid
 from model.sweeps.progress import Progress, duration
 from model.sweeps.scheduler import schedule
 from model.sweeps.task_process import jobs_for
@@ -44,7 +44,7 @@ class TwoWorkers:
 
 
 def sweep(tmp_path):
-    return sweeps.expand({"base": {"output_root": str(tmp_path / "out"), "max_epochs": 2},
+    return grid.expand({"base": {"output_root": str(tmp_path / "out"), "max_epochs": 2},
                           "grid": [{"networks": ["digits/0", "mnist/0"],
                                     "cells": [{"regulariser": "none", "weights": [0]},
                                               {"regulariser": "t1", "weights": [0.01, 1]}]}]})

@@ -247,8 +247,8 @@ def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
 
 def test_set_wins_over_cell_set_on_every_task_of_the_pgdl_sweep(capsys):
     sweep = PAPER / "pgdl_corrected.json"
-    assert {t.spec.sampling for t in sweeps.load(sweep)} == {1.0, 0.005}  # the file's own cell sets
-    tasks = sweeps.load(sweep, sweeps.parse_overrides(["sampling=0.5"]))
+    assert {t.spec.sampling for t in grid.load(sweep)} == {1.0, 0.005}  # the file's own cell sets
+    tasks = grid.load(sweep, grid.parse_overrides(["sampling=0.5"]))
     assert len(tasks) == 408 and {t.spec.sampling for t in tasks} == {0.5}
     assert run_sweep.main([str(sweep), "--dry-run", "--set", "sampling=0.5"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -260,14 +260,14 @@ def test_set_wins_over_cell_set_on_every_task_of_the_pgdl_sweep(capsys):
 def test_dotted_set_wins_inside_a_cell_set_and_keeps_the_rest(tmp_path):
     sweep = small_sweep(tmp_path)
     sweep["grid"][0]["cells"][1]["set"] = {"optimizer": {"learning_rate": 0.2, "momentum": 0.5}}
-    overrides = sweeps.parse_overrides(["optimizer.learning_rate=0.3"])
-    tasks = sweeps.expand(sweep, overrides=overrides)
+    overrides = grid.parse_overrides(["optimizer.learning_rate=0.3"])
+    tasks = grid.expand(sweep, overrides=overrides)
     assert {(t.spec.optimizer.learning_rate, t.spec.optimizer.momentum) for t in tasks if t.spec.regulariser == "t1"} \
         == {(0.3, 0.5)}
     assert {t.spec.optimizer.learning_rate for t in tasks} == {0.3}
-    assert sweeps.overridden(sweep, overrides) == ["grid[0].cells[1] (t1): optimizer.learning_rate 0.2 -> 0.3"]
+    assert grid.overridden(sweep, overrides) == ["grid[0].cells[1] (t1): optimizer.learning_rate 0.2 -> 0.3"]
     with pytest.raises(SpecError, match="--set seed: set by the grid"):
-        sweeps.expand(sweep, overrides={"seed": 3})
+        grid.expand(sweep, overrides={"seed": 3})
 
 
 @pytest.mark.parametrize("where, typo, right", [("set", "max_epoch", "max_epochs"), ("sweep", "grids", "grid"),
