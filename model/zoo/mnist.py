@@ -76,6 +76,15 @@ def _raw_files(data_root: Path, source_dir: Path | None, base_urls, force: bool,
     return paths
 
 
+def stored_seed(path: Path, damaged: str) -> int:
+    """The seed an `.npz` file we wrote records; a file that cannot be read is a `DataError` saying `damaged`."""
+    try:
+        with np.load(path) as f:
+            return int(f["seed"])
+    except NPZ_ERRORS as err:
+        raise DataError(f"{path}: {damaged} ({err}); use --force to rewrite it") from None
+
+
 def prepare(data_root: str | Path, *, source_dir: str | Path | None = None, base_urls=MIRRORS, seed: int = 0,
             force: bool = False, files: dict = FILES) -> Path:
     """Write `<data_root>/mnist/mnist.npz` (uint8 images `(n, 28, 28)`, uint8 labels, seeded split indices:
@@ -83,11 +92,7 @@ def prepare(data_root: str | Path, *, source_dir: str | Path | None = None, base
     same seed is kept; another seed needs `force`. `files` (names, md5s, shapes) is for tests."""
     out = folder(data_root) / "mnist.npz"
     if out.exists() and not force:
-        try:
-            with np.load(out) as f:
-                old_seed = int(f["seed"])
-        except NPZ_ERRORS as err:
-            raise DataError(f"{out}: damaged or not a prepared MNIST file ({err}); use --force to rewrite it") from None
+        old_seed = stored_seed(out, "damaged or not a prepared MNIST file")
         if old_seed == seed:
             log.info("%s: already prepared with seed %d", out, seed)
             return out
@@ -159,11 +164,7 @@ def make_zoo(data_root: str | Path, seed: int = 0, force: bool = False) -> list[
     for ident in HIDDEN:
         path = folder(data_root) / "zoo" / f"model_{ident}.npz"
         if path.exists() and not force:
-            try:
-                with np.load(path) as f:
-                    old_seed = int(f["seed"])
-            except NPZ_ERRORS as err:
-                raise DataError(f"{path}: damaged ({err}); use --force to rewrite it") from None
+            old_seed = stored_seed(path, "damaged")
             if old_seed != seed:
                 raise DataError(f"{path}: exists with seed {old_seed}, not {seed}; use --force")
             paths.append(path)
