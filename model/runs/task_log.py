@@ -18,6 +18,8 @@ from pathlib import Path
 from model.runs.run_folder import LOG, failure_reason, now
 
 log = logging.getLogger(__name__)
+trace_log = logging.getLogger(__name__ + ".trace")  # to train.log only: a trace never reaches the terminal
+trace_log.propagate = False
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -36,6 +38,7 @@ def attached(run_dir: Path, forced: bool = False):
     if root.getEffectiveLevel() > logging.INFO:
         root.setLevel(logging.INFO)
     root.addHandler(handler)
+    trace_log.addHandler(handler)
     logging.captureWarnings(True)
     try:
         log.info("==== %s %s on host %s, pid %d ====", "resumed" if resumed else "attempt started", now(),
@@ -44,11 +47,12 @@ def attached(run_dir: Path, forced: bool = False):
     finally:
         logging.captureWarnings(False)
         root.removeHandler(handler)
+        trace_log.removeHandler(handler)
         root.setLevel(old_level)
         handler.close()
 
 
 def failed(error: BaseException) -> None:
-    """Log a failure: its one-line reason (what `FAILED.json` holds), then its trace."""
+    """Log a failure: its one-line reason (what `FAILED.json` holds; stderr too), then its trace (train.log only)."""
     log.error("FAILED: %s", failure_reason(error))
-    log.error("trace:\n%s", "".join(traceback.format_exception(error)).rstrip())
+    trace_log.error("trace:\n%s", "".join(traceback.format_exception(error)).rstrip())
