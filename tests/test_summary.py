@@ -3,7 +3,7 @@ pair), missing cells, low regulariser activity, collapsed runs, the power wordin
 import pandas as pd
 import pytest
 
-from model.analysis import summary
+from model.analysis import activity, summary
 from model.analysis.statistics import critical_difference
 
 TREATMENTS = ["none", "t1", "t2", "l1", "l2", "corr", "decov"]
@@ -92,8 +92,8 @@ def test_low_activity_of_selected_cells_is_flagged_and_others_are_not():
     # an unselected weight with no activity is not the summary's business
     frame = pd.concat([frame, accuracies([("digits/1", "t1", 1.0, 0, 0.94, 0.0)])], ignore_index=True)
     st = statistics(p_id=0.66)
-    low = summary.selected_activity(frame, st).query("activity < 0.5")
-    assert sorted(map(tuple, low[["network", "treatment"]].to_numpy())) == [("digits/0", "t1"), ("digits/2", "corr")]
+    low = activity.flagged_cells(frame, st["selected"])
+    assert sorted((net, t) for net, t, _, _ in low) == [("digits/0", "t1"), ("digits/2", "corr")]
     text = summary.analysis_summary("digits", st, {}, frame, {**ANCHORS, "activity": "did-the-regulariser-act"})
     assert "The regulariser acted in fewer than half of its steps in 2 selected cells: T1 on digits/0 (0%) and C on " \
            "digits/2 (49%); those rows compare the baseline with itself ([activity](#did-the-regulariser-act))." in text
@@ -104,8 +104,8 @@ def test_low_activity_of_selected_cells_is_flagged_and_others_are_not():
 
 def test_without_an_activity_column_nothing_is_flagged():
     frame = HEALTHY.drop(columns="reg_applied_fraction")
-    assert summary.activity_column(frame) is None
-    assert summary.selected_activity(frame, statistics(p_id=0.66)).empty
+    assert activity.COLUMN not in frame
+    assert activity.cell_activity(frame).empty
 
 
 def test_collapsed_runs_are_named_and_whether_they_enter_the_ranks():

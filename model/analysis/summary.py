@@ -11,13 +11,10 @@ section anchors. This module writes sentences; it must not compute statistics be
 import numpy as np
 import pandas as pd
 
-from model.analysis.statistics import BASELINE, natural_key, treatment_key
+from model.analysis import activity
+from model.analysis.statistics import natural_key, treatment_key
 from model.analysis.style import label
 
-# Per-run fraction of training steps in which the regulariser's gradient was applied: the accuracies column (the
-# first present is used; `reg_applied_fraction` is DONE.json's regulariser_activity.applied_fraction).
-ACTIVITY_COLUMNS = ("reg_applied_fraction", "regulariser_activity", "activity_fraction")
-LOW_ACTIVITY = 0.5      # a selected cell whose mean activity is below this is flagged
 COLLAPSE_FRACTION = 0.5  # a run whose test accuracy is below this fraction of its network's median is "collapsed"
 
 
@@ -103,31 +100,6 @@ def power_sentence(st: dict) -> str:
     return f"{head}, {verdict}; {seed_text}."
 
 
-def activity_column(frame: pd.DataFrame) -> str | None:
-    """The accuracies frame's per-run regulariser-activity column, if it has one."""
-    return next((c for c in ACTIVITY_COLUMNS if c in frame), None)
-
-
-def selected_activity(frame: pd.DataFrame, st: dict) -> pd.DataFrame:
-    """Mean activity over seeds of each regularised selected cell: network, treatment, weight, activity.
-
-    Empty when the frame has no activity column; cells whose runs record no activity are left out."""
-    col = activity_column(frame)
-    rows = []
-    if col is None:
-        return pd.DataFrame(columns=["network", "treatment", "weight", "activity"])
-    values = pd.to_numeric(frame[col], errors="coerce")
-    for net, cells in st["selected"].items():
-        for t, cell in cells.items():
-            if t == BASELINE or cell["weight"] is None:
-                continue
-            hit = (frame["network"] == net) & (frame["regulariser"] == t) & np.isclose(frame["weight"], cell["weight"])
-            v = values[hit].dropna()
-            if not v.empty:
-                rows.append((net, t, cell["weight"], float(v.mean())))
-    return pd.DataFrame(rows, columns=["network", "treatment", "weight", "activity"])
-
-
 def collapsed_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """Finished runs whose test accuracy is below COLLAPSE_FRACTION × the median test accuracy of their network's
     runs (a diverged or dead network, not a weak one). Columns: network, regulariser, weight, seed, test_accuracy."""
@@ -146,12 +118,11 @@ def warning_sentences(st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -
         out.append(f"Missing cells: {len(dropped)} network{'s' if len(dropped) > 1 else ''} left out of the test, "
                    f"{_names(named)} ({_link('runs', anchors.get('runs'))}).")
     nets = set(st["selected"])
-    activity = selected_activity(frame[frame["network"].isin(nets)], st)
-    low = activity[activity["activity"] < LOW_ACTIVITY]
-    if not low.empty:
-        named = [f"{label(r.treatment)} on {r.network} ({r.activity:.0%})" for r in low.itertuples()]
+    low = activity.flagged_cells(frame[frame["network"].isin(nets)], st["selected"])
+    if low:
+        named = [f"{label(treatment)} on {network} ({share:.0%})" for network, treatment, _, share in low]
         where = (_link("activity", anchors["activity"]) if anchors.get("activity")
-                 else f"column `{activity_column(frame)}` of the accuracies")
+                 else f"column `{activity.COLUMN}` of the accuracies")
         out.append(f"The regulariser acted in fewer than half of its steps in {len(low)} selected "
                    f"cell{'s' if len(low) > 1 else ''}: {_names(named)}; those rows compare the baseline with itself "
                    f"({where}).")
