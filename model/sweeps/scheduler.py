@@ -109,14 +109,14 @@ def outcome(job: Job, returncode: int, tail: str) -> TaskOutcome:
     run_dir = Path(job.run_dir)
     # the process says "already done" when another finished it first
     if returncode == 0 and run_folder.is_done(run_dir):
-        return TaskOutcome(job.task_id, "skipped" if "already done" in _last_line(tail) else "done")
+        return TaskOutcome(job.task_id, "skipped" if "already done" in last_line(tail) else "done")
     failed = run_folder.read_json(run_dir / run_folder.FAILED) or {}
     if not isinstance(failed.get("error"), str) or returncode != EXIT_FAILED:
         # the process died before it could say why (bad input, a signal, a crash): record it for the status report
         if returncode < 0:
             reason = f"killed by {_signal_name(returncode)} (retries exhausted)"
         else:
-            reason = _last_line(tail) or f"exited with status {returncode}"
+            reason = last_line(tail) or f"exited with status {returncode}"
         try:
             run_folder.write_failed(run_dir, TaskProcessError(reason))
         except OSError as err:  # a full disk or read-only folder: say so, and go on with the other tasks
@@ -133,7 +133,8 @@ def _signal_name(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
-def _last_line(text: str) -> str:
-    """The process's last output line, which is its one-line error for a bad input, without the `error: `."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1].removeprefix("error: ")[:500] if lines else ""
+def last_line(text: str, limit: int = 500) -> str:
+    """The last non-blank line of a process's output (its one-line error for a bad input), without the `error: `,
+    at most `limit` characters."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[-1].removeprefix("error: ")[:limit] if lines else ""

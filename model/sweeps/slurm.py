@@ -29,7 +29,7 @@ from pathlib import Path
 
 from model import atomic
 from model.runs import claims, run_folder
-from model.sweeps.scheduler import EXIT_CLAIMED, ExecutorError, TaskOutcome, outcome, schedule
+from model.sweeps.scheduler import EXIT_CLAIMED, ExecutorError, TaskOutcome, last_line, outcome, schedule
 from model.sweeps.task_process import Job, run_process, task_env
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def check_cluster(partition: str | None) -> None:
                                 "cluster's slurm module)")
     proc = _slurm(["sinfo", "-h", "-o", "%P"])
     if proc.returncode != 0:
-        raise ExecutorError(f"executor 'slurm': sinfo failed: {_last_line(proc.stderr) or proc.returncode}")
+        raise ExecutorError(f"executor 'slurm': sinfo failed: {last_line(proc.stderr, 300) or proc.returncode}")
     known = [p.rstrip("*") for p in proc.stdout.split()]
     if partition and partition not in known:
         raise ExecutorError(f"--partition {partition!r}: not a partition of this Slurm cluster (it has: "
@@ -130,11 +130,6 @@ def _slurm(cmd: list[str]) -> subprocess.CompletedProcess:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as err:
         return subprocess.CompletedProcess(cmd, 255, "", str(err))
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
 
 
 def read_record(run_dir: Path) -> dict | None:
@@ -193,7 +188,7 @@ class Submitter:
         try:
             self.executor.update_parameters(**params)
         except ValueError as err:
-            raise ExecutorError(f"executor 'slurm': {_last_line(str(err).splitlines()[0])}") from None
+            raise ExecutorError(f"executor 'slurm': {last_line(str(err).splitlines()[0], 300)}") from None
         self.hide_gpus, self.record_failures = hide_gpus, record_failures
         self.submitted: list[str] = []  # array job ids, for the report of a later failed submission
         self.running: dict[str, tuple] = {}  # element job id -> (submitit job, Job)
@@ -246,16 +241,16 @@ class Submitter:
             returncode, tail = handle.result()
         except self.submitit.core.utils.FailedJobError as err:  # the element raised: its trace's last line
             trace = str(err).split("-" * 22)
-            return 127, f"the Slurm element failed: {_last_line(trace[1] if len(trace) > 2 else trace[0])}"
+            return 127, f"the Slurm element failed: {last_line(trace[1] if len(trace) > 2 else trace[0], 300)}"
         except self.submitit.core.utils.UncompletedJobError as err:
-            return -signal.SIGTERM, _last_line(err)
+            return -signal.SIGTERM, last_line(err, 300)
         return returncode, tail
 
 
 def _sbatch_error(err: Exception) -> str:
     """sbatch's own reason (its last `error:` line) out of submitit's exception text."""
     lines = [line.strip() for line in str(err).splitlines() if "error" in line.lower()]
-    return " ".join((lines[-1] if lines else _last_line(err)).split())[:300]
+    return " ".join((lines[-1] if lines else last_line(err, 300)).split())[:300]
 
 
 def run(jobs: list[Job], folder: Path, job_name: str = "sweep", time: str | int = DEFAULT_TIME,
