@@ -32,8 +32,8 @@ class LoopbackServer:
                 time.sleep(server.delay_s)
                 data = server.files.get(self.path)
                 if data is None:
-                    self.send_error(404)
-                    server.log.append((self.path, None, 404, 0))
+                    server.log.append((self.path, None, 404, 0))  # logged before answering: a client that has
+                    self.send_error(404)                           # its answer finds the request in the log
                     return
                 start, stop, status = 0, len(data), 200
                 header = self.headers.get("Range")
@@ -45,8 +45,8 @@ class LoopbackServer:
                     else:
                         start, stop = int(first), min(len(data), int(last) + 1) if last else len(data)
                     if start >= len(data):
-                        self.send_error(416)
                         server.log.append((self.path, header, 416, 0))
+                        self.send_error(416)
                         return
                     status = 206
                 body = data[start:stop]
@@ -60,9 +60,9 @@ class LoopbackServer:
                     body = body[:cut]
                 if self.path in server.cut_every:
                     body = body[:server.cut_every[self.path]]
+                server.log.append((self.path, header, status, len(body)))
                 self.wfile.write(body)
                 self.close_connection = True
-                server.log.append((self.path, header, status, len(body)))
 
             def log_message(self, *args):
                 pass
