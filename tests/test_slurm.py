@@ -204,7 +204,9 @@ def test_detached_sweep_and_generated_sbatch_script_give_the_local_results(refer
 
     wait_until_gone(slurm_cluster)
     script_log = (scripted_task.run_dir.parents[4] / "slurm" / "sbatch" / f"{element}.out").read_text()
-    assert "time limit near, requeueing" in script_log and "resuming after epoch 1" in script_log, script_log[-3000:]
+    # epoch 2 when the signal landed after epoch 2's checkpoint, before DONE.json (seen on a quiet machine)
+    assert "time limit near, requeueing" in script_log, script_log[-3000:]
+    assert re.search(r"resuming after epoch [12]\b", script_log), script_log[-3000:]
     want = results(reference[0])
     for path in (detached, scripted):
         got = results(path)
