@@ -13,7 +13,7 @@ Variants, all on the same Keras network, batch 256, SGD (lr 0.01, momentum 0.9, 
   compiles it (on a CPU t1/t2 run the fused host kernel, `model.regularisers.fused`); `ours t1 tf` / `ours t2 tf`
   are the TensorFlow path (`kernel="tf"`, host pairing), the code before the fused kernel; `ours t1 no acct` is
   `ours t1` without the regulariser's activity accounting
-  (`model.runs.activity`), so the accounting's cost is their ratio, printed below the table (target <= 3 % on the
+  (`model.runs.activity_record`), so the accounting's cost is their ratio, printed below the table (target <= 3 % on the
   MNIST MLP).
 - `ours t1 split`: an experiment, `SplitBackward`: the fused kernel beside the CE backward pass (two backward passes).
 The plain and our steps run Keras' own train function on a tf.data iterator, as `fit()` does (batch size unknown
@@ -50,7 +50,7 @@ from model.runs.training import RegularisedModel, neuron_layers, uses_train_pass
 BATCH = 256
 WEIGHT = 0.01
 OURS = ("t1", "t2", "corr", "decov")
-NO_ACCOUNTING = "ours t1 no acct"  # the same T1 step without the activity accounting (model.runs.activity)
+NO_ACCOUNTING = "ours t1 no acct"  # the same T1 step without the activity accounting (model.runs.activity_record)
 FUSED = ("t1", "t2")  # ids with a fused host kernel: `ours t1` is it (the CPU default), `ours t1 tf` the TF path
 MEMORY_BYTES = 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # budget for one N×N job
 RESULTS = Path(__file__).parent / "results" / "bench_training.csv"

@@ -101,7 +101,7 @@ def check_boruvka(say, sizes, device):
 def check_digits(say, epochs, least_accuracy, on_gpu, tmp):
     from model.runs.spec import Spec
     from model.runs.training import train
-    from model.zoo.registry import get_network
+    from model.zoo.catalogue import get_network
 
     say(f"\n2. digits/0 under T1 (weight 0.01), in-graph pairing, XLA, {epochs} epoch(s), on "
         f"{'the GPU' if on_gpu else 'the CPU'}")
@@ -148,7 +148,7 @@ def check_throughput(say, on_gpu, data_root, tmp, concurrency):
         return
     from model.sweeps import executors
     from model.sweeps import grid as sweeps
-    from model.zoo.registry import get_network
+    from model.zoo.catalogue import get_network
 
     network = "mnist/0"
     try:

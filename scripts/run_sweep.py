@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 from model import cli
 from model.runs import provenance, run_folder
-from model.sweeps import executors, gpu_check, grid, local
+from model.sweeps import executors, gpu_visibility, grid, local
 from model.sweeps.progress import Progress
 
 
@@ -101,7 +101,7 @@ def run(args) -> int:
     options = {"max_retries": args.max_retries, "progress": bar}
     if args.executor == "local":
         gpus = local.detect_gpus() if args.gpus is None else args.gpus
-        gpu_check.require_gpus(gpus, args.allow_cpu, source="--gpus" if args.gpus is not None else "GPUs found")
+        gpu_visibility.require_gpus(gpus, args.allow_cpu, source="--gpus" if args.gpus is not None else "GPUs found")
         options.update(gpus=gpus, workers=args.workers, tasks_per_gpu=args.tasks_per_gpu)
     elif args.executor == "ray":
         options.update(address=args.address, gpus_per_task=args.gpus_per_task, tasks_per_gpu=args.tasks_per_gpu)

@@ -4,7 +4,7 @@ grid cell and per network; the running tasks with their epoch, last validation a
 each failed task failed; and the Slurm job of each unfinished task submitted with --executor slurm.
 
 Column `acted`: over the cell's finished runs, the mean % of training steps in which the regulariser's gradient was
-applied (DONE.json's regulariser_activity; `model.runs.activity`), "!" under 50 %; "-" for the baseline, for runs
+applied (DONE.json's regulariser_activity; `model.runs.activity_record`), "!" under 50 %; "-" for the baseline, for runs
 recorded before the accounting and for cells with no finished run.
 
     python scripts/sweep_status.py configs/digits/sweep_small.json
@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 from model import cli
 from model.runs import run_folder, state
-from model.runs.activity import ACTED_THRESHOLD
+from model.runs.activity_record import ACTED_THRESHOLD
 from model.sweeps import grid
 
 

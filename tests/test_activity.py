@@ -8,13 +8,13 @@ import pytest
 import tensorflow as tf
 
 from model.analysis import accuracies
-from model.analysis import activity as activity_report
+from model.analysis import activity_table as activity_report
 from model.regularisers import registry as regularisers
 from model.runs import execute, run_folder
 from model.runs.spec import Spec
 from model.runs.training import RegularisedModel
 from model.zoo import digits
-from model.zoo.registry import get_network
+from model.zoo.catalogue import get_network
 
 
 def with_a_dead_neuron(network):

@@ -5,7 +5,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from model.analysis import cd_diagram
+from model.analysis.figures import cd_diagram
 
 matplotlib.use("Agg")
 

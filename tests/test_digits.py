@@ -5,7 +5,7 @@ import pytest
 from model.errors import SpecError
 from model.runs.training import neuron_layers, uses_train_pass
 from model.zoo import digits
-from model.zoo.registry import get_network
+from model.zoo.catalogue import get_network
 
 
 def test_split_is_fixed_stratified_and_disjoint():

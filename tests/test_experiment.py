@@ -13,7 +13,7 @@ import pytest
 
 from model.runs import claims, execute, run_folder, state
 from model.runs.spec import Spec
-from model.zoo import registry
+from model.zoo import catalogue as registry
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = {"network": "digits/0", "regulariser": "t2", "weight": 0.1, "batch_size": 128, "max_epochs": 3,

@@ -12,7 +12,7 @@ from model.regularisers.correlation import correlation, dissimilarity
 from model.regularisers.sampling import sample_neurons
 from model.runs.spec import Spec
 from model.runs.training import RegularisedModel, train
-from model.zoo.registry import get_network
+from model.zoo.catalogue import get_network
 
 
 def full_matrix(id):

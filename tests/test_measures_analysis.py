@@ -14,7 +14,7 @@ import pytest
 
 from model.measures import analysis, table
 from model.measures.compute import measure_model
-from model.zoo.registry import get_network
+from model.zoo.catalogue import get_network
 
 _spec = importlib.util.spec_from_file_location("measure", Path(__file__).resolve().parents[1] / "scripts/measure.py")
 measure = importlib.util.module_from_spec(_spec)

@@ -14,7 +14,7 @@ from download_server import LoopbackServer
 
 from model.errors import DataError, SpecError
 from model.zoo import mnist
-from model.zoo.registry import get_network
+from model.zoo.catalogue import get_network
 
 
 @pytest.fixture(scope="module", autouse=True)

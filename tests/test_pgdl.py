@@ -15,8 +15,8 @@ from download_server import LoopbackServer
 from model.errors import DataError, SpecError
 from model.files import keras_h5, tfrecord
 from model.zoo import pgdl, pgdl_fetch, pgdl_replica
+from model.zoo.catalogue import get_network
 from model.zoo.pgdl_split import split_indices
-from model.zoo.registry import get_network
 
 TASK = "input_data/task1_v4"
 

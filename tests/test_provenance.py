@@ -14,11 +14,11 @@ import pytest
 from conftest import write_done
 
 from model.analysis import accuracies as results
-from model.analysis.provenance import provenance_section, provenance_table
+from model.analysis.provenance_block import provenance_section, provenance_table
 from model.errors import PipelineError
 from model.runs import execute, provenance, run_folder
 from model.runs.spec import Spec
-from model.sweeps import gpu_check
+from model.sweeps import gpu_visibility as gpu_check
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))

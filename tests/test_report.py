@@ -149,7 +149,7 @@ def test_tables_bold_best_per_network_with_ties_and_escape_latex():
 
 def _figures(monkeypatch):
     """Record every figure the report and the measures section save (before they are closed)."""
-    from model.analysis import plotting
+    from model.analysis.figures import plotting
     from model.measures import analysis as measures_analysis
 
     figures = []
@@ -200,7 +200,7 @@ def _measures_csv(sweep, path):
 def test_one_colour_and_one_label_per_treatment_in_every_figure(sweep, built):
     import json
 
-    from model.analysis import cd_diagram
+    from model.analysis.figures import cd_diagram
 
     figures = list(built.figures)
     st = json.loads((sweep / "statistics/combined/statistics.json").read_text())

@@ -3,7 +3,8 @@ pair), missing cells, low regulariser activity, collapsed runs, the power wordin
 import pandas as pd
 import pytest
 
-from model.analysis import activity, summary
+from model.analysis import activity_table as activity
+from model.analysis import summary
 from model.analysis.statistics import critical_difference
 
 TREATMENTS = ["none", "t1", "t2", "l1", "l2", "corr", "decov"]

@@ -12,7 +12,7 @@ from model.regularisers import registry
 from model.runs import run_folder
 from model.runs.spec import Spec
 from model.runs.training import RegularisedModel, epoch_batches, make_optimizer, train
-from model.zoo.registry import get_network
+from model.zoo.catalogue import get_network
 
 
 def digits_spec(tmp_path, **fields):

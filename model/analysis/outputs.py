@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 
 from model import atomic
-from model.analysis import accuracies, cd_diagram, statistics, tables
+from model.analysis import accuracies, statistics, tables
+from model.analysis.figures import cd_diagram
 from model.analysis.paper import DROPPED_WEIGHTS
 from model.errors import DataError
 

@@ -3,7 +3,7 @@ statistics folder and its run folders.
 
 The page is a list of sections (`SECTIONS`), each a small function `Inputs -> list of Markdown lines` (empty: the
 section is left out): title and inputs; summary (`model.analysis.summary`); runs (finished, not finished);
-provenance (`model.analysis.provenance`); per analysis (each block, then `combined`) the tests, CD diagram, ranks,
+provenance (`model.analysis.provenance_block`); per analysis (each block, then `combined`) the tests, CD diagram, ranks,
 accuracy table with spread, Nemenyi p-values, selected weights and Table 1 beside the reproduced numbers; accuracy
 against weight per network; training curves at the selected weights; and, when a measures CSV exists, the section
 `model.measures.analysis` writes. Every treatment has one colour and one label (`model.analysis.style`). This module
@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from model import atomic
-from model.analysis import accuracies, activity, html, provenance, replicates, summary, tables
-from model.analysis.plotting import pyplot, save_png
+from model.analysis import accuracies, activity_table, html, provenance_block, replicates, summary, tables
+from model.analysis.figures.plotting import pyplot, save_png
 from model.analysis.statistics import BASELINE, natural_key, treatment_key
 from model.analysis.style import colour, label, treatment_gid
 from model.csv_input import read_csv
@@ -88,7 +88,7 @@ def _seed_words(n_seeds: set) -> str:
 def header_section(inp: Inputs) -> list[str]:
     frame = inp.frame
     regs = ", ".join(label(r) for r in sorted(frame["regulariser"].unique(), key=treatment_key))
-    return [f"# {inp.title}", "", *activity.top_line(frame, {a.name: a.st["selected"] for a in inp.analyses}),
+    return [f"# {inp.title}", "", *activity_table.top_line(frame, {a.name: a.st["selected"] for a in inp.analyses}),
             f"Accuracies: `{inp.accuracies_csv}` ({len(frame)} finished runs, "
             f"{frame['network'].nunique()} networks, treatments {regs}). Statistics: `{inp.statistics_dir}`.", ""]
 
@@ -124,8 +124,8 @@ def runs_section(inp: Inputs) -> list[str]:
 
 def provenance_section(inp: Inputs) -> list[str]:
     """The provenance block (commits, devices, versions the runs recorded):
-    `model.analysis.provenance.provenance_section(accuracies frame) -> Markdown`."""
-    return [provenance.provenance_section(inp.frame), ""]
+    `model.analysis.provenance_block.provenance_section(accuracies frame) -> Markdown`."""
+    return [provenance_block.provenance_section(inp.frame), ""]
 
 
 def analysis_sections(inp: Inputs) -> list[str]:
@@ -136,12 +136,12 @@ def analysis_sections(inp: Inputs) -> list[str]:
 
 
 def activity_section(inp: Inputs) -> list[str]:
-    """Per analysis, the cells × activity table (`model.analysis.activity`); nothing when no run records it."""
-    if activity.cell_activity(inp.frame).empty:
+    """Per analysis, the cells × activity table (`model.analysis.activity_table`); nothing when no run records it."""
+    if activity_table.cell_activity(inp.frame).empty:
         return []
     lines = [f"## {ACTIVITY}", ""]
     for a in inp.analyses:
-        lines += [activity.section(inp.frame, a.st["selected"], a.name), ""]
+        lines += [activity_table.section(inp.frame, a.st["selected"], a.name), ""]
     return lines
 
 

@@ -11,7 +11,7 @@ section anchors. This module writes sentences; it must not compute statistics be
 import numpy as np
 import pandas as pd
 
-from model.analysis import activity
+from model.analysis import activity_table
 from model.analysis.statistics import natural_key, treatment_key
 from model.analysis.style import label
 
@@ -118,11 +118,11 @@ def warning_sentences(st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -
         out.append(f"Missing cells: {len(dropped)} network{'s' if len(dropped) > 1 else ''} left out of the test, "
                    f"{_names(named)} ({_link('runs', anchors.get('runs'))}).")
     nets = set(st["selected"])
-    low = activity.flagged_cells(frame[frame["network"].isin(nets)], st["selected"])
+    low = activity_table.flagged_cells(frame[frame["network"].isin(nets)], st["selected"])
     if low:
         named = [f"{label(treatment)} on {network} ({share:.0%})" for network, treatment, _, share in low]
         where = (_link("activity", anchors["activity"]) if anchors.get("activity")
-                 else f"column `{activity.COLUMN}` of the accuracies")
+                 else f"column `{activity_table.COLUMN}` of the accuracies")
         out.append(f"The regulariser acted in fewer than half of its steps in {len(low)} selected "
                    f"cell{'s' if len(low) > 1 else ''}: {_names(named)}; those rows compare the baseline with itself "
                    f"({where}).")

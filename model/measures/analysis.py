@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.analysis.plotting import pyplot, save_png
+from model.analysis.figures.plotting import pyplot, save_png
 from model.analysis.statistics import treatment_key
 from model.analysis.style import colour, label, treatment_gid
 from model.analysis.summary import COLLAPSE_FRACTION

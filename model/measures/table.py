@@ -49,7 +49,7 @@ def measure_run(run_dir: str | Path, data_root: str | Path | None = None) -> pd.
     weights = run_dir / run_folder.WEIGHTS
     if not weights.is_file():
         raise DataError(f"{weights}: missing; a finished run must hold its final weights")
-    from model.zoo.registry import get_network
+    from model.zoo.catalogue import get_network
 
     spec = done.get("spec", {})
     root = data_root if data_root is not None else spec.get("data_root", "data")

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from model import atomic
 from model.errors import DataError
-from model.runs.activity import COLUMNS as ACTIVITY_COLUMNS
+from model.runs.activity_record import COLUMNS as ACTIVITY_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ class Prepared:
 def prepare(spec: Spec) -> Prepared:
     """Resolve the network, load its data and build the regulariser; raises `PipelineError`, writes nothing."""
     from model.regularisers import registry
-    from model.zoo.registry import get_network
+    from model.zoo.catalogue import get_network
 
     network = get_network(spec.network, data_root=spec.data_root, profile=spec.profile)
     splits = network.load_data()

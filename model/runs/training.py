@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.regularisers.registry import Diagnostics
-from model.runs import activity, run_folder
+from model.runs import activity_record, run_folder
 from model.runs.callbacks import (
     CHECKPOINT,
     Checkpoint,
@@ -55,7 +55,7 @@ def uses_train_pass(model: keras.Model, reg_forward: str) -> bool:
 
 def step_sums(diagnostics, skipped, nonfinite, ratio, measured):
     """One step's contribution (float64, laid out as `activity.SUMS`): a one-hot outcome (decided in the order of
-    `model.runs.activity`'s docstring), the constant sampled neurons, and ‖ω∇R‖ / ‖∇CE‖ with 1 when it was
+    `model.runs.activity_record`'s docstring), the constant sampled neurons, and ‖ω∇R‖ / ‖∇CE‖ with 1 when it was
     `measured` on this step (ratio and count 0 otherwise)."""
     dead = tf.logical_and(tf.logical_not(skipped), diagnostics.dead_zeroed)
     bars = tf.logical_and(tf.logical_not(skipped | dead), diagnostics.bars_zeroed)
@@ -67,16 +67,16 @@ def step_sums(diagnostics, skipped, nonfinite, ratio, measured):
 
 
 class ActivityTracker(keras.metrics.Metric):
-    """The regulariser's activity accounting (`model.runs.activity`): per-step sums laid out as `activity.SUMS`,
+    """The regulariser's activity accounting (`model.runs.activity_record`): per-step sums laid out as `activity.SUMS`,
     over the epoch (reset by `fit` each epoch; `result()` gives the `activity.COLUMNS` of history.csv) and over the
     run (`totals`, never reset; saved in the checkpoint). `result()` fractions are NaN only for an empty epoch."""
 
     def __init__(self, uses_activations: bool):
         super().__init__(name="regulariser_activity")
         self.uses_activations = uses_activations
-        self.epoch = self.add_variable(shape=(len(activity.SUMS),), initializer="zeros", dtype="float64",
+        self.epoch = self.add_variable(shape=(len(activity_record.SUMS),), initializer="zeros", dtype="float64",
                                        name="epoch")
-        self.totals = self.add_variable(shape=(len(activity.SUMS),), initializer="zeros", dtype="float64",
+        self.totals = self.add_variable(shape=(len(activity_record.SUMS),), initializer="zeros", dtype="float64",
                                         name="totals")
 
     def update_state(self, step_sums):
@@ -87,9 +87,9 @@ class ActivityTracker(keras.metrics.Metric):
         self.epoch.assign(tf.zeros_like(self.epoch))
 
     def result(self):
-        s = dict(zip(activity.SUMS, tf.unstack(tf.convert_to_tensor(self.epoch))))
-        steps = tf.add_n([s[o] for o in activity.OUTCOMES])
-        out = {f"reg_{o}": s[o] / steps for o in activity.OUTCOMES}
+        s = dict(zip(activity_record.SUMS, tf.unstack(tf.convert_to_tensor(self.epoch))))
+        steps = tf.add_n([s[o] for o in activity_record.OUTCOMES])
+        out = {f"reg_{o}": s[o] / steps for o in activity_record.OUTCOMES}
         if self.uses_activations:
             out["reg_constant_neurons"] = s["constant_neurons"] / (steps - s["skipped_small_batch"])
         out["reg_grad_ratio"] = s["grad_ratio"] / s["grad_ratio_steps"]
@@ -102,7 +102,7 @@ class RegularisedModel(keras.Model):
     activations: outputs of `neuron_layers(network)` on the current batch, each (b, ...), logits last; taken from the
     training forward pass when `train_pass`, else from a second pass with training=False. Metrics: loss (CE + ω·R),
     ce, reg (R, unweighted), accuracy; with ω > 0 and `accounting` also the regulariser's activity
-    (`ActivityTracker`, `model.runs.activity`: what happened to its gradient at each step). `zero_nonfinite`
+    (`ActivityTracker`, `model.runs.activity_record`: what happened to its gradient at each step). `zero_nonfinite`
     zeroes a variable's regulariser gradient where it is non-finite (Q-dead-neurons). Validation reports loss = CE
     only, per example or as the mean of batch means (`val_batch_mean`, Q-val-batch-mean). `accounting=False`
     (benchmarks only) turns the accounting off.
@@ -164,7 +164,7 @@ class RegularisedModel(keras.Model):
             measured = tf.constant(True)
         elif self.accounting:
             grads = tape.gradient(loss, variables)
-            measured = tf.equal(self.optimizer.iterations % activity.RATIO_EVERY, 0)
+            measured = tf.equal(self.optimizer.iterations % activity_record.RATIO_EVERY, 0)
             ratio = tf.cond(measured, lambda: self.measured_ratio(tape, weighted, grads, variables),
                             lambda: tf.constant(0.0))
         else:
@@ -316,7 +316,7 @@ class TrainResult:
     iterations: int
     wall_seconds: float
     resumed_from_epoch: int
-    regulariser_activity: dict | None  # `model.runs.activity.summary` over every step of the run; None when ω = 0
+    regulariser_activity: dict | None  # `activity_record.summary` over every step of the run; None when ω = 0
     xla: bool  # whether Keras compiled the training step with XLA (`Regulariser.xla` asks for it)
 
 
@@ -381,6 +381,6 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
         stop_reason="early_stopping" if stopper.stopped else "max_epochs", restored_best=restore,
         iterations=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
         wall_seconds=clock["wall_seconds"], resumed_from_epoch=first_epoch,
-        regulariser_activity=None if model.activity is None else activity.summary(
+        regulariser_activity=None if model.activity is None else activity_record.summary(
             keras.ops.convert_to_numpy(model.activity.totals), model.reads_activations),
         xla=bool(model.jit_compile))

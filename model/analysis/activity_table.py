@@ -1,9 +1,10 @@
 """The report's "Did the regulariser act?" section: per block, every grid cell's activity, cells under 50 % flagged.
 
 Activity of a run = `reg_applied_fraction` of the accuracies CSV (DONE.json's `regulariser_activity.applied_fraction`:
-the fraction of its training steps in which the regulariser's gradient reached the update, `model.runs.activity`);
+the fraction of its training steps in which the regulariser's gradient reached the update,
+`model.runs.activity_record`);
 of a cell (network, regulariser, weight) = the mean over its seeds. A cell is flagged when its activity is under
-`model.runs.activity.ACTED_THRESHOLD`: its accuracy then says little about the regulariser. The baseline and runs
+`model.runs.activity_record.ACTED_THRESHOLD`: its accuracy then says little about the regulariser. The baseline and runs
 recorded before the accounting have no activity and are left out. This module formats; it computes no statistics.
 """
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 from model.analysis.paper import TREATMENT_LABELS
 from model.analysis.statistics import BASELINE, natural_key, treatment_key
 from model.analysis.tables import to_markdown
-from model.runs.activity import ACTED_THRESHOLD
+from model.runs.activity_record import ACTED_THRESHOLD
 
 COLUMN = "reg_applied_fraction"
 
@@ -79,7 +80,7 @@ def section(frame: pd.DataFrame, selected: dict, name: str) -> str:
     flagged = flagged_cells(frame, selected)
     n_under = int((cells["activity"] < ACTED_THRESHOLD).sum())
     lines += [f"Per cell the % of training steps in which the regulariser's gradient reached the update (mean over "
-              f"seeds; `model.runs.activity`); under {100 * ACTED_THRESHOLD:.0f} % in bold with \"!\" "
+              f"seeds; `model.runs.activity_record`); under {100 * ACTED_THRESHOLD:.0f} % in bold with \"!\" "
               f"({n_under} of {len(cells)} cells); * = the selected weight. The runs' `history.csv` says per epoch "
               "why (zeroed by the dead-neuron or zero-length-bar policy, non-finite, skipped).", "",
               to_markdown(table)]

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model import atomic
+from model.analysis.figures.plotting import pyplot
 from model.analysis.paper import TREATMENT_LABELS, TREATMENT_LABELS_LATEX
-from model.analysis.plotting import pyplot
 from model.analysis.style import colour, treatment_gid
 
 ROW = 0.32      # vertical distance between label rows, inches (TikZ: the same in cm × 2.54)
