@@ -5,18 +5,20 @@
                                   [--title TEXT] [--force]
 
 Writes REPORT_DIR/report.md, its PNGs and REPORT_DIR/report.html (figures embedded; opens offline). Prints the
-report's path. Exit status 2 with one line on stderr for bad input. The work is in model/analysis/report.py.
+report's path. Exit status 2 with one line on stderr for bad input. The work is in model/analysis/report.py
+(and model/measures/report_section.py for the NP/DGP section).
 """
 import argparse
 import sys
 
 from model import cli
 from model.analysis import report
+from model.measures import report_section
 
 
 def work(args) -> int:
     path = report.build(args.accuracies, args.statistics, args.out, measures_csv=args.measures,
-                        title=args.title, force=args.force)
+                        title=args.title, force=args.force, extra_sections=(report_section.section,))
     print(f"report: {path}")
     return 0
 

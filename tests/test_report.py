@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from conftest import write_done
 
-from model.analysis import accuracies, outputs, report, style
+from model.analysis import accuracies, outputs, report, treatments
+from model.analysis.figures import accuracy_vs_weight
 from model.errors import DataError
+from model.measures import report_section as measures_analysis
 from model.runs import run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +52,8 @@ def built(sweep):
     with pytest.MonkeyPatch.context() as mp:
         figures = _figures(mp)
         path = report.build(sweep / "accuracies.csv", sweep / "statistics", sweep / "report", title="synthetic sweep",
-                            measures_csv=_measures_csv(sweep, sweep / "measures.csv"))
+                            measures_csv=_measures_csv(sweep, sweep / "measures.csv"),
+                            extra_sections=(measures_analysis.section,))
     return types.SimpleNamespace(path=path, dir=path.parent, text=path.read_text(), figures=figures)
 
 
@@ -99,12 +102,11 @@ def test_measures_section_is_included_when_a_measures_csv_exists(sweep, tmp_path
         calls.append((Path(measures_csv).name, Path(accuracies_csv).name, Path(out_dir)))
         return "## Neural persistence\n\nfrom the measures engineer"
 
-    monkeypatch.setitem(sys.modules, "model.measures.analysis",
-                        types.SimpleNamespace(measures_section=measures_section))
+    monkeypatch.setattr(measures_analysis, "measures_section", measures_section)
     (tmp_path / "measures.csv").write_text("x\n1\n")
     inp = report.read_inputs(sweep / "accuracies.csv", sweep / "statistics", tmp_path / "r",
                              measures_csv=tmp_path / "measures.csv")
-    assert "## Neural persistence" in "\n".join(report.measures_section(inp))
+    assert "## Neural persistence" in "\n".join(measures_analysis.section(inp))
     assert calls == [("measures.csv", "accuracies.csv", tmp_path / "r")]
     with pytest.raises(DataError, match="no such measures CSV"):
         report.build(sweep / "accuracies.csv", sweep / "statistics", tmp_path / "r2",
@@ -150,16 +152,15 @@ def test_tables_bold_best_per_network_with_ties_and_escape_latex():
 def _figures(monkeypatch):
     """Record every figure the report and the measures section save (before they are closed)."""
     from model.analysis.figures import plotting
-    from model.measures import analysis as measures_analysis
 
     figures = []
+    save_png = plotting.save_png
 
     def recording(fig, path, *args, **kwargs):
         figures.append((Path(path).name, fig))
-        return plotting.save_png(fig, path, *args, **kwargs)
+        return save_png(fig, path, *args, **kwargs)
 
-    monkeypatch.setattr(report, "save_png", recording)
-    monkeypatch.setattr(measures_analysis, "save_png", recording)
+    monkeypatch.setattr(plotting, "save_png", recording)
     return figures
 
 
@@ -218,8 +219,8 @@ def test_one_colour_and_one_label_per_treatment_in_every_figure(sweep, built):
         texts = {t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))}
         assert not texts & {"corr", "t1", "t2", "none", "l1", "l2", "decov"}, (name, texts & {"corr", "t1"})
     assert set(seen) == set(TREATMENTS)
-    assert seen == {t: {style.colour(t).lower()} for t in TREATMENTS}
-    assert len({style.colour(t) for t in style.TREATMENT_COLOURS}) == len(style.TREATMENT_COLOURS)
+    assert seen == {t: {treatments.colour(t).lower()} for t in TREATMENTS}
+    assert len({treatments.colour(t) for t in treatments.COLOURS}) == len(treatments.COLOURS)
 
 
 def test_accuracy_panels_have_their_own_axis_mark_collapsed_points_and_say_1_seed(sweep, tmp_path, monkeypatch):
@@ -228,8 +229,8 @@ def test_accuracy_panels_have_their_own_axis_mark_collapsed_points_and_say_1_see
     collapsed = (one_seed["network"] == "mnist/0") & (one_seed["regulariser"] == "t2") & (one_seed["weight"] == 0.1)
     one_seed.loc[collapsed, ["val_accuracy", "test_accuracy"]] = 0.12
     figures = _figures(monkeypatch)
-    report.plot_accuracy_vs_weight(one_seed, "mnist/0", tmp_path)
-    report.plot_accuracy_vs_weight(frame, "mnist/1", tmp_path)
+    accuracy_vs_weight.plot(one_seed, "mnist/0", tmp_path)
+    accuracy_vs_weight.plot(frame, "mnist/1", tmp_path)
     (_, fig1), (_, fig2) = figures
     texts1 = [t.get_text() for ax in fig1.axes for t in ax.texts]
     assert texts1.count("1 seed: no spread") == 3 and "val 0.12\ntest 0.12" in texts1

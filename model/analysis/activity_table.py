@@ -10,9 +10,9 @@ recorded before the accounting have no activity and are left out. This module fo
 import numpy as np
 import pandas as pd
 
-from model.analysis.paper import TREATMENT_LABELS
-from model.analysis.statistics import BASELINE, natural_key, treatment_key
+from model.analysis.statistics import natural_key
 from model.analysis.tables import to_markdown
+from model.analysis.treatments import BASELINE, LABELS, treatment_key
 from model.runs.activity_record import ACTED_THRESHOLD
 
 COLUMN = "reg_applied_fraction"
@@ -49,7 +49,7 @@ def top_line(frame: pd.DataFrame, selected_by_analysis: dict) -> list[str]:
                      key=lambda c: (natural_key(c[0]), treatment_key(c[1])))
     if not flagged:
         return []
-    cells = ", ".join(f"{net} {TREATMENT_LABELS.get(t, t)} (ω = {w:g}: {100 * a:.0f} %)" for net, t, w, a in flagged)
+    cells = ", ".join(f"{net} {LABELS.get(t, t)} (ω = {w:g}: {100 * a:.0f} %)" for net, t, w, a in flagged)
     return [f"**Warning: in {len(flagged)} selected cell(s) the regulariser acted in fewer than "
             f"{100 * ACTED_THRESHOLD:.0f} % of the training steps** ({cells}); their accuracies say little about the "
             "regulariser. See \"Did the regulariser act?\".", ""]
@@ -66,7 +66,7 @@ def section(frame: pd.DataFrame, selected: dict, name: str) -> str:
         return "\n".join(lines + ["No run of this analysis records its regulariser's activity (runs from before "
                                   "the accounting, or no regularised run).", ""])
     chosen = {(net, t, float(c["weight"] or 0.0)) for net, ts in selected.items() for t, c in ts.items()}
-    cells["row"] = cells.apply(lambda r: f"{TREATMENT_LABELS.get(r['regulariser'], r['regulariser'])} "
+    cells["row"] = cells.apply(lambda r: f"{LABELS.get(r['regulariser'], r['regulariser'])} "
                                          f"ω = {r['weight']:g}", axis=1)
     cells["text"] = cells.apply(
         lambda r: ("**{:.0f} %!**" if r["activity"] < ACTED_THRESHOLD else "{:.0f} %").format(100 * r["activity"])
@@ -86,6 +86,6 @@ def section(frame: pd.DataFrame, selected: dict, name: str) -> str:
               to_markdown(table)]
     if flagged:
         lines += [f"Selected cells under {100 * ACTED_THRESHOLD:.0f} %: " + ", ".join(
-            f"{net} {TREATMENT_LABELS.get(t, t)} (ω = {w:g}, {100 * a:.0f} %)" for net, t, w, a in flagged)
+            f"{net} {LABELS.get(t, t)} (ω = {w:g}, {100 * a:.0f} %)" for net, t, w, a in flagged)
             + ".", ""]
     return "\n".join(lines)

@@ -5,10 +5,6 @@ validation accuracy, per network (copied exactly from the paper). Reports show t
 beside reproduced numbers. This module holds constants only; it must not compute anything.
 """
 
-# Labels of the paper's tables for our regulariser ids; the rows follow `model.regularisers.names.IDS`.
-TREATMENT_LABELS = {"none": "∅", "t1": "T1", "t2": "T2", "l1": "ℓ1", "l2": "ℓ2", "corr": "C", "decov": "DeCov"}
-TREATMENT_LABELS_LATEX = {"none": r"$\emptyset$", "t1": "T1", "t2": "T2", "l1": r"$\ell_1$", "l2": r"$\ell_2$",
-                          "corr": "C", "decov": "DeCov"}
 
 # Column order of Table 1 (the paper's "combined" analysis: MNIST first, then PGDL sorted as integers).
 TABLE1_NETWORKS = ("mnist/0", "mnist/1", "mnist/2",

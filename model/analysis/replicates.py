@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.analysis.paper import TREATMENT_LABELS
-from model.analysis.statistics import BASELINE, BASELINE_RULES, natural_key, treatment_key
+from model.analysis.statistics import BASELINE_RULES, natural_key
 from model.analysis.tables import to_markdown
+from model.analysis.treatments import BASELINE, LABELS, treatment_key
 
 RULE_NAMES = {"paper": "paper's rule (baseline = mean over its seeds)",
               "matched": "matched (baseline = its best-validation seed)"}
@@ -28,7 +28,7 @@ def side_by_side(primary: dict, alternative: dict) -> pd.DataFrame:
     for st in (primary, alternative):
         rule = st.get("baseline_selection", "paper")
         for t in st["treatments"]:
-            row = rows.setdefault(TREATMENT_LABELS.get(t, t), {"_key": treatment_key(t)})
+            row = rows.setdefault(LABELS.get(t, t), {"_key": treatment_key(t)})
             row[f"rank, {rule}"] = st["average_ranks"][t]
             test = st.get("paired_tests", {}).get(t)
             if test:

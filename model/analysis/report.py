@@ -3,15 +3,16 @@ statistics folder and its run folders.
 
 The page is a list of sections (`SECTIONS`), each a small function `Inputs -> list of Markdown lines` (empty: the
 section is left out): title and inputs; summary (`model.analysis.summary`); runs (finished, not finished);
-provenance (`model.analysis.provenance_block`); per analysis (each block, then `combined`) the tests, CD diagram, ranks,
-accuracy table with spread, Nemenyi p-values, selected weights and Table 1 beside the reproduced numbers; accuracy
-against weight per network; training curves at the selected weights; and, when a measures CSV exists, the section
-`model.measures.analysis` writes. Every treatment has one colour and one label (`model.analysis.style`). This module
-arranges and plots; it must not compute statistics (they are read from statistics.json).
+provenance (`model.analysis.provenance_block`); per analysis (each block, then `combined`) the tests, CD diagram,
+ranks, accuracy table with spread, Nemenyi p-values, selected weights and Table 1 beside the reproduced numbers;
+accuracy against weight per network; training curves at the selected weights; then any sections the caller plugs
+in (`build(extra_sections=...)`: `scripts/make_report.py` adds the NP/DGP section of
+`model.measures.report_section`). Every treatment has one colour and one label (`model.analysis.treatments`); the
+figures are drawn by `model.analysis.figures`. This module arranges sections; it must not compute statistics (they
+are read from statistics.json).
 """
 import json
 import logging
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +22,9 @@ import pandas as pd
 
 from model import atomic
 from model.analysis import accuracies, activity_table, html, provenance_block, replicates, summary, tables
-from model.analysis.figures.plotting import pyplot, save_png
-from model.analysis.statistics import BASELINE, natural_key, treatment_key
-from model.analysis.style import colour, label, treatment_gid
+from model.analysis.figures import accuracy_vs_weight, plotting, training_curves
+from model.analysis.statistics import natural_key
+from model.analysis.treatments import COLLAPSE_FRACTION, label, treatment_key
 from model.csv_input import read_csv
 from model.errors import DataError
 from model.runs import run_folder
@@ -35,13 +36,6 @@ HTML = "report.html"
 # Section titles other sections link to (their anchors are `html.anchor(title)`).
 SUMMARY, RUNS, ACC_VS_WEIGHT, CURVES_TITLE = "Summary", "Runs", "Accuracy against weight", "Training curves"
 ACTIVITY = "Did the regulariser act?"  # the activity section's title; the summary links to it when the page has it
-CURVES = ("accuracy", "val_accuracy", "ce")  # history.csv columns drawn for every treatment, where present
-CURVE_TITLES = {"accuracy": "train accuracy", "val_accuracy": "validation accuracy", "ce": "train cross-entropy"}
-REG = "reg"  # history.csv column of the unweighted regulariser term, drawn per regulariser on its own axis
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
 
 
 def _read_text(path: Path) -> str:
@@ -165,7 +159,7 @@ def analysis_section(a: AnalysisFolder, out_dir: Path) -> str:
             f"{net} (lacks {', '.join(label(t) for t in ts)})" for net, ts in det["dropped_networks"].items()) + ".",
             ""]
     if (a.folder / "cd_diagram.png").exists():
-        target = out_dir / f"cd_{_slug(name)}.png"
+        target = out_dir / f"cd_{plotting.slug(name)}.png"
         shutil.copyfile(a.folder / "cd_diagram.png", target)
         lines += [f"![Critical-difference diagram, {name}]({target.name})", ""]
     ranks = pd.Series(st["average_ranks"]).sort_values(kind="stable").to_frame("average rank")
@@ -194,11 +188,11 @@ def accuracy_vs_weight_section(inp: Inputs) -> list[str]:
     seeds = set(inp.frame.groupby(["network", "regulariser", "weight"])["seed"].nunique())
     lines = [f"## {ACC_VS_WEIGHT}", "", f"Validation (solid, filled) and test (dashed, open) accuracy against the "
              f"weight, {_seed_words(seeds)}; black lines: the baseline ∅ (dotted validation, dash-dot test). Each "
-             f"panel has its own accuracy axis; a point below {summary.COLLAPSE_FRACTION:g} × its network's median "
+             f"panel has its own accuracy axis; a point below {COLLAPSE_FRACTION:g} × its network's median "
              "test accuracy (a collapsed run) is drawn as ▼ on the panel's lower edge with its value, so the axis "
              "stays zoomed on the rest.", ""]
     for network in sorted(inp.frame["network"].unique(), key=natural_key):
-        path = plot_accuracy_vs_weight(inp.frame, network, inp.out_dir)
+        path = accuracy_vs_weight.plot(inp.frame, network, inp.out_dir)
         lines += [f"![Accuracy against weight, {network}]({path.name})", ""]
     return lines
 
@@ -215,133 +209,14 @@ def training_curves_section(inp: Inputs) -> list[str]:
              "magnitude), the kept epoch as a dotted line.", ""]
     for network in sorted(selected, key=natural_key):
         sub = inp.frame[inp.frame["network"] == network]
-        path = plot_training_curves(_histories(sub, selected[network]), network, inp.out_dir)
+        path = training_curves.plot(_histories(sub, selected[network]), network, inp.out_dir)
         lines += [f"![Training curves, {network}]({path.name})", ""] if path else [f"{network}: no history.csv.", ""]
     return lines
 
 
-def measures_section(inp: Inputs) -> list[str]:
-    """The optional NP/DGP section: `model.measures.analysis.measures_section(measures_csv, accuracies_csv,
-    out_dir) -> Markdown` when a measures CSV exists (given, or `measures.csv` beside the accuracies)."""
-    path = inp.measures_csv or inp.accuracies_csv.with_name("measures.csv")
-    if not path.exists():
-        return []
-    try:
-        from model.measures.analysis import measures_section as section
-    except ImportError as err:
-        log.warning("measures CSV %s found but model.measures.analysis is unavailable: %s", path, err)
-        return [f"Measures CSV `{path}` found, but its analysis could not be loaded ({err}).", ""]
-    return [section(path, inp.accuracies_csv, inp.out_dir), ""]
-
-
 # The page, in order. The summary is built last (it links to the sections present) but placed second.
 SECTIONS = (header_section, summary_section, runs_section, provenance_section, analysis_sections, activity_section,
-            accuracy_vs_weight_section, training_curves_section, measures_section)
-
-
-# ------------------------------------------------------------------------------------------------ figures
-
-def _collapse_threshold(frame: pd.DataFrame, network: str) -> float:
-    return summary.COLLAPSE_FRACTION * float(frame.loc[frame["network"] == network, "test_accuracy"].median())
-
-
-def plot_accuracy_vs_weight(frame: pd.DataFrame, network: str, out_dir: Path) -> Path:
-    """Mean (± std over seeds) validation and test accuracy against the weight, one panel per regulariser in its
-    colour, each panel on its own y axis zoomed on the points that did not collapse; the baseline as black lines.
-    Returns the PNG path."""
-    plt = pyplot()
-    runs_ = frame[frame["network"] == network]
-    regs = sorted((r for r in runs_["regulariser"].unique() if r != BASELINE), key=treatment_key)
-    base = runs_[runs_["regulariser"] == BASELINE]
-    floor = _collapse_threshold(frame, network)
-    fig, axes = plt.subplots(1, max(1, len(regs)), figsize=(2.5 * max(1, len(regs)), 2.7), squeeze=False,
-                             layout="constrained")
-    for ax, reg in zip(axes[0], regs):
-        cell = runs_[(runs_["regulariser"] == reg) & (runs_["weight"] > 0)]
-        agg = cell.groupby("weight")[["val_accuracy", "test_accuracy"]].agg(["mean", "std", "count"])
-        shown = [] if base.empty else [base["val_accuracy"].mean(), base["test_accuracy"].mean()]
-        for col, style, face in (("val_accuracy", "o-", colour(reg)), ("test_accuracy", "s--", "white")):
-            mean, std = agg[(col, "mean")], agg[(col, "std")].fillna(0.0)
-            ok = mean >= floor
-            ax.errorbar(agg.index[ok], mean[ok], yerr=std[ok] if (agg[(col, "count")] > 1).any() else None,
-                        fmt=style, ms=4, lw=1.2, capsize=2, color=colour(reg), mfc=face, gid=treatment_gid(reg),
-                        label=col.split("_")[0])
-            shown += list(mean[ok] - std[ok]) + list(mean[ok] + std[ok])
-        lo, hi = (min(shown), max(shown)) if shown else (0.0, 1.0)
-        pad = max(0.01, 0.08 * (hi - lo))
-        ax.set_ylim(lo - pad, hi + pad)
-        for w in agg.index:  # collapsed: a marker on the lower edge per accuracy, one label with the values
-            low = [(col, agg.loc[w, (col, "mean")]) for col in ("val_accuracy", "test_accuracy")
-                   if agg.loc[w, (col, "mean")] < floor]
-            for col, _ in low:
-                ax.plot([w], [lo - pad], marker="v", ms=7, color=colour(reg), clip_on=False, gid=treatment_gid(reg),
-                        mfc=colour(reg) if col == "val_accuracy" else "white")
-            if low:
-                ax.annotate("\n".join(f"{col.split('_')[0]} {v:.2f}" for col, v in low), (w, lo - pad),
-                            xytext=(0, 7), textcoords="offset points", ha="center", va="bottom", fontsize=6.5,
-                            color=colour(reg))
-        ax.margins(x=0.12)
-        if not base.empty:
-            for col, style in (("val_accuracy", ":"), ("test_accuracy", "-.")):
-                ax.axhline(base[col].mean(), color=colour(BASELINE), ls=style, lw=1, gid=treatment_gid(BASELINE))
-        n = int(agg[("val_accuracy", "count")].max()) if not agg.empty else 0
-        ax.text(0.02, 0.02, "1 seed: no spread" if n == 1 else f"± std, {n} seeds", transform=ax.transAxes,
-                fontsize=6.5, color="0.35", va="bottom")
-        ax.set_xscale("log")
-        ax.set_title(label(reg), fontsize=10, color=colour(reg), weight="bold")
-        ax.set_xlabel("weight ω", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0][0].set_ylabel("accuracy", fontsize=8)
-    axes[0][0].legend(fontsize=7, title="black: ∅", title_fontsize=6, loc="best")
-    fig.suptitle(network, fontsize=10)
-    return save_png(fig, out_dir / f"acc_vs_weight_{_slug(network)}.png")
-
-
-def plot_training_curves(histories: dict, network: str, out_dir: Path) -> Path | None:
-    """Top row: `CURVES` (one panel each, one line per treatment, ★ at the kept epoch); bottom row: the regulariser
-    term `REG` per regularised treatment on its own axis. histories: treatment -> (history frame, kept epoch or None).
-    Returns the PNG path, or None when no history has a column to draw."""
-    columns = [c for c in CURVES if any(c in h for h, _ in histories.values())]
-    regs = [t for t, (h, _) in histories.items() if t != BASELINE and REG in h]
-    if not columns and not regs:
-        return None
-    plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
-
-    fig = plt.figure(figsize=(max(3.0 * len(columns), 2.2 * len(regs)), 5.2 if regs else 2.7), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=(1.15, 1)) if regs else (fig, None)
-    axes = top.subplots(1, max(1, len(columns)), squeeze=False)[0]
-    for ax, col in zip(axes, columns):
-        for t, (hist, kept) in histories.items():
-            if col not in hist:
-                continue
-            ax.plot(hist["epoch"], hist[col], lw=1.2, color=colour(t), label=label(t), gid=treatment_gid(t))
-            at = hist[hist["epoch"] == kept]
-            if not at.empty:
-                ax.plot(at["epoch"], at[col], marker="*", ms=9, ls="none", color=colour(t), mec="black", mew=0.4,
-                        gid=treatment_gid(t))
-        ax.set_title(CURVE_TITLES.get(col, col), fontsize=9)
-        ax.set_xlabel("epoch", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=7)
-    if columns:
-        axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), title="★ kept epoch",
-                        title_fontsize=7)
-    if regs:
-        reg_axes = bottom.subplots(1, len(regs), squeeze=False)[0]
-        for ax, t in zip(reg_axes, regs):
-            hist, kept = histories[t]
-            ax.plot(hist["epoch"], hist[REG], lw=1.2, color=colour(t), gid=treatment_gid(t))
-            if kept is not None:
-                ax.axvline(kept, color=colour(t), ls=":", lw=1, gid=treatment_gid(t))
-            ax.set_title(f"R of {label(t)}", fontsize=9, color=colour(t), weight="bold")
-            ax.set_xlabel("epoch", fontsize=8)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.tick_params(labelsize=7)
-            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
-        bottom.suptitle("regulariser term R (unweighted; own axis per regulariser)", fontsize=8)
-    fig.suptitle(f"{network}: training at the selected weights", fontsize=10)
-    return save_png(fig, out_dir / f"curves_{_slug(network)}.png")
+            accuracy_vs_weight_section, training_curves_section)
 
 
 def _histories(frame: pd.DataFrame, selected: dict) -> dict:
@@ -398,11 +273,12 @@ def read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv=None, titl
 
 
 def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str | Path, measures_csv=None,
-          title: str = "Report", force: bool = False) -> Path:
+          title: str = "Report", force: bool = False, extra_sections: tuple = ()) -> Path:
     """Write `<out_dir>/report.md`, its PNGs and the self-contained `<out_dir>/report.html`; return report.md's path.
 
     Training curves come from each run's history.csv, found through the CSV's `run_dir` column (skipped when the
-    CSV has none). measures_csv: NP/DGP measures (default: `measures.csv` beside the accuracies CSV, if it exists).
+    CSV has none). measures_csv: NP/DGP measures, read by a plugged-in section (default: `measures.csv` beside the
+    accuracies CSV, if it exists). extra_sections: more `Inputs -> Markdown lines` sections, placed last.
     """
     out_dir = Path(out_dir)
     report = out_dir / REPORT
@@ -410,14 +286,15 @@ def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str |
         raise DataError(f"{report}: already exists; pass --force to overwrite it")
     inp = read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv, title)
     out_dir.mkdir(parents=True, exist_ok=True)
+    sections = SECTIONS + tuple(extra_sections)
     parts = {}
-    for section in SECTIONS:  # the summary links to the others, so it is written once they are known
+    for section in sections:  # the summary links to the others, so it is written once they are known
         if section is not summary_section:
             parts[section] = section(inp)
             inp.titles |= {line[3:] for line in parts[section] for line in line.splitlines()
                            if line.startswith("## ")}
     parts[summary_section] = summary_section(inp)
-    text = "\n".join(line for section in SECTIONS for line in parts[section]).rstrip() + "\n"
+    text = "\n".join(line for section in sections for line in parts[section]).rstrip() + "\n"
     atomic.write_text(report, text)
     html.write(report, out_dir / HTML, title=title)
     log.info("report: %s (and %s)", report, HTML)

@@ -14,12 +14,11 @@ import numpy as np
 import pandas as pd
 import scipy.stats as ss
 
+from model.analysis.treatments import BASELINE, treatment_key
 from model.errors import PipelineError
-from model.regularisers.names import IDS
 
 log = logging.getLogger(__name__)
 
-BASELINE = "none"
 BASELINE_RULES = ("paper", "matched")  # the baseline's cell: mean over its seeds (the paper's rule), or the seed
 # with the best validation accuracy (selected as each regulariser's weight is: `select`)
 CONFIDENCE = 0.95
@@ -111,11 +110,6 @@ def _num(x):
 def natural_key(name: str) -> tuple:
     """Sort key that orders `pgdl/task1_v4/20` before `pgdl/task1_v4/148` (digit runs compared as integers)."""
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(name)) if p)
-
-
-def treatment_key(treatment: str) -> tuple:
-    """Sort key: the paper's row order first (none, t1, t2, l1, l2, corr, decov), unknown ids after, by name."""
-    return (IDS.index(treatment), "") if treatment in IDS else (len(IDS), treatment)
 
 
 def select(frame: pd.DataFrame, baseline: str = BASELINE, baseline_rule: str = "paper") -> pd.DataFrame:

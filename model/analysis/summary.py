@@ -12,10 +12,8 @@ import numpy as np
 import pandas as pd
 
 from model.analysis import activity_table
-from model.analysis.statistics import natural_key, treatment_key
-from model.analysis.style import label
-
-COLLAPSE_FRACTION = 0.5  # a run whose test accuracy is below this fraction of its network's median is "collapsed"
+from model.analysis.statistics import natural_key
+from model.analysis.treatments import COLLAPSE_FRACTION, collapsed, label, treatment_key
 
 
 def _p(x) -> str:
@@ -103,8 +101,7 @@ def power_sentence(st: dict) -> str:
 def collapsed_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """Finished runs whose test accuracy is below COLLAPSE_FRACTION × the median test accuracy of their network's
     runs (a diverged or dead network, not a weak one). Columns: network, regulariser, weight, seed, test_accuracy."""
-    median = frame.groupby("network")["test_accuracy"].transform("median")
-    out = frame[frame["test_accuracy"] < COLLAPSE_FRACTION * median]
+    out = frame[collapsed(frame)]
     return out[["network", "regulariser", "weight", "seed", "test_accuracy"]].reset_index(drop=True)
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from model import atomic
-from model.analysis.paper import TABLE1, TREATMENT_LABELS, TREATMENT_LABELS_LATEX
-from model.analysis.statistics import Analysis, natural_key, treatment_key
+from model.analysis.paper import TABLE1
+from model.analysis.statistics import Analysis, natural_key
+from model.analysis.treatments import LABELS, LABELS_LATEX, treatment_key
 
 
 def _cell(value, digits: int) -> str:
@@ -119,8 +120,8 @@ def paired_table(analysis: Analysis) -> pd.DataFrame | None:
 def labelled(table: pd.DataFrame, columns: bool = False) -> pd.DataFrame:
     """The same table with treatment ids in the index (and, with `columns`, in the columns) replaced by the paper's
     labels (`∅`, `T1`, ...)."""
-    out = table.rename(index=lambda t: TREATMENT_LABELS.get(t, t))
-    return out.rename(columns=lambda t: TREATMENT_LABELS.get(t, t)) if columns else out
+    out = table.rename(index=lambda t: LABELS.get(t, t))
+    return out.rename(columns=lambda t: LABELS.get(t, t)) if columns else out
 
 
 def selected_accuracy_table(selected: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -176,7 +177,7 @@ def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
         md = to_markdown(labelled(table, columns=name == "nemenyi_p"), bold)
         paths.append(atomic.write_text(out_dir / f"{name}.md", md))
         paths.append(atomic.write_text(out_dir / f"{name}.tex", to_latex(table, bold,
-                                                                         row_labels=TREATMENT_LABELS_LATEX)))
+                                                                         row_labels=LABELS_LATEX)))
     paths.append(atomic.write_text(out_dir / "selected.csv", analysis.selected.to_csv(index=False)))
     for name, table in (("intervals", intervals_table(analysis)), ("paired_tests", paired_table(analysis))):
         if table is not None:
@@ -184,7 +185,7 @@ def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
             shown = table.astype({c: str for c in ("n_pairs", "n_networks") if c in table})  # counts as integers
             paths.append(atomic.write_text(out_dir / f"{name}.md", to_markdown(labelled(shown), digits=4)))
             paths.append(atomic.write_text(out_dir / f"{name}.tex", to_latex(shown, digits=4,
-                                                                              row_labels=TREATMENT_LABELS_LATEX)))
+                                                                              row_labels=LABELS_LATEX)))
     comparison = paper_comparison(analysis)
     if comparison is not None:
         paths.append(atomic.write_text(out_dir / "paper_comparison.csv", comparison.to_csv()))

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from model import atomic
 from model.analysis.figures.plotting import pyplot
-from model.analysis.paper import TREATMENT_LABELS, TREATMENT_LABELS_LATEX
-from model.analysis.style import colour, treatment_gid
+from model.analysis.treatments import LABELS, LABELS_LATEX, colour, treatment_gid
 
 ROW = 0.32      # vertical distance between label rows, inches (TikZ: the same in cm × 2.54)
 WIDTH = 4.2     # length of the rank axis, inches
@@ -77,7 +76,7 @@ def layout(average_ranks: dict, groups: list, cd: float | None = None) -> Layout
 
 def label(treatment: str, rank: float, latex: bool = False) -> str:
     """Display text of a stem: the paper's name for known ids (`T1`, `∅`, ...) and the mean rank."""
-    names = TREATMENT_LABELS_LATEX if latex else TREATMENT_LABELS
+    names = LABELS_LATEX if latex else LABELS
     name = names.get(treatment, _latex_escape(treatment) if latex else treatment)
     return f"{name} ({rank:.2f})"
 

@@ -3,6 +3,7 @@
 Must not know what any figure shows.
 """
 import io
+import re
 from pathlib import Path
 
 from model import atomic
@@ -24,3 +25,8 @@ def save_png(fig, path: str | Path, dpi: int = 110) -> Path:
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     pyplot().close(fig)
     return atomic.write_bytes(path, buf.getvalue())
+
+
+def slug(name: str) -> str:
+    """A network name as a file-name part: `pgdl/task1_v4/20` -> `pgdl_task1_v4_20`."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")

@@ -1,10 +1,11 @@
-"""What NP and DGP say: measures per regulariser and weight, and Kendall's τ with the generalisation gap.
+"""The report's section on what NP and DGP say: measures per regulariser and weight, and Kendall's τ with the
+generalisation gap. `section` plugs into `model.analysis.report.build(extra_sections=...)`.
 
 Input is the tidy measures CSV of `scripts/measure.py` (`model.measures.table.COLUMNS`); the gap of a network is
-train − test accuracy (fractions). `measures_section` returns the report's Markdown section and writes its figures
-(regularisers in their colours and paper labels, `model.analysis.style`). A run is `collapsed` when its test accuracy
-is below COLLAPSE_FRACTION × the median of its network's runs (`model.analysis.summary`); such runs are marked in the
-figures and τ is also given without them. Reads CSVs and writes PNGs only; must not compute measures or train.
+train − test accuracy (fractions). `measures_section` returns the Markdown section and writes its figures
+(`model.analysis.figures.measures`). A run is `collapsed` by the rule of `model.analysis.treatments`; such runs are
+marked in the figures and τ is also given without them. Reads CSVs and writes PNGs only; must not compute measures
+or train.
 """
 import math
 from pathlib import Path
@@ -12,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.analysis.figures.plotting import pyplot, save_png
-from model.analysis.statistics import treatment_key
-from model.analysis.style import colour, label, treatment_gid
-from model.analysis.summary import COLLAPSE_FRACTION
+from model.analysis.accuracies import read as read_accuracies
+from model.analysis.figures import measures as figures
 from model.analysis.tables import to_markdown
+from model.analysis.treatments import COLLAPSE_FRACTION, collapsed, label, treatment_key
 from model.measures.compute import CHANNEL_MAX
 from model.measures.table import read as read_measures
 
@@ -35,9 +35,8 @@ def wide(measures: pd.DataFrame) -> pd.DataFrame:
     out = net.drop_duplicates("run_id")[ident].set_index("run_id").join(out).reset_index()
     out["gap"] = out["train_accuracy"] - out["test_accuracy"]
     runs = out["source"] == "run"
-    median = out[runs].groupby("network")["test_accuracy"].transform("median")
     out["collapsed"] = False
-    out.loc[runs, "collapsed"] = out.loc[runs, "test_accuracy"] < COLLAPSE_FRACTION * median
+    out.loc[runs, "collapsed"] = collapsed(out[runs])
     return out
 
 
@@ -108,9 +107,7 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
     """
     measures = read_measures(measures_csv)
     if accuracies_csv is not None:
-        from model.analysis.accuracies import read
-
-        measures = with_accuracies(measures, read(accuracies_csv))
+        measures = with_accuracies(measures, read_accuracies(accuracies_csv))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table, taus = per_regulariser(measures), kendall(measures)
@@ -136,20 +133,22 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
         "",
     ]
     if not table.empty:
+        by_weight = figures.by_weight(wide(measures[measures["source"] == "run"]), FIGURE_MEASURES, LABELS, out_dir)
         lines += ["### Measures per regulariser and weight", "", "Mean ± standard deviation over the n runs of each "
                   "row (its networks × seeds; a single run has no spread).", "", _regulariser_markdown(table),
-                  "", f"![NP and DGP per regulariser and weight]({_plot_by_weight(measures, out_dir).name})", ""]
+                  "", f"![NP and DGP per regulariser and weight]({by_weight.name})", ""]
     lines += ["### Kendall's τ between each measure and the generalisation gap", ""]
     if taus.empty:
         lines += ["No network measured.", ""]
     else:
+        vs_gap = figures.vs_gap(wide(measures), taus, FIGURE_MEASURES, LABELS, out_dir)
         lines += [_markdown(taus.assign(measure=taus["measure"].map(LABELS), tau=taus["tau"].map(_num),
                                         p=taus["p"].map(_num))),
                   "τ > 0: networks with a larger measure have a larger gap. With few networks (PGDL: 8 in the paper's "
                   "selection) |τ| must be large to mean anything; p is the two-sided p-value of τ-b. Collapsed runs "
                   f"(test accuracy below {COLLAPSE_FRACTION:g} × their network's median) have near-chance accuracy "
                   "and a gap near 0 whatever their weights: they can make τ alone, hence the rows without them.", "",
-                  f"![Measures against the generalisation gap]({_plot_vs_gap(measures, out_dir, taus).name})", ""]
+                  f"![Measures against the generalisation gap]({vs_gap.name})", ""]
     return "\n".join(lines)
 
 
@@ -176,69 +175,8 @@ def _num(x: float) -> str:
     return "—" if not np.isfinite(x) else f"{x:.3f}"
 
 
-def _plot_by_weight(measures: pd.DataFrame, out_dir: Path) -> Path:
-    """Per block (rows) and measure (columns): mean ± std over the runs (networks × seeds) against the weight, one
-    line per regulariser in its colour; the baseline as a black dashed line."""
-    plt = pyplot()
-    runs = wide(measures[measures["source"] == "run"])
-    blocks = sorted(runs["block"].unique())
-    fig, axes = plt.subplots(len(blocks), len(FIGURE_MEASURES), figsize=(5 * len(FIGURE_MEASURES), 3.2 * len(blocks)),
-                             squeeze=False)
-    for ax_row, block in zip(axes, blocks):
-        b = runs[runs["block"] == block]
-        for ax, m in zip(ax_row, FIGURE_MEASURES):
-            regs = [r for r in sorted(b["regulariser"].unique(), key=treatment_key) if r != "none"]
-            for reg in sorted(b["regulariser"].unique(), key=treatment_key):
-                s = b[b["regulariser"] == reg].groupby("weight")[m].agg(["mean", "std"]).reset_index()
-                if reg == "none":  # the unregularised baseline, drawn across the weight axis
-                    ax.axhline(s["mean"].mean(), color=colour(reg), linestyle="--", label=label(reg),
-                               gid=treatment_gid(reg))
-                    continue
-                dodge = 10 ** (0.03 * (regs.index(reg) - (len(regs) - 1) / 2))  # side by side, not on one x
-                ax.errorbar(s["weight"] * dodge, s["mean"], yerr=s["std"].fillna(0), marker="o", ms=4, capsize=2,
-                            lw=1.2, label=label(reg), color=colour(reg), gid=treatment_gid(reg))
-            ax.set_xscale("symlog", linthresh=_linthresh(b["weight"]))
-            ax.set(xlabel="regulariser weight ω (points side by side around each weight)", ylabel=LABELS[m])
-            ax.set_title(f"{block}: {LABELS[m]}\nmean ± std over the runs (networks × seeds)", fontsize=10)
-            ax.legend(fontsize="small", ncol=2)
-    fig.tight_layout()
-    return save_png(fig, out_dir / "measures_by_weight.png")
-
-
-def _linthresh(weights: pd.Series) -> float:
-    positive = weights[weights > 0]
-    return float(positive.min()) if not positive.empty else 1.0
-
-
-def _tau_text(taus: pd.DataFrame, measure: str) -> str:
-    """One line per population: `name: τ = 0.12 (p = 0.3, n = 39)`."""
-    rows = taus[taus["measure"] == measure]
-    return "\n".join(f"{r.population}: τ = {_num(r.tau)} (p = {_num(r.p)}, n = {r.n})" for r in rows.itertuples())
-
-
-def _plot_vs_gap(measures: pd.DataFrame, out_dir: Path, taus: pd.DataFrame | None = None) -> Path:
-    """Scatter of each network measure against the gap: trained runs coloured by regulariser (collapsed runs as ×),
-    PGDL models as grey triangles (one shade per task); Kendall's τ of each population printed in the panel."""
-    plt = pyplot()
-    table = wide(measures)
-    taus = kendall(measures) if taus is None else taus
-    fig, axes = plt.subplots(1, len(FIGURE_MEASURES), figsize=(5.6 * len(FIGURE_MEASURES), 4.4), squeeze=False)
-    pgdl = table[table["source"] == "pgdl"]
-    runs = table[table["source"] == "run"]
-    for ax, m in zip(axes[0], FIGURE_MEASURES):
-        for i, (task, g) in enumerate(pgdl.groupby(pgdl["network"].str.split("/").str[1])):
-            ax.scatter(g[m], g["gap"], s=22, marker="^", color=str(0.3 + 0.25 * (i % 3)), label=f"PGDL {task}")
-        for reg in sorted(runs["regulariser"].unique(), key=treatment_key):
-            g = runs[runs["regulariser"] == reg]
-            ok, bad = g[~g["collapsed"]], g[g["collapsed"]]
-            ax.scatter(ok[m], ok["gap"], s=20, color=colour(reg), label=label(reg), gid=treatment_gid(reg),
-                       edgecolor="white", linewidth=0.4)
-            if not bad.empty:
-                ax.scatter(bad[m], bad["gap"], s=40, marker="x", color=colour(reg), gid=treatment_gid(reg),
-                           label=f"{label(reg)} collapsed")
-        ax.text(0.02, 0.98, _tau_text(taus, m), transform=ax.transAxes, va="top", fontsize=7,
-                bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.8"))
-        ax.set(xlabel=LABELS[m], ylabel="generalisation gap (train − test accuracy)")
-        ax.legend(fontsize="x-small", loc="lower right", ncol=2)
-    fig.tight_layout()
-    return save_png(fig, out_dir / "measures_vs_gap.png")
+def section(inp) -> list[str]:
+    """The report section (`model.analysis.report.Inputs -> Markdown lines`): nothing without a measures CSV (the one
+    given, or `measures.csv` beside the accuracies)."""
+    path = inp.measures_csv or inp.accuracies_csv.with_name("measures.csv")
+    return [measures_section(path, inp.accuracies_csv, inp.out_dir), ""] if path.exists() else []

@@ -1,0 +1,60 @@
+"""Accuracy against the regulariser weight, one PNG per network: validation and test accuracy (mean ± std over
+seeds) per regulariser panel, the baseline as black lines, collapsed points as markers on the lower edge."""
+from pathlib import Path
+
+import pandas as pd
+
+from model.analysis.figures import plotting
+from model.analysis.treatments import BASELINE, COLLAPSE_FRACTION, colour, label, treatment_gid, treatment_key
+
+
+def plot(frame: pd.DataFrame, network: str, out_dir: Path) -> Path:
+    """Mean (± std over seeds) validation and test accuracy against the weight, one panel per regulariser in its
+    colour, each panel on its own y axis zoomed on the points that did not collapse; the baseline as black lines.
+    Returns the PNG path."""
+    plt = plotting.pyplot()
+    runs_ = frame[frame["network"] == network]
+    regs = sorted((r for r in runs_["regulariser"].unique() if r != BASELINE), key=treatment_key)
+    base = runs_[runs_["regulariser"] == BASELINE]
+    floor = COLLAPSE_FRACTION * float(runs_["test_accuracy"].median())
+    fig, axes = plt.subplots(1, max(1, len(regs)), figsize=(2.5 * max(1, len(regs)), 2.7), squeeze=False,
+                             layout="constrained")
+    for ax, reg in zip(axes[0], regs):
+        cell = runs_[(runs_["regulariser"] == reg) & (runs_["weight"] > 0)]
+        agg = cell.groupby("weight")[["val_accuracy", "test_accuracy"]].agg(["mean", "std", "count"])
+        shown = [] if base.empty else [base["val_accuracy"].mean(), base["test_accuracy"].mean()]
+        for col, style, face in (("val_accuracy", "o-", colour(reg)), ("test_accuracy", "s--", "white")):
+            mean, std = agg[(col, "mean")], agg[(col, "std")].fillna(0.0)
+            ok = mean >= floor
+            ax.errorbar(agg.index[ok], mean[ok], yerr=std[ok] if (agg[(col, "count")] > 1).any() else None,
+                        fmt=style, ms=4, lw=1.2, capsize=2, color=colour(reg), mfc=face, gid=treatment_gid(reg),
+                        label=col.split("_")[0])
+            shown += list(mean[ok] - std[ok]) + list(mean[ok] + std[ok])
+        lo, hi = (min(shown), max(shown)) if shown else (0.0, 1.0)
+        pad = max(0.01, 0.08 * (hi - lo))
+        ax.set_ylim(lo - pad, hi + pad)
+        for w in agg.index:  # collapsed: a marker on the lower edge per accuracy, one label with the values
+            low = [(col, agg.loc[w, (col, "mean")]) for col in ("val_accuracy", "test_accuracy")
+                   if agg.loc[w, (col, "mean")] < floor]
+            for col, _ in low:
+                ax.plot([w], [lo - pad], marker="v", ms=7, color=colour(reg), clip_on=False, gid=treatment_gid(reg),
+                        mfc=colour(reg) if col == "val_accuracy" else "white")
+            if low:
+                ax.annotate("\n".join(f"{col.split('_')[0]} {v:.2f}" for col, v in low), (w, lo - pad),
+                            xytext=(0, 7), textcoords="offset points", ha="center", va="bottom", fontsize=6.5,
+                            color=colour(reg))
+        ax.margins(x=0.12)
+        if not base.empty:
+            for col, style in (("val_accuracy", ":"), ("test_accuracy", "-.")):
+                ax.axhline(base[col].mean(), color=colour(BASELINE), ls=style, lw=1, gid=treatment_gid(BASELINE))
+        n = int(agg[("val_accuracy", "count")].max()) if not agg.empty else 0
+        ax.text(0.02, 0.02, "1 seed: no spread" if n == 1 else f"± std, {n} seeds", transform=ax.transAxes,
+                fontsize=6.5, color="0.35", va="bottom")
+        ax.set_xscale("log")
+        ax.set_title(label(reg), fontsize=10, color=colour(reg), weight="bold")
+        ax.set_xlabel("weight ω", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("accuracy", fontsize=8)
+    axes[0][0].legend(fontsize=7, title="black: ∅", title_fontsize=6, loc="best")
+    fig.suptitle(network, fontsize=10)
+    return plotting.save_png(fig, out_dir / f"acc_vs_weight_{plotting.slug(network)}.png")
