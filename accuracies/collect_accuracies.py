@@ -1,49 +1,10 @@
 #!/usr/bin/env python
 """Collect every finished run (DONE.json) under a folder into one tidy accuracies CSV.
 
-    python accuracies/collect_accuracies.py RUNS_ROOT --out ACCURACIES.csv [--force]
-    python accuracies/collect_accuracies.py --sweep SWEEP.json --out ACCURACIES.csv [--force]
-
-Columns: block,network,regulariser,weight,seed,val_accuracy,test_accuracy, then more. Runs that are not finished
-(failed, running, partial, and with --sweep the sweep's tasks with no folder) are listed in
-ACCURACIES.incomplete.csv and on stderr. With --sweep only that sweep's tasks are collected, and RUNS_ROOT defaults
-to its output root. The work is in model/analysis/accuracies.py.
-"""
-import argparse
+Entry point only: the command is `model/commands/collect_accuracies.py` (`--help` says how to use it)."""
 import sys
-from pathlib import Path
 
-from model import cli
-from model.analysis import accuracies
-from model.errors import PipelineError
-
-
-def work(args) -> int:
-    expected, root = None, args.root
-    if args.sweep:
-        from model.sweeps import grid
-
-        tasks = grid.load(args.sweep)
-        expected = [task.task_id for task in tasks]
-        if root is None and tasks:  # run_dir = <output root>/<task id>
-            root = Path(*Path(tasks[0].run_dir).parts[:-len(Path(tasks[0].task_id).parts)])
-    if root is None:
-        raise PipelineError("give RUNS_ROOT, or --sweep SWEEP.json to collect that sweep's runs")
-    collection = accuracies.collect(root, expected)
-    csv, side = accuracies.write(collection, args.out, force=args.force)
-    print(f"{len(collection.frame)} finished runs → {csv}; {len(collection.incomplete)} not finished → {side}")
-    return 0
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("root", nargs="?", help="folder holding the run folders (default with --sweep: its output root)")
-    p.add_argument("--out", required=True, help="CSV to write")
-    p.add_argument("--sweep", help="sweep file: collect only its tasks; list those with no run folder as missing")
-    p.add_argument("--force", action="store_true", help="overwrite an existing CSV")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    return cli.run(work, p.parse_args(argv))
-
+from model.commands.collect_accuracies import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,30 +1,10 @@
 #!/usr/bin/env python
 """Write the initial weights of the three MNIST MLPs (data/mnist/zoo/model_{0,1,2}.npz) from a seed.
 
-Network 1 is network 0 plus Dropout(0.5) and gets network 0's initial weights.
-
-    python scripts/make_mnist_zoo.py --seed 0
-"""
-import argparse
+Entry point only: the command is `model/commands/make_mnist_zoo.py` (`--help` says how to use it)."""
 import sys
 
-from model import cli
-from model.zoo import mnist
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", default="data", help="data folder (default: data)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
-    parser.add_argument("--force", action="store_true", help="rewrite existing files")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    return cli.run(run, parser.parse_args(argv))
-
-
-def run(args) -> int:
-    print("\n".join(map(str, mnist.make_zoo(args.data_root, seed=args.seed, force=args.force))))
-    return 0
-
+from model.commands.make_mnist_zoo import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,39 +1,10 @@
 #!/usr/bin/env python
 """Write a tiny synthetic PGDL tree in the real formats (random data, not CIFAR-10), and optionally zip it.
 
-For tests and offline trials of the loader and the downloader, never for results:
-
-    python scripts/make_pgdl_replica.py --out /tmp/replica/pgdl --zip /tmp/replica.zip
-    python scripts/download_pgdl.py --data-root /tmp/d --url http://127.0.0.1:8000/replica.zip
-"""
-import argparse
+Entry point only: the command is `model/commands/make_pgdl_replica.py` (`--help` says how to use it)."""
 import sys
-from pathlib import Path
 
-from model import cli
-from model.errors import PipelineError
-from model.zoo import pgdl_replica
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="folder to write (plays public_data/)")
-    parser.add_argument("--zip", help="also write this zip of the tree")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--force", action="store_true", help="write into an existing, non-empty folder")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    return cli.run(run, parser.parse_args(argv))
-
-
-def run(args) -> int:
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise PipelineError(f"{out}: exists and is not empty; use --force")
-    pgdl_replica.write_replica(out, seed=args.seed)
-    if args.zip:
-        pgdl_replica.write_zip(out, args.zip)
-    print(args.zip or out)
-    return 0
+from model.commands.make_pgdl_replica import main
 
 if __name__ == "__main__":
     sys.exit(main())

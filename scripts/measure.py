@@ -1,51 +1,10 @@
 #!/usr/bin/env python
 """Neural persistence and deep graph persistence of every finished run of a sweep and of PGDL models → tidy CSV.
 
-    python scripts/measure.py --runs experiments/demo --out experiments/demo/measures.csv
-    python scripts/measure.py --pgdl data/pgdl/input_data/task1_v4 --out pgdl_measures.csv
-
-Columns: model.measures.table.COLUMNS (run_id, measure, value, layer, source, ...). An existing --out keeps its rows;
-only networks not in it are measured (--force recomputes everything). Exit 0 when all were measured, 2 on bad input
-(one line per network that could not be measured; the others are still written).
-"""
-import argparse
-import logging
+Entry point only: the command is `model/commands/measure.py` (`--help` says how to use it)."""
 import sys
-from pathlib import Path
 
-from model import cli
-from model.errors import PipelineError
-from model.measures import table
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", action="append", default=[], type=Path, metavar="DIR",
-                        help="a sweep's output folder (run folders with DONE.json at any depth); repeatable")
-    parser.add_argument("--pgdl", action="append", default=[], type=Path, metavar="TASK_DIR",
-                        help="a PGDL task folder (input_data/<task> with model_<id>/ folders); repeatable")
-    parser.add_argument("--out", required=True, type=Path, help="the measures CSV to write (atomically)")
-    parser.add_argument("--data-root", type=Path, default=None, help="the zoo's data folder (default: each spec's)")
-    parser.add_argument("--force", action="store_true", help="recompute networks already in --out")
-    parser.add_argument("--debug", action="store_true", help="tracebacks on errors")
-    args = parser.parse_args(argv)
-    if not args.runs and not args.pgdl:
-        parser.error("give at least one --runs or --pgdl folder")
-    return cli.run(run, args)
-
-
-def run(args) -> int:
-    for folder in args.runs + args.pgdl:
-        if not folder.is_dir():
-            raise PipelineError(f"{folder}: no such folder")
-    existing = table.read(args.out) if args.out.exists() else None
-    measures, errors = table.update(existing, args.runs, args.pgdl, data_root=args.data_root, force=args.force)
-    table.write(measures, args.out)
-    for line in errors:
-        print(f"error: {line}", file=sys.stderr)
-    logging.info("%s: %d networks, %d rows", args.out, measures["run_id"].nunique(), len(measures))
-    return 2 if errors else 0
-
+from model.commands.measure import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,12 +1,10 @@
 #!/usr/bin/env python
 """Train one run from its spec file: `python scripts/run_experiment.py SPEC.json [--force] [--debug]`.
 
-Thin wrapper over `model.runs.execute.main` (the same as `python -m model.runs.execute`): it trains, says the run is
-already done, or resumes it from its last checkpoint. Exit codes: 0 done, 1 training failed, 2 bad input, 3 claimed.
-"""
+Entry point only: the command is `model/commands/run_experiment.py` (`--help` says how to use it)."""
 import sys
 
-from model.runs.execute import main
+from model.commands.run_experiment import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

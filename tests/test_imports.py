@@ -45,7 +45,7 @@ def test_the_module_maps_match_the_tree():
     architecture = (REPO / "docs" / "architecture.md").read_text()
     module_map = architecture[architecture.index("## Module map"):architecture.index("## Contracts")]
     packages = sorted(p.parent.name for p in (REPO / "model").glob("*/__init__.py"))
-    assert packages == ["analysis", "files", "measures", "regularisers", "runs", "sweeps", "zoo"]
+    assert packages == ["analysis", "commands", "files", "measures", "regularisers", "runs", "sweeps", "zoo"]
     assert [p for p in packages if f"`model/{p}/`" not in readme] == []
     for path in (REPO / "model").rglob("*.py"):
         if path.name != "__init__.py":

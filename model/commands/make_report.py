@@ -1,0 +1,38 @@
+"""Build a sweep's report page (Markdown + PNG, and one self-contained HTML page) from its accuracies and statistics.
+
+    python scripts/make_report.py --accuracies ACC.csv --statistics DIR --out REPORT_DIR [--measures MEASURES.csv]
+                                  [--title TEXT] [--force]
+
+Writes REPORT_DIR/report.md, its PNGs and REPORT_DIR/report.html (figures embedded; opens offline). Prints the
+report's path. Exit status 2 with one line on stderr for bad input. The work is in model/analysis/report.py
+(and model/measures/report_section.py for the NP/DGP section).
+"""
+import argparse
+import sys
+
+from model import cli
+from model.analysis import report
+from model.measures import report_section
+
+
+def work(args) -> int:
+    path = report.build(args.accuracies, args.statistics, args.out, measures_csv=args.measures,
+                        title=args.title, force=args.force, extra_sections=(report_section.section,))
+    print(f"report: {path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--accuracies", required=True, help="accuracies CSV (accuracies/collect_accuracies.py)")
+    p.add_argument("--statistics", required=True, help="folder written by extract_statistics.py")
+    p.add_argument("--out", required=True, help="report folder (report.md, PNGs, report.html)")
+    p.add_argument("--measures", help="NP/DGP measures CSV (default: measures.csv beside the accuracies, if any)")
+    p.add_argument("--title", default="Report", help="page title")
+    p.add_argument("--force", action="store_true", help="overwrite an existing report")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return cli.run(work, p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Get MNIST (download or a folder of IDX .gz files), check it, and write data/mnist/mnist.npz with the split.
+
+    python scripts/prepare_mnist.py                         # download from the public mirrors
+    python scripts/prepare_mnist.py --from-dir ~/mnist      # use train-/t10k- *-idx?-ubyte.gz you already have
+"""
+import argparse
+import sys
+
+from model import cli
+from model.zoo import mnist
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default="data", help="data folder (default: data)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--from-dir", help="folder holding the four MNIST .gz files")
+    source.add_argument("--base-url", action="append", help="mirror to download from (repeatable; default: "
+                        + ", ".join(mnist.MIRRORS) + ")")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the 48k/12k train/validation split")
+    parser.add_argument("--force", action="store_true", help="rewrite existing files")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    return cli.run(run, parser.parse_args(argv))
+
+
+def run(args) -> int:
+    path = mnist.prepare(args.data_root, source_dir=args.from_dir, base_urls=args.base_url or mnist.MIRRORS,
+                         seed=args.seed, force=args.force)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
