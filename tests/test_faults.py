@@ -553,7 +553,9 @@ def test_14_http_404_and_refused_are_not_retried(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- 15
-def test_15_pgdl_is_fetched_over_https_and_every_member_is_checked_against_pinned_sha256s(tmp_path):
+def test_15_pgdl_is_fetched_over_https_and_every_member_is_checked_against_its_pin_or_record(tmp_path):
+    import hashlib
+
     from model.zoo import pgdl_fetch
 
     assert pgdl_fetch.PUBLIC_URL.startswith("https://")
@@ -561,12 +563,19 @@ def test_15_pgdl_is_fetched_over_https_and_every_member_is_checked_against_pinne
     assert pins["url"] == pgdl_fetch.PUBLIC_URL and isinstance(pins["sha256"], dict)
     member = remote_zip.Member("input_data/task1_v4/model_20/config.json", 0, 0, 2, 2, 0)
     (tmp_path / "f").write_bytes(b"{}")
-    good = {member.name: __import__("hashlib").sha256(b"{}").hexdigest()}
-    pgdl_fetch.check_pins([(member, tmp_path / "f")], good, tmp_path / "pins.json")
-    with pytest.raises(DataError, match=r"config.json.*SHA-256.*expected"):
-        pgdl_fetch.check_pins([(member, tmp_path / "f")], {member.name: "0" * 64}, tmp_path / "pins.json")
-    with pytest.raises(DataError, match=r"no pinned SHA-256.*--record-hashes"):
-        pgdl_fetch.check_pins([(member, tmp_path / "f")], {}, tmp_path / "pins.json")
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"sha256": {member.name: hashlib.sha256(b"{}").hexdigest().upper()}}))
+    bad.write_text(json.dumps({"sha256": {member.name: "0" * 64}}))
+    pgdl_fetch.Checksums(tmp_path / "a", "x", [bad, good])(member, tmp_path / "f")  # the later file wins
+    with pytest.raises(DataError, match=rf"config.json: SHA-256 [0-9a-f]{{64}}, expected 0{{64}} \(pinned in {bad}"):
+        pgdl_fetch.Checksums(tmp_path / "b", "x", [good, bad])(member, tmp_path / "f")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # pinned members are not recorded
+    pgdl_fetch.Checksums(tmp_path / "c", "x", [pgdl_fetch.PINS])(member, tmp_path / "f")  # no pin: recorded
+    record = json.loads((tmp_path / "c" / pgdl_fetch.RECORD).read_text())
+    assert record["sha256"] == {member.name: hashlib.sha256(b"{}").hexdigest()}
+    (tmp_path / "c" / pgdl_fetch.RECORD).write_text("{}")
+    with pytest.raises(DataError, match=rf"{pgdl_fetch.RECORD}: not a pin file.*delete it"):
+        pgdl_fetch.Checksums(tmp_path / "c", "x", [pgdl_fetch.PINS])
 
 
 @pytest.mark.slow
@@ -593,20 +602,30 @@ def _pgdl_archive(path: Path, config: bytes) -> bytes:
 
 
 def test_15_a_substituted_member_with_a_valid_crc_is_refused_and_not_kept(tmp_path):
+    import hashlib
+
     from model.zoo import pgdl_fetch
 
-    pins = tmp_path / "pins.json"
-    pins.write_text(json.dumps({"url": "x", "sha256": {}}))
     honest = _pgdl_archive(tmp_path / "honest.zip", b'{"model_config": []}')
     evil = _pgdl_archive(tmp_path / "evil.zip", b'{"model_config": ["evil"]}')
+    config = tmp_path / "d" / "pgdl" / "input_data/task1_v4/model_20/config.json"
     with LoopbackServer({"/p.zip": honest, "/q.zip": evil}) as server:
-        with pytest.raises(DataError, match="no pinned SHA-256"):
-            pgdl_fetch.fetch(tmp_path / "d0", server.url + "/p.zip", models=(20,), pins=pins)
-        assert not list((tmp_path / "d0").rglob("config.json"))
-        pgdl_fetch.fetch(tmp_path / "d1", server.url + "/p.zip", models=(20,), pins=pins, record_hashes=True)
-        assert len(json.loads(pins.read_text())["sha256"]) == 4
-        pgdl_fetch.fetch(tmp_path / "d2", server.url + "/p.zip", models=(20,), pins=pins)  # checked, passes
-        with pytest.raises(DataError, match=r"model_20/config.json: SHA-256 [0-9a-f]{64}, expected"):
-            pgdl_fetch.fetch(tmp_path / "d3", server.url + "/q.zip", models=(20,), pins=pins)
-    assert not (tmp_path / "d3" / "pgdl" / "input_data/task1_v4/model_20/config.json").exists()
-    assert not list((tmp_path / "d3").rglob("*.part")) and not list((tmp_path / "d3").rglob(".*.tmp"))
+        pgdl_fetch.fetch(tmp_path / "d", server.url + "/p.zip", models=(20,))  # no pins: trusted on first use
+        record = json.loads((tmp_path / "d" / "pgdl" / pgdl_fetch.RECORD).read_text())
+        assert len(record["sha256"]) == 4 and record["url"] == server.url + "/p.zip"
+        manifest = json.loads((tmp_path / "d" / "pgdl" / "MANIFEST.json").read_text())
+        assert {k: v["sha256"] for k, v in manifest["members"].items()} == record["sha256"]
+        pgdl_fetch.fetch(tmp_path / "d", server.url + "/p.zip", models=(20,))  # kept files: checked, pass
+        config.unlink()
+        with pytest.raises(DataError, match=r"model_20/config.json: SHA-256 [0-9a-f]{64}, expected [0-9a-f]{64} "
+                                            r"\(recorded on first use in "):
+            pgdl_fetch.fetch(tmp_path / "d", server.url + "/q.zip", models=(20,))
+        assert not config.exists()
+        assert not list((tmp_path / "d").rglob("*.part")) and not list((tmp_path / "d").rglob(".*.tmp"))
+        pins = tmp_path / "pins.json"  # a pin the user trusts wins over the record
+        pins.write_text(json.dumps({"sha256": {config.relative_to(tmp_path / "d" / "pgdl").as_posix():
+                                               hashlib.sha256(b'{"model_config": ["evil"]}').hexdigest()}}))
+        pgdl_fetch.fetch(tmp_path / "d", server.url + "/q.zip", models=(20,), pins=(pgdl_fetch.PINS, pins))
+        assert config.read_bytes() == b'{"model_config": ["evil"]}'
+    assert json.loads((tmp_path / "d" / "pgdl" / pgdl_fetch.RECORD).read_text()) == record
+

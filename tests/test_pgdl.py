@@ -248,9 +248,9 @@ def pins(archive, tmp_path):
 
 def test_range_download_fetches_only_needed_members(archive, tmp_path, replica, pins):
     with LoopbackServer({"/public_data.zip": archive}) as server:
-        paths = pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0, pins=pins)
+        paths = pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0, pins=(pins,))
         requests, sent = len(server.log), server.bytes_sent("/public_data.zip")
-        assert pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0, pins=pins) == paths
+        assert pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0, pins=(pins,)) == paths
         assert len(server.log) == requests + 1  # a second run only reads the archive's end: files are CRC-checked
     root = tmp_path / "pgdl"
     got = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
@@ -282,11 +282,11 @@ def test_cut_connection_mid_member_resumes(archive, tmp_path, pins):
     start, stop = member_data_range(archive, name)
     with LoopbackServer({"/p.zip": archive}, cuts={"/p.zip": {start: 1000, start + 1000: 0}}) as server:
         with pytest.raises(DataError, match="download failed after 1 attempt "):
-            pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retries=0, retry_wait_s=0, pins=pins)
+            pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retries=0, retry_wait_s=0, pins=(pins,))
         final = tmp_path / "pgdl" / name
         assert not final.exists()  # never under its final name while incomplete
         assert Path(f"{final}.part").stat().st_size == 1000
-        pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retry_wait_s=0, pins=pins)  # a later run resumes the .part
+        pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retry_wait_s=0, pins=(pins,))  # a later run resumes the .part
     assert f"bytes={start + 1000}-{stop - 1}" in [entry[1] for entry in server.log]
     assert not list((tmp_path / "pgdl").rglob("*.part")) and not list((tmp_path / "pgdl").rglob("*.tmp"))
     xs, _ = tfrecord.read_shard(final)
@@ -306,7 +306,7 @@ def test_corrupted_member_is_rejected(archive, tmp_path, pins):
     corrupted[start + 5] ^= 0xFF
     with LoopbackServer({"/p.zip": bytes(corrupted)}) as server:
         with pytest.raises(DataError, match=f"member {name} has CRC-32 [0-9a-f]{{8}} .* expected [0-9a-f]{{8}}"):
-            pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retry_wait_s=0, pins=pins)
+            pgdl_fetch.fetch(tmp_path, server.url + "/p.zip", retry_wait_s=0, pins=(pins,))
     final = tmp_path / "pgdl" / name
     assert not final.exists() and not Path(f"{final}.part").exists()
     assert not list(final.parent.glob(".*.tmp"))
@@ -324,9 +324,43 @@ def test_path_traversal_member_is_refused_before_anything_is_written(tmp_path):
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "data").exists()
 
 
+def test_first_fetch_with_the_command_records_the_sha256s_under_the_data_root_and_a_damaged_file_is_refused(
+        archive, tmp_path):
+    """As a new user runs it: no pins anywhere, an empty data folder; the package is never written."""
+    import hashlib
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    pins_before = (pgdl_fetch.PINS.read_bytes(), pgdl_fetch.PINS.stat().st_mtime_ns)
+    with LoopbackServer({"/public_data.zip": archive}) as server:
+        command = [sys.executable, str(repo / "scripts" / "download_pgdl.py"), "--data-root", str(tmp_path / "data"),
+                   "--url", server.url + "/public_data.zip"]
+        first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+        assert first.returncode == 0, first.stderr
+        root = tmp_path / "data" / "pgdl"
+        record = json.loads((root / pgdl_fetch.RECORD).read_text())["sha256"]
+        assert set(record) == needed_names(archive)
+        assert all(hashlib.sha256((root / n).read_bytes()).hexdigest() == d for n, d in record.items())
+        assert all(f"{n}: no pinned SHA-256; trusted on first use: {d}" in first.stderr for n, d in record.items())
+        again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+        assert again.returncode == 0 and f"SHA-256: {len(record)} recorded earlier" in again.stderr, again.stderr
+        damaged = root / TASK / "model_21" / "weights_init.hdf5"
+        data = bytearray(damaged.read_bytes())
+        data[100] ^= 0xFF
+        damaged.write_bytes(bytes(data))
+        refused = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert refused.returncode == 2
+    [line] = [line for line in refused.stderr.splitlines() if line.startswith("error: ")]
+    assert f"{damaged}: exists but differs from archive member {TASK}/model_21/weights_init.hdf5" in line
+    assert "Traceback" not in refused.stderr
+    assert (pgdl_fetch.PINS.read_bytes(), pgdl_fetch.PINS.stat().st_mtime_ns) == pins_before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # nothing written outside the data folder
+
+
 def test_whole_archive_fallback_without_range_support(archive, tmp_path, pins):
     with LoopbackServer({"/public_data.zip": archive}, ranges=False) as server:
-        pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0, pins=pins)
+        pgdl_fetch.fetch(tmp_path, server.url + "/public_data.zip", retry_wait_s=0, pins=(pins,))
     root = tmp_path / "pgdl"
     assert (root / "public_data.zip").read_bytes() == archive  # kept for later runs
     got = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}

@@ -3,12 +3,12 @@
 Reads the remote zip's central directory with HTTP Range requests and fetches only task1_v4 models 20-23 and
 148-151, the task's dataset shards and reference_data/task1_v4/model_configs.json; if the server ignores Range
 requests, downloads the whole archive (8.8 GB) once and extracts from it. Run it again to resume. Every member is
-checked against the SHA-256 pinned in model/zoo/pgdl_sha256.json; --record-hashes (once, on a trusted network)
-records them there instead, to be committed.
+CRC-32 checked, and its SHA-256 checked against a pin (model/zoo/pgdl_sha256.json, or --pins FILE) or, with no pin,
+trusted on first use: recorded in <data root>/pgdl/sha256_recorded.json and checked on every later run.
 
     python scripts/download_pgdl.py
     python scripts/download_pgdl.py --url https://mirror.example/public_data.zip
-    python scripts/download_pgdl.py --record-hashes    # first trusted fetch: pin the members' SHA-256s
+    python scripts/download_pgdl.py --pins my_pins.json    # SHA-256s you trust, same format as pgdl_sha256.json
 """
 import argparse
 import sys
@@ -24,16 +24,16 @@ def main(argv=None) -> int:
     parser.add_argument("--task", default=pgdl_fetch.TASK, help=f"task folder (default: {pgdl_fetch.TASK})")
     parser.add_argument("--models", type=int, nargs="+", default=list(pgdl_fetch.PAPER_MODELS),
                         help="model ids (default: the paper's " + " ".join(map(str, pgdl_fetch.PAPER_MODELS)) + ")")
-    parser.add_argument("--record-hashes", action="store_true",
-                        help=f"write the members' SHA-256s to {pgdl_fetch.PINS.name} instead of checking them "
-                             "(once, on a trusted network; then commit the file)")
+    parser.add_argument("--pins", action="append", default=[], metavar="FILE",
+                        help=f"a pin file (the format of model/zoo/{pgdl_fetch.PINS.name}) whose SHA-256s are "
+                             "checked too and win over the repository's and the recorded ones; repeatable")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return cli.run(run, parser.parse_args(argv))
 
 
 def run(args) -> int:
     paths = pgdl_fetch.fetch(args.data_root, args.url, args.task, tuple(args.models),
-                             record_hashes=args.record_hashes)
+                             pins=(pgdl_fetch.PINS, *args.pins))
     print(f"{len(paths)} files under {args.data_root}/pgdl")
     return 0
 

@@ -5,12 +5,14 @@ Only task1_v4 models 20–23 and 148–151 (config, initial and trained weights)
 `MANIFEST.json` records each member's size, CRC-32 and SHA-256 and the source URL. Must not parse the files (the loader
 does).
 
-The CRC-32s inside the archive only catch damage: whoever serves the archive can change a member and its CRC. So each
-member is also checked against a SHA-256 pinned in the repository, `model/zoo/pgdl_sha256.json`, before it gets its
-final name, on every fetch; a member with no pin or another hash is refused (`DataError`) and never kept. The pins are
-recorded once, on a trusted network: `python scripts/download_pgdl.py --record-hashes` fetches as usual (CRC-checked),
-writes each member's SHA-256 into that file, and the file is committed. Until then the file holds no pins and a fetch
-stops at its first member, saying so.
+Three checks, each against something else. The CRC-32 the archive gives each member catches damage in transit or
+on disk (a cut connection, a flipped bit), not a substitution: whoever serves the archive can change a member and its
+CRC together. A SHA-256 pinned in a pin file (the repository's `model/zoo/pgdl_sha256.json`, empty while no
+checksums are published, or a file the user names) catches a substituted member on every fetch. Where a member has
+no pin, its SHA-256 is trusted on first use: recorded under the data root in `<data_root>/pgdl/sha256_recorded.json`
+(never inside the package, which may be read only) and logged, then checked on every later fetch, resume and
+re-extraction, so the archive cannot change under a data folder unnoticed. Pins win over the record. A member whose
+SHA-256 differs is refused (`DataError`, one line naming it) before it gets its final name, and never kept.
 """
 import hashlib
 import json
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PUBLIC_URL = "https://storage.googleapis.com/gresearch/pgdl/public_data.zip"
 PINS = Path(__file__).with_name("pgdl_sha256.json")  # {"url": ..., "sha256": {member name: hex digest}}
+RECORD = "sha256_recorded.json"  # under <data_root>/pgdl/: the SHA-256s trusted on first use, same format
 TASK = "task1_v4"
 PAPER_MODELS = (20, 21, 22, 23, 148, 149, 150, 151)
 MODEL_FILES = ("config.json", "weights_init.hdf5")
@@ -59,68 +62,86 @@ def _read_json(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def read_pins(path: Path = PINS) -> dict[str, str]:
-    """The pinned {member name: SHA-256} of `path` ({} when it holds none); a damaged file raises `DataError`."""
+def read_pins(path: Path = PINS, remedy: str = "restore it from git") -> dict[str, str]:
+    """The {member name: SHA-256} of pin file `path` ({} when it holds none); a damaged file raises `DataError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: pin file not found; expected a JSON file like {PINS.name}")
     record = _read_json(path)
     if not isinstance(record.get("sha256"), dict) or not all(
             isinstance(v, str) for v in record["sha256"].values()):
         raise DataError(f"{path}: not a pin file; expected a JSON object with a 'sha256' object of member name → hex "
-                        "digest (restore it from git)")
-    return record["sha256"]
+                        f"digest ({remedy})")
+    return {name: digest.lower() for name, digest in record["sha256"].items()}
 
 
-def check_pins(extracted, pinned: dict[str, str], pins_path: Path = PINS) -> None:
-    """`DataError` unless every (member, file) of `extracted` has the SHA-256 pinned for it in `pinned`."""
-    for member, path in extracted:
-        want = pinned.get(member.name)
-        if want is None:
-            raise DataError(f"{member.name}: no pinned SHA-256 in {pins_path}, so the member cannot be trusted; on a "
-                            "trusted network run `python scripts/download_pgdl.py --record-hashes` once and commit "
-                            "that file")
+class Checksums:
+    """Checks each extracted member's SHA-256: against its pin when one of `pin_files` has it (later files win),
+    else against the record under the data root, else records it there (trust on first use)."""
+
+    def __init__(self, root: Path, url: str, pin_files):
+        self.pinned = {}  # member name → (digest, pin file)
+        for path in pin_files:
+            self.pinned.update({name: (digest, Path(path)) for name, digest in read_pins(path).items()})
+        self.record_path = root / RECORD
+        self.recorded = (read_pins(self.record_path, f"delete it and {root} to trust the archive anew")
+                         if self.record_path.exists() else {})
+        self.url = _read_json(self.record_path).get("url", url)  # where the record's first members came from
+        self.digests: dict[str, str] = {}  # member name → SHA-256, of this fetch
+        self.counts = {"pinned": 0, "recorded earlier": 0, "trusted on first use": 0}
+
+    def __call__(self, member, path: Path) -> None:
         got = sha256_of(path)
-        if got != want.lower():
-            raise DataError(f"{member.name}: SHA-256 {got}, expected {want} (pinned in {pins_path}): the archive "
-                            "served is not the one recorded; refusing it (delete the file if it was kept, check "
-                            "--url)")
+        if member.name in self.pinned:
+            want, source = self.pinned[member.name]
+            if got != want:
+                raise DataError(f"{member.name}: SHA-256 {got}, expected {want} (pinned in {source}): the archive "
+                                "served is not the one pinned; refusing it (check --url)")
+            self.counts["pinned"] += 1
+        elif member.name in self.recorded:
+            want = self.recorded[member.name]
+            if got != want:
+                raise DataError(f"{member.name}: SHA-256 {got}, expected {want} (recorded on first use in "
+                                f"{self.record_path}): the archive served differs from the one first fetched; "
+                                "refusing it (check --url)")
+            self.counts["recorded earlier"] += 1
+        else:
+            self.recorded[member.name] = got
+            write_json(self.record_path, {
+                "about": "SHA-256 of the PGDL archive members first fetched into this folder, which no pin file "
+                         "pinned (trust on first use); checked on every later fetch (model/zoo/pgdl_fetch.py). "
+                         "Compare them with a source you trust; a pin file given with --pins wins over them.",
+                "url": self.url, "sha256": dict(sorted(self.recorded.items()))})
+            log.info("%s: no pinned SHA-256; trusted on first use: %s (recorded in %s)", member.name, got,
+                     self.record_path)
+            self.counts["trusted on first use"] += 1
+        self.digests[member.name] = got
+
+    def summary(self) -> str:
+        return ", ".join(f"{n} {what}" for what, n in self.counts.items() if n)
 
 
 def fetch(data_root: str | Path, url: str = PUBLIC_URL, task: str = TASK, models=PAPER_MODELS, *,
-          retries: int = download.RETRIES, retry_wait_s: float = download.RETRY_WAIT_S, pins: Path = PINS,
-          record_hashes: bool = False) -> list[Path]:
+          retries: int = download.RETRIES, retry_wait_s: float = download.RETRY_WAIT_S, pins=(PINS,)) -> list[Path]:
     """Fetch the needed members into `<data_root>/pgdl/` (resumable; files already there with the right CRC are
-    kept), each checked against its SHA-256 in `pins` before it gets its final name, and write `MANIFEST.json`;
-    return the member paths. Raises `DataError` if a model's files are absent or a hash is missing or differs.
+    kept), each checked by `Checksums` before it gets its final name (and when kept from an earlier run), and write
+    `MANIFEST.json`; return the member paths. Raises `DataError` if a model's files are absent, a pin file is
+    damaged or a SHA-256 differs from its pin or record.
 
-    record_hashes: do not check; write every member's SHA-256 into `pins` instead (first fetch on a trusted network).
+    pins: the pin files, later ones winning (default: the repository's).
     """
     root = Path(data_root) / "pgdl"
-    pins = Path(pins)
-    pinned = {} if record_hashes else read_pins(pins)
-    hashes: dict[str, str] = {}
-
-    def check(member, path):
-        if record_hashes:
-            hashes[member.name] = sha256_of(path)
-        else:
-            check_pins([(member, path)], pinned, pins)
-            hashes[member.name] = pinned[member.name]
-
+    checksums = Checksums(root, url, pins)
     extracted = remote_zip.extract(url, root, lambda name: wanted(name, task, models), retries=retries,
-                                   retry_wait_s=retry_wait_s, check=check)
+                                   retry_wait_s=retry_wait_s, check=checksums)
     names = {member.name for member, _ in extracted}
     expected = [f"input_data/{task}/model_{m}/{f}" for m in models for f in MODEL_FILES]
     expected += [f"reference_data/{task}/model_configs.json"]
     missing = [n for n in expected if n not in names]
     if missing or not any(n.startswith(f"input_data/{task}/dataset_1/train/") for n in names):
         raise DataError(f"{url}: archive lacks {missing or ['the training shards']} (expected the PGDL public data)")
-    if record_hashes:
-        old = _read_json(pins)
-        write_json(pins, {"about": "SHA-256 of the PGDL public archive members the paper uses, recorded by "
-                                   "`python scripts/download_pgdl.py --record-hashes` on a trusted network; checked "
-                                   "on every fetch (model/zoo/pgdl_fetch.py)",
-                          "url": url, "sha256": {**(old.get("sha256") or {}), **hashes}})
-        log.info("%s: recorded the SHA-256 of %d members; commit it", pins, len(hashes))
-    members = {m.name: {"bytes": m.size, "crc32": f"{m.crc:08x}", "sha256": hashes[m.name]} for m, _ in extracted}
+    members = {m.name: {"bytes": m.size, "crc32": f"{m.crc:08x}", "sha256": checksums.digests[m.name]}
+               for m, _ in extracted}
     write_json(root / "MANIFEST.json", {"url": url, "members": members})
-    log.info("%d members in %s", len(extracted), root)
+    log.info("%d members in %s; SHA-256: %s", len(extracted), root, checksums.summary())
     return [path for _, path in extracted]
