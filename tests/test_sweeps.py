@@ -257,6 +257,30 @@ def test_set_wins_over_cell_set_on_every_task_of_the_pgdl_sweep(capsys):
     assert out[3] == "408 tasks"
 
 
+def test_only_runs_a_subset_and_names_values_no_task_has(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sweep = PAPER / "mnist_corrected.json"
+    argv = [str(sweep), "--dry-run", "--only", "network=mnist/0,mnist/2,pgdl/task1_v4/20", "--only",
+            "regulariser=none,t1", "--only", "weight=0,1e-1"]
+    assert run_sweep.main(argv) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "--only network=pgdl/task1_v4/20: matches no task of this sweep", "--only: 4 of the sweep's 153 tasks",
+        "4 tasks", "mnist/0/none/0.0/seed_0", "mnist/0/t1/0.1/seed_0", "mnist/2/none/0.0/seed_0",
+        "mnist/2/t1/0.1/seed_0"]
+    tasks = grid.load(sweep)
+    kept, unmatched = grid.subset(tasks, grid.parse_subset(["seed=0", "regulariser=l2", "regulariser=l1"]))
+    assert [t.task_id for t in kept] == [t.task_id for t in tasks if t.spec.regulariser in ("l1", "l2")]
+    assert unmatched == [] and len(kept) == 60
+    assert run_sweep.main([str(sweep), "--dry-run", "--only", "network=mnist/9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "selects none of its 153 tasks" in err and len(err.splitlines()) == 1
+    for bad, message in (("net=mnist/0", "KEY one of network, regulariser, weight, seed"),
+                         ("weight=big", "'big' is not a weight"), ("seed=", "expected KEY=V1,V2")):
+        with pytest.raises(SpecError, match=message):
+            grid.parse_subset([bad])
+    assert not any(tmp_path.iterdir()), "a dry run writes nothing"
+
+
 def test_dotted_set_wins_inside_a_cell_set_and_keeps_the_rest(tmp_path):
     sweep = small_sweep(tmp_path)
     sweep["grid"][0]["cells"][1]["set"] = {"optimizer": {"learning_rate": 0.2, "momentum": 0.5}}

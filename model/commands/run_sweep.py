@@ -2,6 +2,8 @@
 
     python scripts/run_sweep.py configs/digits/sweep_small.json                # local: one slot per GPU, or CPUs
     python scripts/run_sweep.py SWEEP.json --dry-run                            # number of tasks and their ids
+    python scripts/run_sweep.py SWEEP.json --only network=mnist/0 --only weight=0.0,0.01 --set max_epochs=2
+                                                                                # try a few tasks, briefly
     python scripts/run_sweep.py SWEEP.json --gpus 0,1 --tasks-per-gpu 2        # two tasks at a time on each GPU
     python scripts/run_sweep.py SWEEP.json --gpus 0 --allow-cpu                # GPU 0 if TensorFlow sees it, else CPU
     python scripts/run_sweep.py SWEEP.json --executor ray --address HEAD:6379  # join a Ray cluster
@@ -26,6 +28,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
 
 from model import cli
+from model.errors import SpecError
 from model.runs import provenance, run_folder
 from model.sweeps import executors, gpu_visibility, grid, local
 from model.sweeps.progress import Progress
@@ -78,6 +81,11 @@ def main(argv=None) -> int:
                    help="set a spec field of every task, over the sweep's base, block and cell `set` (JSON value; "
                         "dotted keys reach into objects), e.g. --set max_epochs=2 --set output_root=/scratch/exp; "
                         "repeatable")
+    p.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
+                   help="run only the tasks whose network, regulariser, weight or seed is among these values, e.g. "
+                        "--only network=mnist/0 --only regulariser=none,t1 --only weight=0.0,0.01 (with --set "
+                        "max_epochs=2: a trial of the sweep before launching it whole); a value no task has is "
+                        "named; repeatable")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     args = p.parse_args(argv)
     os.environ[provenance.SWEEP_COMMAND_ENV] = provenance.command_line()  # the task processes' `launched_by`
@@ -86,9 +94,17 @@ def main(argv=None) -> int:
 
 def run(args) -> int:
     overrides = grid.parse_overrides(args.overrides)
+    chosen = grid.parse_subset(args.only)
     tasks = grid.load(args.sweep, overrides)
     for line in grid.overridden(grid.read(args.sweep), overrides):
         print(f"--set overrides {line}")
+    if chosen:
+        everything = len(tasks)
+        tasks, unmatched = grid.subset(tasks, chosen)
+        print("\n".join(unmatched + [f"--only: {len(tasks)} of the sweep's {everything} tasks"]))
+        if not tasks:
+            raise SpecError(f"{args.sweep}: --only {' --only '.join(args.only)} selects none of its {everything} "
+                            "tasks; expected values from the sweep file (--dry-run lists its tasks)")
     if args.dry_run:
         print(f"{len(tasks)} tasks")
         print("\n".join(task.task_id for task in tasks))

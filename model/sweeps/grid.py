@@ -15,6 +15,8 @@ then network/regulariser/weight/seed from the grid. `overridden` lists the block
 replaced, so a driver can say so. `expand` validates each task's spec with `model.runs.spec` and gives its id, the run
 folder's path relative to the output root. Order is the file's order (blocks, networks, cells, weights, seeds);
 expansion is deterministic and writes nothing.
+`subset` keeps the tasks whose network, regulariser, weight and seed are among chosen values (`parse_subset` reads
+them from `KEY=V1,V2`s): a few tasks of a sweep, to try it before launching it whole.
 `write_specs` writes each task's spec into its run folder as `spec.json`, the file `python -m model.runs.execute`
 runs, so any single task can be rerun by hand. This module decides nothing about scheduling or completion.
 """
@@ -33,6 +35,7 @@ SWEEP_KEYS = {"description", "expect_tasks", "base", "grid"}
 BLOCK_KEYS = {"networks", "seeds", "cells", "set"}
 CELL_KEYS = {"regulariser", "weights", "set"}
 GRID_FIELDS = ("network", "regulariser", "weight", "seed")  # set by the grid, never by `base` or `set`
+SUBSET_KEYS = {"network": str, "regulariser": str, "weight": float, "seed": int}  # what `subset` chooses by
 BASE_ONLY = ("output_root",)  # one per sweep (its results are collected from there): `base` or overrides only
 
 
@@ -189,6 +192,36 @@ def expand(sweep: dict, source: str = "<sweep>", overrides: dict | None = None) 
     if expected is not None and expected != len(tasks):
         raise SpecError(f"{source}: expect_tasks is {expected!r} but the grid expands to {len(tasks)} tasks")
     return tasks
+
+
+def parse_subset(texts: list[str]) -> dict[str, list]:
+    """[`KEY=V1,V2`, ...] → {key: [values]} for `subset`; KEY is network, regulariser, weight or seed (weights and
+    seeds are numbers); a repeated KEY adds values. Bad text raises `SpecError` naming it."""
+    chosen: dict[str, list] = {}
+    for text in texts:
+        key, sep, values = text.partition("=")
+        if key not in SUBSET_KEYS or not sep or not values.strip(","):
+            raise SpecError(f"--only {text!r}: expected KEY=V1,V2,... with KEY one of {', '.join(SUBSET_KEYS)}, "
+                            "e.g. network=mnist/0 or weight=0.0,0.01")
+        for value in filter(None, (v.strip() for v in values.split(","))):
+            try:
+                chosen.setdefault(key, []).append(SUBSET_KEYS[key](value))
+            except ValueError:
+                raise SpecError(f"--only {text!r}: {value!r} is not a {key} (expected a number)") from None
+    return chosen
+
+
+def subset(tasks: list[Task], chosen: dict[str, list]) -> tuple[list[Task], list[str]]:
+    """The tasks whose network, regulariser, weight and seed are each among `chosen`'s values for that key (a key
+    not in `chosen`: any value), in order; and one line per chosen value that matches no task of `tasks` (a typo, or
+    a value of another sweep: a Makefile passes the same choice to the MNIST and the PGDL sweep)."""
+    def value(task: Task, key: str):
+        return SUBSET_KEYS[key](getattr(task.spec, key))
+
+    kept = [t for t in tasks if all(value(t, key) in values for key, values in chosen.items())]
+    unmatched = [f"--only {key}={v}: matches no task of this sweep" for key, values in chosen.items()
+                 for v in values if all(value(t, key) != v for t in tasks)]
+    return kept, unmatched
 
 
 def check_inside_root(task: Task) -> None:
