@@ -5,6 +5,7 @@ the split is 8,000 / 2,000 instead of 48,000 / 12,000; the code path is the same
 `conftest.MNIST_DIR` has it, else a synthetic one of the same shapes (`conftest.mnist_test_set`).
 """
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -159,3 +160,22 @@ def test_scripts_print_one_line_and_exit_2(tmp_path, capsys):
     assert script.main(["--data-root", str(tmp_path), "--from-dir", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "train-images-idx3-ubyte.gz: not found" in err
+
+
+def test_expect_names_the_md5s_and_shapes_of_another_idx_set(tmp_path, capsys):
+    """`prepare_mnist.py --base-url URL --expect FILE`: another MNIST-format set (here 10,000 training images)."""
+    from model.commands import prepare_mnist
+
+    expect = {name: {"md5": md5, "shape": list(shape)} for name, md5, shape in small_files().values()}
+    (tmp_path / "expect.json").write_text(json.dumps(expect))
+    assert mnist.read_expected(tmp_path / "expect.json") == small_files()
+    with LoopbackServer(served()) as server:
+        argv = ["--data-root", str(tmp_path / "data"), "--base-url", server.url + "/mnist/"]
+        assert prepare_mnist.main([*argv, "--expect", str(tmp_path / "expect.json")]) == 0
+        assert capsys.readouterr().out.strip() == str(tmp_path / "data" / "mnist" / "mnist.npz")
+        assert len(mnist.load_splits(tmp_path / "data").y_train) == 8000
+        expect["t10k-labels-idx1-ubyte.gz"]["shape"] = [10000, 1]
+        (tmp_path / "bad.json").write_text(json.dumps(expect))
+        assert prepare_mnist.main([*argv, "--force", "--expect", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.json: t10k-labels-idx1-ubyte.gz: expected" in err

@@ -2,6 +2,7 @@
 
     python scripts/prepare_mnist.py                         # download from the public mirrors
     python scripts/prepare_mnist.py --from-dir ~/mnist      # use train-/t10k- *-idx?-ubyte.gz you already have
+    python scripts/prepare_mnist.py --base-url http://127.0.0.1:8000/ --expect files.json   # another IDX set
 """
 import argparse
 import sys
@@ -17,6 +18,9 @@ def main(argv=None) -> int:
     source.add_argument("--from-dir", help="folder holding the four MNIST .gz files")
     source.add_argument("--base-url", action="append", help="mirror to download from (repeatable; default: "
                         + ", ".join(mnist.MIRRORS) + ")")
+    parser.add_argument("--expect", metavar="FILE",
+                        help="JSON {file name: {\"md5\": ..., \"shape\": [n, 28, 28]}} for the four files, in place "
+                             "of the published MNIST's (another MNIST-format set, a test mirror)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the 48k/12k train/validation split")
     parser.add_argument("--force", action="store_true", help="rewrite existing files")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -25,7 +29,8 @@ def main(argv=None) -> int:
 
 def run(args) -> int:
     path = mnist.prepare(args.data_root, source_dir=args.from_dir, base_urls=args.base_url or mnist.MIRRORS,
-                         seed=args.seed, force=args.force)
+                         seed=args.seed, force=args.force,
+                         files=mnist.read_expected(args.expect) if args.expect else mnist.FILES)
     print(path)
     return 0
 

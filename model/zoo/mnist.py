@@ -9,6 +9,7 @@ uses the seeded split; `paper` divides by 255 twice (Q-double-scale) and splits 
 12,000, Q-positional-split) as the original. Must not know about regularisers or training.
 """
 import io
+import json
 import logging
 import zipfile
 from pathlib import Path
@@ -74,6 +75,26 @@ def _raw_files(data_root: Path, source_dir: Path | None, base_urls, force: bool,
                                 "network, or give --base-url or --from-dir")
             raise DataError(f"{name}: no mirror worked ({'; '.join([*errors, *unreachable.values()])})")
     return paths
+
+
+def read_expected(path: str | Path) -> dict:
+    """`FILES` as a JSON file describes them: {file name: {"md5": hex, "shape": [n, ...]}} for the four names of
+    `FILES` (another MNIST-format set, a mirror of a subset, a test mirror). A bad file raises `DataError`."""
+    try:
+        given = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable JSON file ({err})") from None
+    files = {}
+    for key, (name, _, shape) in FILES.items():
+        entry = given.get(name) if isinstance(given, dict) else None
+        if not (isinstance(entry, dict) and isinstance(entry.get("md5"), str) and isinstance(entry.get("shape"), list)
+                and len(entry["shape"]) == len(shape) and all(isinstance(n, int) and n > 0 for n in entry["shape"])
+                and tuple(entry["shape"][1:]) == shape[1:]):
+            dims = ", ".join(["n", *map(str, shape[1:])])
+            raise DataError(f"{path}: {name}: expected {{\"md5\": <hex>, \"shape\": [{dims}]}} with n > 0, got "
+                            f"{entry!r}")
+        files[key] = (name, entry["md5"].lower(), tuple(entry["shape"]))
+    return files
 
 
 def stored_seed(path: Path, damaged: str) -> int:
