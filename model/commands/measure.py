@@ -9,8 +9,11 @@ only networks not in it are measured (--force recomputes everything). Exit 0 whe
 """
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no C++ start-up lines
 
 from model import cli
 from model.errors import PipelineError
