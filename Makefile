@@ -10,7 +10,7 @@ JOBS        ?= 2
 DEMO_SWEEP  ?= configs/digits/demo.json
 DEMO_OUT    ?= $(EXPERIMENTS)/demo
 
-.PHONY: setup lint test demo activity bench gpu-check clean reproduce worker
+.PHONY: setup lint test demo activity bench gpu-check clean reproduce rehearsal worker
 
 setup: $(STAMP)
 
@@ -59,20 +59,24 @@ activity: $(STAMP)
 
 # The paper end to end (data -> zoos -> both sweeps -> accuracies -> statistics -> report) on whatever GPUs this
 # machine has (one task per GPU; CPU workers when there is none). Every step resumes: run it again after a crash.
-# PROFILE=corrected|paper; SWEEP_ARGS go to run_sweep.py, e.g. "--tasks-per-gpu 2", "--executor ray --address
-# HEAD:6379" or, on a Slurm login node, "--executor slurm --partition gpu" (one job array per sweep, waited for).
-# Runs go to $(REPRO_OUT); a failed task does not stop the others and is listed in the report.
+# PROFILE=corrected|paper; SWEEP_ARGS go to run_sweep.py (both sweeps), e.g. "--tasks-per-gpu 2", "--executor ray
+# --address HEAD:6379" or, on a Slurm login node, "--executor slurm --partition gpu" (one job array per sweep, waited
+# for); a trial first: SWEEP_ARGS="--only network=mnist/0,pgdl/task1_v4/20 --only weight=0.0,0.01 --set max_epochs=2"
+# (README, "Trying a sweep"). MNIST_ARGS go to prepare_mnist.py, PGDL_ARGS to download_pgdl.py (e.g. "--url MIRROR",
+# "--pins FILE"). Runs go to $(REPRO_OUT); a failed task does not stop the others and is listed in the report.
 PROFILE    ?= corrected
 REPRO_OUT  ?= $(EXPERIMENTS)/paper/$(PROFILE)
 SWEEP_ARGS ?=
+MNIST_ARGS ?=
+PGDL_ARGS  ?=
 SWEEP      ?= configs/paper/mnist_$(PROFILE).json
 GPU        ?= 0
 PLACE      := --set data_root=$(DATA) --set output_root=$(REPRO_OUT)
 
 reproduce: $(STAMP)
-	$(PY) scripts/prepare_mnist.py --data-root $(DATA)
+	$(PY) scripts/prepare_mnist.py --data-root $(DATA) $(MNIST_ARGS)
 	$(PY) scripts/make_mnist_zoo.py --data-root $(DATA)
-	$(PY) scripts/download_pgdl.py --data-root $(DATA)
+	$(PY) scripts/download_pgdl.py --data-root $(DATA) $(PGDL_ARGS)
 	$(PY) scripts/run_sweep.py configs/paper/mnist_$(PROFILE).json $(PLACE) $(SWEEP_ARGS) || test $$? -eq 1
 	$(PY) scripts/run_sweep.py configs/paper/pgdl_$(PROFILE).json $(PLACE) $(SWEEP_ARGS) || test $$? -eq 1
 	$(PY) accuracies/collect_accuracies.py $(REPRO_OUT) --out $(REPRO_OUT)/accuracies.csv --force
@@ -82,6 +86,16 @@ reproduce: $(STAMP)
 	$(PY) scripts/make_report.py --accuracies $(REPRO_OUT)/accuracies.csv --statistics $(REPRO_OUT)/statistics \
 		--out $(REPRO_OUT)/report --title "Decorrelating neurons using persistence: $(PROFILE) profile" --force
 	@echo "Report: $(REPRO_OUT)/report/report.md (one page with the figures: $(REPRO_OUT)/report/report.html)"
+
+# `reproduce` rehearsed offline in minutes (tests/test_rehearsal.py runs it): the same recipe, for both profiles,
+# against loopback MNIST and PGDL mirrors that tests/rehearsal.py starts (synthetic data: the numbers mean nothing),
+# on the few tasks REHEARSAL_ARGS choose, into $(REHEARSAL_OUT). Run it again: everything resumes.
+REHEARSAL_OUT  ?= $(EXPERIMENTS)/rehearsal
+REHEARSAL_ARGS ?= --only network=mnist/0,mnist/2,pgdl/task1_v4/20,pgdl/task1_v4/148 --only regulariser=none,t1 \
+	--only weight=0.0,0.1 --set max_epochs=1 --workers $(JOBS)
+
+rehearsal: $(STAMP)
+	$(PY) tests/rehearsal.py --out $(REHEARSAL_OUT) --make "$(MAKE) -o $(STAMP)" --sweep-args "$(REHEARSAL_ARGS)"
 
 # One worker on GPU $(GPU) for $(SWEEP) (default: the MNIST sweep of $(PROFILE)); start one per GPU, on any machine
 # that sees the same $(EXPERIMENTS): claims keep two workers off one task. In Docker, see the Dockerfile's header.
@@ -109,9 +123,12 @@ bench: $(VENV)/.installed-bench
 
 # Does the GPU path work on this machine, and how fast is it (≤ 5 min on one GPU)? Versions, the GPU TensorFlow sees,
 # in-graph Borůvka vs host Prim, a digits run under T1 with XLA, step times, tasks per hour at 1/2/4 tasks per GPU.
-# Without a GPU it says so and runs the CPU/XLA checks. Send back benchmarks/results/gpu_check.txt.
+# Without a GPU it says so and runs the CPU/XLA checks. Send back benchmarks/results/gpu_check.txt. GPU_CHECK_ARGS go to
+# gpu_check.py (e.g. "--quick": small sizes, seconds; tests/test_gpu_check.py).
+GPU_CHECK_ARGS ?=
+
 gpu-check: $(STAMP)
-	$(PY) benchmarks/gpu_check.py --data-root $(DATA)
+	$(PY) benchmarks/gpu_check.py --data-root $(DATA) $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -29,14 +29,16 @@ def write_idx(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def synthetic_mnist_test_set(folder: Path, count: int = 10_000, seed: int = 0) -> tuple[Path, Path]:
-    """IDX files shaped like the MNIST test set: (count, 28, 28) images with values 0..255 and (count,) labels 0..9."""
+def synthetic_mnist_files(folder: Path, count: int = 10_000, seed: int = 0, prefix: str = "t10k") -> tuple[Path, Path]:
+    """IDX .gz files shaped like MNIST's test set (prefix `t10k`) or training set (`train`), named as the mirrors name
+    them: (count, 28, 28) images with values 0..255 and (count,) labels 0..9, every class present when count >= 10."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
     images[0, 0, :2] = (0, 255)  # both extremes present, as in the real set
     labels = rng.permutation(np.arange(count) % 10).astype(np.uint8)
-    return (write_idx(folder / MNIST_TEST_FILES[0], images), write_idx(folder / MNIST_TEST_FILES[1], labels))
+    return (write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images),
+            write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels))
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +54,7 @@ def mnist_test_set(tmp_path_factory) -> tuple[Path, Path]:
     """(images, labels) IDX .gz files of 10,000 examples: the real MNIST test set where it is, else a synthetic one."""
     if all((MNIST_DIR / name).is_file() for name in MNIST_TEST_FILES):
         return tuple(MNIST_DIR / name for name in MNIST_TEST_FILES)
-    return synthetic_mnist_test_set(tmp_path_factory.mktemp("mnist"))
+    return synthetic_mnist_files(tmp_path_factory.mktemp("mnist"))
 
 
 def write_done(root: Path, network: str, regulariser: str, weight: float, seed: int, val: float, test: float,

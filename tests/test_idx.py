@@ -4,7 +4,7 @@ import gzip
 
 import numpy as np
 import pytest
-from conftest import synthetic_mnist_test_set, write_idx
+from conftest import synthetic_mnist_files, write_idx
 
 from model.errors import DataError
 from model.files.idx import read_idx
@@ -21,7 +21,7 @@ def test_synthetic_files_read_back_exactly(tmp_path):
 
 
 def test_synthetic_test_set_images_and_labels(tmp_path):
-    x, y = (read_idx(path) for path in synthetic_mnist_test_set(tmp_path, count=50))
+    x, y = (read_idx(path) for path in synthetic_mnist_files(tmp_path, count=50))
     assert x.shape == (50, 28, 28) and x.dtype == np.uint8
     assert y.shape == (50,) and np.bincount(y, minlength=10).tolist() == [5] * 10
 
