@@ -20,6 +20,7 @@ Two ways to get p, recorded in `ExactP.method`:
 This module computes; it must not read files, draw or write.
 """
 import itertools
+import math
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
@@ -85,6 +86,12 @@ def _monte_carlo(ranks: np.ndarray, draws: int, seed: int) -> float:
         sums += row[np.argsort(rng.random((draws, k)), axis=1)]
     hits = int(np.sum(np.sum(sums ** 2, axis=1) >= observed - 1e-9 * max(1.0, observed)))
     return (1 + hits) / (1 + draws)
+
+
+def min_p(n: int, k: int) -> float:
+    """The smallest p the test can give with n networks × k treatments: every network ranks the k treatments in
+    the same strict order, k! of the (k!)^n outcomes, p = (k!)^(1−n) (e.g. 1/6 for 2 × 3, 1/2^(n−1) for k = 2)."""
+    return float(Fraction(1, math.factorial(k) ** (n - 1)))
 
 
 def exact_p(matrix, seed: int = 0, draws: int = DRAWS) -> ExactP:

@@ -49,6 +49,7 @@ class Friedman:
     exact_method: str = ""
     exact_draws: int = 0
     exact_seed: int | None = None
+    exact_min_p: float = np.nan  # the smallest exact p at this n × k (`friedman_exact.min_p`)
 
 
 @dataclass(frozen=True)
@@ -353,7 +354,7 @@ def friedman(avg_ranks, n: int, exact: friedman_exact.ExactP | None = None) -> F
     f = (n - 1) * chi2 / denominator if denominator > 1e-12 else np.nan
     f_p = float(ss.f.sf(f, k - 1, (k - 1) * (n - 1))) if np.isfinite(f) else np.nan
     extra = {} if exact is None else dict(exact_p=exact.p, exact_method=exact.method, exact_draws=exact.draws,
-                                          exact_seed=exact.seed)
+                                          exact_seed=exact.seed, exact_min_p=friedman_exact.min_p(n, k))
     return Friedman(chi2=chi2, chi2_p=float(ss.chi2.sf(chi2, k - 1)), iman_davenport_f=float(f),
                     iman_davenport_p=f_p, **extra)
 
