@@ -216,7 +216,8 @@ def _weights_table(st: dict) -> str:
 def accuracy_vs_weight_section(inp: Inputs) -> list[str]:
     seeds = set(inp.frame.groupby(["network", "regulariser", "weight"])["seed"].nunique())
     lines = [f"## {ACC_VS_WEIGHT}", "", f"Validation (solid, filled) and test (dashed, open) accuracy against the "
-             f"weight, {_seed_words(seeds)}; black lines: the baseline ∅ (dotted validation, dash-dot test). Each "
+             f"weight, {_seed_words(seeds)}; black lines: the baseline ∅ (dotted validation, dash-dot test; mean over its seeds), "
+             "grey bands: ∅'s mean ± standard deviation over its seeds when it has several. Each "
              f"panel has its own accuracy axis; a point below {COLLAPSE_FRACTION:g} × its network's median "
              "test accuracy (a collapsed run) is drawn as ▼ on the panel's lower edge with its value, so the axis "
              "stays zoomed on the rest.", ""]
@@ -233,12 +234,15 @@ def training_curves_section(inp: Inputs) -> list[str]:
     lines = [f"## {CURVES_TITLE}", "", "Per epoch, at each treatment's selected weight, seed "
              f"{int(inp.frame['seed'].min())} (the lowest seed of each cell). Top: train accuracy, validation "
              "accuracy and train cross-entropy for every treatment; ★ marks the kept epoch (whose weights were "
-             "evaluated: the best validation epoch when restored, else the last). Bottom: the regulariser's "
-             "unweighted term R, one panel per regulariser on its own axis (their scales differ by orders of "
-             "magnitude), the kept epoch as a dotted line.", ""]
+             "evaluated: the best validation epoch when restored, else the last); ∅ is drawn last, thick and dashed, "
+             "so a treatment whose curves equal it shows through the dashes and is labelled \"identical to ∅\". "
+             "Bottom: the regulariser's unweighted term R, one panel per regulariser on its own axis (their scales "
+             "differ by orders of magnitude), the kept epoch as a dotted line; a grey panel \"never applied\": R was "
+             "computed but its gradient reached the update in 0 % of the steps.", ""]
     for network in sorted(selected, key=natural_key):
         sub = inp.frame[inp.frame["network"] == network]
-        path = training_curves.plot(_histories(sub, selected[network]), network, inp.out_dir)
+        histories, applied = _histories(sub, selected[network])
+        path = training_curves.plot(histories, network, inp.out_dir, applied=applied)
         lines += [f"![Training curves, {network}]({path.name})", ""] if path else [f"{network}: no history.csv.", ""]
     return lines
 
@@ -248,13 +252,15 @@ SECTIONS = (header_section, summary_section, runs_section, provenance_section, a
             accuracy_vs_weight_section, training_curves_section)
 
 
-def _histories(frame: pd.DataFrame, selected: dict) -> dict:
-    """treatment -> (history.csv frame, kept epoch) of the lowest seed at the selected weight (runs without a
-    history.csv are skipped). The kept epoch is DONE.json's `kept_epoch`, else the CSV's `best_epoch`, else None.
+def _histories(frame: pd.DataFrame, selected: dict) -> tuple[dict, dict]:
+    """(treatment -> (history.csv frame, kept epoch), treatment -> applied fraction or None) of the lowest seed at
+    the selected weight (runs without a history.csv are skipped). The kept epoch is DONE.json's `kept_epoch`, else
+    the CSV's `best_epoch`, else None. The applied fraction is DONE.json's `regulariser_activity.applied_fraction`,
+    else the mean of history.csv's per-epoch `reg_applied`, else None (not recorded).
 
     frame: one network's accuracies; its `run_dir` column (written by `model.analysis.accuracies.collect`) locates
     the runs."""
-    out = {}
+    out, applied = {}, {}
     for treatment, cell in sorted(selected.items(), key=lambda kv: treatment_key(kv[0])):
         match = frame[(frame["regulariser"] == treatment) & np.isclose(frame["weight"], cell["weight"])]
         if match.empty:
@@ -270,7 +276,13 @@ def _histories(frame: pd.DataFrame, selected: dict) -> dict:
             out[treatment] = (pd.read_csv(run / run_folder.HISTORY), kept)
         except (OSError, TypeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             log.warning("%s: cannot be read (%s); its training curves are left out", run, err)
-    return out
+            continue
+        activity = done.get("regulariser_activity")
+        fraction = activity.get("applied_fraction") if isinstance(activity, dict) else None
+        if fraction is None and "reg_applied" in out[treatment][0]:
+            fraction = float(pd.to_numeric(out[treatment][0]["reg_applied"], errors="coerce").mean())
+        applied[treatment] = fraction
+    return out, applied
 
 
 # ------------------------------------------------------------------------------------------------ building

@@ -18,6 +18,8 @@ def plot(curves: pd.DataFrame, title: str, path: Path) -> Path | None:
     if curves.empty:
         return None
     plt = plotting.pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(4.6, 3.0), layout="constrained")
     reach = curves.groupby(["treatment", "network"])["n_draws"].first().groupby("treatment").min()
     order = sorted(reach.index, key=lambda t: (t == BASELINE, treatment_key(t)))  # the baseline on top
@@ -31,6 +33,7 @@ def plot(curves: pd.DataFrame, title: str, path: Path) -> Path | None:
     ax.set_xlabel("budget n (draws: weights for a regulariser, seeds for ∅)", fontsize=8)
     ax.set_ylabel("expected test accuracy of\nthe validation-best of n", fontsize=8)
     ax.set_title(f"{title}: expected best of n (mean over {curves['network'].nunique()} networks)", fontsize=9)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="best")
     return plotting.save_png(fig, path)
