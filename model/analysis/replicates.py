@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.analysis.statistics import BASELINE_RULES, can_reject, natural_key
 from model.analysis.figures.plotting import slug
+from model.analysis.statistics import BASELINE_RULES, can_reject, natural_key
 from model.analysis.tables import to_markdown
 from model.analysis.treatments import BASELINE, LABELS, treatment_key
 

@@ -216,8 +216,8 @@ def _weights_table(st: dict) -> str:
 def accuracy_vs_weight_section(inp: Inputs) -> list[str]:
     seeds = set(inp.frame.groupby(["network", "regulariser", "weight"])["seed"].nunique())
     lines = [f"## {ACC_VS_WEIGHT}", "", f"Validation (solid, filled) and test (dashed, open) accuracy against the "
-             f"weight, {_seed_words(seeds)}; black lines: the baseline ∅ (dotted validation, dash-dot test; mean over its seeds), "
-             "grey bands: ∅'s mean ± standard deviation over its seeds when it has several. Each "
+             f"weight, {_seed_words(seeds)}; black lines: the baseline ∅ (dotted validation, dash-dot test; mean over "
+             "its seeds), grey bands: ∅'s mean ± standard deviation over its seeds when it has several. Each "
              f"panel has its own accuracy axis; a point below {COLLAPSE_FRACTION:g} × its network's median "
              "test accuracy (a collapsed run) is drawn as ▼ on the panel's lower edge with its value, so the axis "
              "stays zoomed on the rest.", ""]

@@ -388,9 +388,10 @@ def critical_difference(k: int, n: int, alpha: float) -> float:
 def groups(avg_ranks: pd.Series, p: pd.DataFrame, friedman_p: float, alpha: float) -> list[list[str]]:
     """Sets of treatments not significantly different, as bars of a CD diagram (Demšar 2006).
 
-    If the Friedman p (the exact one, `Friedman.exact_p`) > α, all treatments form one group. Otherwise: maximal cliques of the graph
-    with an edge where the Nemenyi p ≥ α, each widened to every treatment whose mean rank lies within the clique's
-    rank range; ranges inside another are dropped, and so are singletons. Each group is sorted by mean rank.
+    If the Friedman p (the exact one, `Friedman.exact_p`) > α, all treatments form one group. Otherwise: maximal
+    cliques of the graph with an edge where the Nemenyi p ≥ α, each widened to every treatment whose mean rank lies
+    within the clique's rank range; ranges inside another are dropped, and so are singletons. Each group is sorted
+    by mean rank.
     """
     order = list(avg_ranks.sort_values(kind="stable").index)
     if not friedman_p <= alpha:
