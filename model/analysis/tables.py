@@ -158,7 +158,8 @@ def selected_accuracy_table(selected: dict) -> tuple[pd.DataFrame, pd.DataFrame,
     ({network: {treatment: {test_accuracy, test_std, n_seeds, ...}}}).
 
     Returns (cells as text, rows = treatment labels, columns = networks: `0.953 ± 0.004` when the cell has more
-    than one seed, else `0.953`; bold mask = best mean per network at 3 d.p.; what the spread is, in words)."""
+    than one seed, else `0.953`; under the matched rule (cells with a `budget`) `0.953 (best of 3)`, an expectation
+    with no spread; bold mask = best mean per network at 3 d.p.; what the values are, in words)."""
     networks = sorted(selected, key=natural_key)
     treatments = sorted({t for cells in selected.values() for t in cells}, key=treatment_key)
     mean = pd.DataFrame({n: {t: selected[n].get(t, {}).get("test_accuracy") for t in treatments} for n in networks},
@@ -170,6 +171,8 @@ def selected_accuracy_table(selected: dict) -> tuple[pd.DataFrame, pd.DataFrame,
         if c is None or c.get("test_accuracy") is None:
             return "–"
         text = f"{c['test_accuracy']:.3f}"
+        if "budget" in c:
+            return text + f" (best of {c['budget']})"
         if c["n_seeds"] > 1 and c.get("test_std") is not None:
             text += f" ± {c['test_std']:.3f}"
         return text + (f" (n = {c['n_seeds']})" if len(seeds) > 1 else "")
@@ -178,7 +181,9 @@ def selected_accuracy_table(selected: dict) -> tuple[pd.DataFrame, pd.DataFrame,
     rounded = mean.round(3)
     bold = rounded.eq(rounded.max(axis=0), axis=1)
     table.index.name = "treatment"
-    words = ("1 seed per cell, so no spread" if seeds == [1] else
+    matched = any("budget" in c for cells in selected.values() for c in cells.values())
+    words = ("expected test accuracy of the validation-best of n draws, no spread" if matched else
+             "1 seed per cell, so no spread" if seeds == [1] else
              f"mean ± standard deviation over {seeds[0]} seeds" if len(seeds) == 1 else
              "mean ± standard deviation over n seeds; 1 seed: no spread")
     return labelled(table), bold, words
