@@ -199,6 +199,11 @@ def nemenyi_from_json(p: dict, alpha: float) -> tuple[pd.DataFrame, pd.DataFrame
     return labelled(table, columns=True), bold
 
 
+def _latex_symbols(text: str) -> str:
+    """α and > of the readable tables' cells as LaTeX math (pdflatex has no text glyph for them)."""
+    return text.replace(">", "$>$").replace("α", r"$\alpha$")
+
+
 def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     """Write accuracies, nemenyi_p and average_ranks (.csv/.md/.tex), selected.csv, intervals (when a selected cell
     has several seeds) and paired_tests (.csv/.md/.tex) and, when Table 1 overlaps, paper_comparison (.csv/.md)
@@ -220,7 +225,9 @@ def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
             paths.append(atomic.write_text(out_dir / f"{name}.csv", table.to_csv()))
             shown = paired_shown(table, analysis.alpha) if name == "paired_tests" else table
             paths.append(atomic.write_text(out_dir / f"{name}.md", to_markdown(labelled(shown), digits=4)))
-            paths.append(atomic.write_text(out_dir / f"{name}.tex", to_latex(shown, digits=4,
+            tex = shown.rename(columns={"P(treatment > ∅) [95 %]": "P(improvement) [95 %]"}).map(
+                lambda v: _latex_symbols(v) if isinstance(v, str) else v)
+            paths.append(atomic.write_text(out_dir / f"{name}.tex", to_latex(tex, digits=4,
                                                                               row_labels=LABELS_LATEX)))
     comparison = paper_comparison(analysis)
     if comparison is not None:
