@@ -3,7 +3,8 @@ cross-entropy per epoch for every treatment (★ at the kept epoch), and the reg
 own axis.
 
 Curves that coincide must stay visible: the baseline is drawn last, thicker and dashed, so a treatment whose curves
-equal the baseline's (a regulariser that never acted) shows through the dashes, and its legend entry says
+equal the baseline's (a regulariser that never acted) shows through the dashes; each such treatment also carries its
+own marker at staggered epochs (several identical treatments do not hide each other), and its legend entry says
 "identical to ∅". A regulariser-term panel whose term never reached the update (applied in 0 % of the steps) is
 hatched and says so: R was computed, not applied."""
 from pathlib import Path
@@ -17,6 +18,7 @@ from model.analysis.treatments import BASELINE, colour, label, treatment_gid
 CURVES = ("accuracy", "val_accuracy", "ce")  # history.csv columns drawn for every treatment, where present
 CURVE_TITLES = {"accuracy": "train accuracy", "val_accuracy": "validation accuracy", "ce": "train cross-entropy"}
 REG = "reg"  # history.csv column of the unweighted regulariser term, drawn per regulariser on its own axis
+SAME_MARKERS = ("o", "s", "^", "D", "v", "P")  # markers of curves identical to the baseline's, staggered
 
 
 def identical_to_baseline(histories: dict, columns: list) -> set:
@@ -54,6 +56,7 @@ def plot(histories: dict, network: str, out_dir: Path, applied: dict | None = No
     top, bottom = fig.subfigures(2, 1, height_ratios=(1.15, 1)) if regs else (fig, None)
     axes = top.subplots(1, max(1, len(columns)), squeeze=False)[0]
     same = identical_to_baseline(histories, columns)
+    same_order = [t for t in histories if t in same]
     order = sorted(histories, key=lambda t: t == BASELINE)  # the baseline last, on top
     for ax, col in zip(axes, columns):
         for t in order:
@@ -61,9 +64,13 @@ def plot(histories: dict, network: str, out_dir: Path, applied: dict | None = No
             if col not in hist:
                 continue
             base = t == BASELINE
+            marks = {}
+            if t in same:  # its own marker, at every len(same)-th epoch from its position: none hides another
+                j = same_order.index(t)
+                marks = dict(marker=SAME_MARKERS[j % len(SAME_MARKERS)], ms=5, markevery=(j, len(same_order)))
             ax.plot(hist["epoch"], hist[col], lw=2.2 if base else 1.2, ls=(0, (4, 3)) if base else "-",
                     color=colour(t), label=label(t) + (" (identical to ∅)" if t in same else ""),
-                    gid=treatment_gid(t), zorder=3 if base else 2)
+                    gid=treatment_gid(t), zorder=3 if base else 2, **marks)
             at = hist[hist["epoch"] == kept]
             if not at.empty:
                 ax.plot(at["epoch"], at[col], marker="*", ms=9, ls="none", color=colour(t), mec="black", mew=0.4,
