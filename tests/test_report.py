@@ -272,7 +272,7 @@ def test_report_html_in_headless_chromium(built, tmp_path, record_property):
     dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=300)
     assert dom.returncode == 0, dom.stderr[-2000:]
     n_images = len(re.findall(r"<img ", page.read_text()))
-    assert n_images == 9  # CD diagram, 3 accuracy-vs-weight, 3 training curves, 2 measures figures
+    assert n_images == 10  # CD diagram, expected best of n, 3 accuracy-vs-weight, 3 training curves, 2 measures
     assert f'data-images-loaded="{n_images}/{n_images}"' in dom.stdout, re.findall(r"data-images-\w+=\"[^\"]*\"",
                                                                                  dom.stdout)
     for section in ("summary", "runs", "combined", "accuracy-against-weight", "training-curves",
