@@ -41,7 +41,8 @@ demo: $(STAMP)
 	@echo "Report: $(DEMO_OUT)/report/report.md (one page with the figures: $(DEMO_OUT)/report/report.html)"
 
 # README "Did the regulariser act, and is the gain real?": the digits zoo under the paper profile, the baseline over
-# 3 seeds; statistics with the selection-matched baseline (the paper's rule beside it). Runs go to $(ACTIVITY_OUT)/runs.
+# 3 seeds; statistics under the matched rule (every treatment's expected best of n draws at one n; the paper's rule
+# beside it). Runs go to $(ACTIVITY_OUT)/runs.
 ACTIVITY_SWEEP ?= configs/digits/activity_seeds.json
 ACTIVITY_OUT   ?= $(EXPERIMENTS)/activity
 

@@ -235,7 +235,8 @@ def training_curves_section(inp: Inputs) -> list[str]:
              f"{int(inp.frame['seed'].min())} (the lowest seed of each cell). Top: train accuracy, validation "
              "accuracy and train cross-entropy for every treatment; ★ marks the kept epoch (whose weights were "
              "evaluated: the best validation epoch when restored, else the last); ∅ is drawn last, thick and dashed, "
-             "so a treatment whose curves equal it shows through the dashes and is labelled \"identical to ∅\". "
+             "so a treatment whose curves equal it shows through the dashes, with its own marker, and is labelled "
+             "\"identical to ∅\". "
              "Bottom: the regulariser's unweighted term R, one panel per regulariser on its own axis (their scales "
              "differ by orders of magnitude), the kept epoch as a dotted line; a grey panel \"never applied\": R was "
              "computed but its gradient reached the update in 0 % of the steps.", ""]

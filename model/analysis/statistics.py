@@ -113,8 +113,8 @@ class Analysis:
             "n_networks": int(len(self.matrix)),
             "treatments": self.treatments,
             "average_ranks": {t: _num(r) for t, r in self.average_ranks.items()} if ranked else None,
-            "friedman": {k: v if isinstance(v, str) or v is None else _num(v) if isinstance(v, float) else v
-                         for k, v in vars(self.friedman).items()} if ranked else None,
+            "friedman": {k: _num(v) if isinstance(v, float) else v for k, v in vars(self.friedman).items()}
+            if ranked else None,
             "nemenyi_p": {a: {b: _num(self.nemenyi_p.loc[a, b]) for b in self.treatments} for a in self.treatments}
             if ranked else None,
             "critical_difference": _num(self.critical_difference) if ranked else None,
