@@ -156,8 +156,8 @@ def analysis_section(a: AnalysisFolder, out_dir: Path) -> str:
     st, det, name = a.st, a.det, a.name
     rule = st.get("baseline_selection", "paper")
     table, bold, words = tables.selected_accuracy_table(st["selected"])
-    heading = (f"### Test accuracy at the selected weight ({words}; best per network in bold; baseline: "
-               f"{replicates.RULE_NAMES[rule]})")
+    what = "Test accuracy, expected best of n" if rule == "matched" else "Test accuracy at the selected weight"
+    heading = f"### {what} ({words}; best per network in bold; baseline: {replicates.RULE_NAMES[rule]})"
     if st.get("friedman") is None:  # one network: no ranks, Friedman, Nemenyi or CD
         return "\n".join([f"## {name}", "", f"1 network × {len(st['treatments'])} treatments, α = {st['alpha']}: "
                           "no ranks, Friedman test or CD diagram (they need at least 2 networks); the treatments are "
