@@ -39,7 +39,7 @@ class Friedman:
     permutation p-value of the same statistic (`model.analysis.friedman_exact`: exact_method "enumeration" or
     "monte carlo" with exact_draws draws from exact_seed). F and its p are NaN (undefined, null in statistics.json)
     when every network ranks the treatments identically (χ² at its maximum n(k−1)): the F approximation then says
-    F = ∞, p = 0, which no finite sample supports. The verdict reads exact_p."""
+    F = ∞, p = 0, which no finite sample supports. The verdict reads exact_p (Q-friedman-asymptotic)."""
 
     chi2: float
     chi2_p: float
@@ -146,7 +146,8 @@ def select(frame: pd.DataFrame, baseline: str = BASELINE, baseline_rule: str = "
     cannot be selected; a selectable run with a NaN test accuracy makes its weight's mean NaN (with a warning naming
     it), so that network is left out of the analysis rather than scored on fewer seeds than `n_seeds` says.
     baseline_rule "paper" (default): the baseline's cell is the mean over its seeds, as above (a regulariser picks
-    the best of its W weights, the baseline picks nothing: best of W against best of 1). "matched": on each network
+    the best of its W weights, the baseline picks nothing: best of W against best of 1, Q-unequal-budget in
+    docs/quirks.md). "matched": on each network
     every treatment, the baseline included, is scored by the expected validation and test accuracy of the
     validation-best of n draws (`model.analysis.expected_max`; a regulariser's draws are its weights, the baseline's
     its seeds), n = the smallest number of draws any treatment has there, so all choose among as many; `weight`
