@@ -16,6 +16,7 @@ from model import atomic
 from model.csv_input import read_csv
 from model.errors import DataError
 from model.runs import provenance, run_folder, state
+from model.sweeps import grid
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,17 @@ def collect(root: str | os.PathLike, expected=None) -> Collection:
     for task_id, status, detail in incomplete:
         log.warning("run %s is %s: %s", task_id, status, detail)
     return Collection(frame, pd.DataFrame(incomplete, columns=list(INCOMPLETE_COLUMNS)))
+
+
+def collect_sweep(sweep: str | os.PathLike, root: str | os.PathLike | None = None) -> Collection:
+    """`collect` only the tasks of the sweep file `sweep` (those with no run folder listed as `missing`), from
+    `root`, by default the sweep's output root (a task's run folder is `<output root>/<task id>`)."""
+    tasks = grid.load(sweep)
+    if root is None and tasks:
+        root = Path(*Path(tasks[0].run_dir).parts[:-len(Path(tasks[0].task_id).parts)])
+    if root is None:
+        raise DataError(f"{sweep}: the sweep has no tasks; give RUNS_ROOT")
+    return collect(root, [task.task_id for task in tasks])
 
 
 def write(collection: Collection, path: str | os.PathLike, force: bool = False) -> tuple[Path, Path]:

@@ -147,3 +147,16 @@ def read(path: str | Path) -> pd.DataFrame:
 def write(table: pd.DataFrame, path: str | Path) -> Path:
     """Write the table as CSV atomically (floats as their shortest round-trip text)."""
     return atomic.write_text(path, table[COLUMNS].to_csv(index=False))
+
+
+def update_file(path: str | Path, runs_roots=(), pgdl_tasks=(), *, data_root=None, force: bool = False,
+                ) -> tuple[pd.DataFrame, list[str]]:
+    """`update` the measures CSV at `path` (its rows kept, new networks measured; all of them with `force`) and
+    write it back atomically; every folder of `runs_roots` and `pgdl_tasks` must exist. Returns what `update` does."""
+    for folder in (*runs_roots, *pgdl_tasks):
+        if not Path(folder).is_dir():
+            raise PipelineError(f"{folder}: no such folder")
+    existing = read(path) if Path(path).exists() else None
+    measures, errors = update(existing, runs_roots, pgdl_tasks, data_root=data_root, force=force)
+    write(measures, path)
+    return measures, errors
