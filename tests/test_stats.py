@@ -258,3 +258,24 @@ def test_cli_bad_csv_is_one_line_exit_2(tmp_path, content, message):
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and message in out.stderr
     assert "Traceback" not in out.stderr
 
+
+
+@pytest.mark.parametrize("profiles, given, expect", [
+    (["paper"], {}, "capped"),
+    (["corrected"], {}, "uncapped"),
+    (["paper", "corrected"], {}, "uncapped"),
+    (["paper"], {"capped": False}, "uncapped"),
+    (["corrected"], {"capped": True}, "capped"),
+])
+def test_the_runs_profile_chooses_the_nemenyi_variant_unless_told(tmp_path, profiles, given, expect):
+    """`profile` travels with the data: an accuracies CSV of paper-profile runs gets the original's analysis (capped
+    Nemenyi p, hand-dropped weights) without flags; a mixed or corrected one the corrected analysis; flags win."""
+    from model.analysis import outputs
+
+    frame = pd.read_csv(ROOT / "tests" / "data" / "one_seed_accuracies.csv")
+    frame["profile"] = [profiles[i % len(profiles)] for i in range(len(frame))]
+    frame.to_csv(tmp_path / "acc.csv", index=False)
+    assert outputs.paper_settings(frame) == (profiles == ["paper"])
+    outputs.extract(tmp_path / "acc.csv", tmp_path / "stats", **given)
+    variant = json.loads((tmp_path / "stats" / "combined" / "details.json").read_text())["nemenyi_p_variant"]
+    assert variant.startswith(expect)

@@ -1,10 +1,13 @@
 """Friedman/Nemenyi statistics, CD diagrams and tables from an accuracies CSV, per block and combined.
 
     python extract_statistics.py ACCURACIES.csv --out DIR [--alpha 0.05] [--blocks mnist pgdl]
-        [--baseline paper|matched] [--seed 0] [--force]
+        [--baseline paper|matched] [--seed 0] [--nemenyi-p uncapped|capped] [--[no-]drop-paper-weights]
+        [--force]
 
 Writes DIR/<block>/ and DIR/combined/: statistics.json, details.json, cd_diagram.{png,pdf,tex}, tables
-(.csv/.md/.tex). Exit status 2 with one line on stderr for bad input. The work is in model/analysis/outputs.py.
+(.csv/.md/.tex). The Nemenyi p variant and the hand-dropped weights follow the runs' profile (the CSV's
+`profile` column: `paper` caps and drops, as the original did) unless --nemenyi-p / --[no-]drop-paper-weights say
+otherwise. Exit status 2 with one line on stderr for bad input. The work is in model/analysis/outputs.py.
 """
 import argparse
 import sys
@@ -15,8 +18,9 @@ from model.analysis import outputs
 
 def work(args) -> int:
     folders = outputs.extract(args.accuracies, args.out, alpha=args.alpha, blocks=args.blocks,
-                              capped=args.nemenyi_p == "capped", drop_paper_weights=args.drop_paper_weights,
-                              force=args.force, baseline_rule=args.baseline, seed=args.seed)
+                              capped=None if args.nemenyi_p is None else args.nemenyi_p == "capped",
+                              drop_paper_weights=args.drop_paper_weights, force=args.force, baseline_rule=args.baseline,
+                              seed=args.seed)
     for name, folder in folders.items():
         print(f"{name}: {folder / 'statistics.json'}")
     return 0
@@ -28,11 +32,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="output folder (one subfolder per block, and combined)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--blocks", nargs="+", help="analyse only these blocks (default: all in the CSV)")
-    p.add_argument("--nemenyi-p", choices=("uncapped", "capped"), default="uncapped",
-                   help="'capped' clips p to [0.001, 0.9] like scikit-posthocs <= 0.9 did (the paper's setting)")
-    p.add_argument("--drop-paper-weights", action="store_true",
+    p.add_argument("--nemenyi-p", choices=("uncapped", "capped"), default=None,
+                   help="'capped' clips p to [0.001, 0.9] like scikit-posthocs <= 0.9 did (the paper's setting); "
+                        "default: capped when every run is of the paper profile (the CSV's profile column), else "
+                        "uncapped")
+    p.add_argument("--drop-paper-weights", action=argparse.BooleanOptionalAction, default=None,
                    help="leave out the weights the original dropped by hand (Q-dropped-weights in docs/quirks.md), "
-                        "to compare with Table 1")
+                        "to compare with Table 1; default: yes when every run is of the paper profile, else no")
     p.add_argument("--baseline", choices=("paper", "matched"), default="paper",
                    help="'paper' (default): a regulariser's best weight by validation against the baseline's mean "
                         "over its seeds (best of W against best of 1); 'matched': every treatment, baseline "

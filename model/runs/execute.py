@@ -43,10 +43,7 @@ def prepare(spec: Spec) -> Prepared:
 
     network = get_network(spec.network, data_root=spec.data_root, profile=spec.profile)
     splits = network.load_data()
-    try:
-        regulariser = registry.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)
-    except TypeError as err:
-        raise SpecError(f"field 'regulariser_options' = {spec.regulariser_options!r}: {err}") from None
+    regulariser = registry.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)  # checked by Spec
     return Prepared(spec, network, splits, regulariser)
 
 
@@ -91,9 +88,15 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
     Raises `claims.ClaimHeld` when another live process trains it (`claims.ClaimLost` when one took the claim over
     mid-training); other errors, up to writing `DONE.json`, write `FAILED.json` and propagate.
     """
-    spec, run_dir = prepared.spec, prepared.spec.run_dir
     if not force:
-        check_same_spec(spec, run_dir)
+        check_same_spec(prepared.spec, prepared.spec.run_dir)
+    return _train_unless_done(prepared, force)
+
+
+def _train_unless_done(prepared: Prepared, force: bool) -> tuple[dict, bool]:
+    """`run` once the run folder's spec is known to be this one (or `force`)."""
+    run_dir = prepared.spec.run_dir
+    if not force:
         done = run_folder.read_done(run_dir)
         if done is not None:
             return done, False
@@ -157,15 +160,14 @@ def main(argv=None) -> int:
 
 def _execute(args) -> int:
     spec = Spec.from_file(args.spec)
-    if not args.force and run_folder.is_done(spec.run_dir):
-        check_same_spec(spec, spec.run_dir)
-        print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")
-        return 0
-    prepared = prepare(spec)
     if not args.force:
-        check_same_spec(spec, spec.run_dir)
+        check_same_spec(spec, spec.run_dir)  # once, before anything is loaded
+        if run_folder.is_done(spec.run_dir):
+            print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")
+            return 0
+    prepared = prepare(spec)
     try:
-        record, trained = run(prepared, force=args.force)
+        record, trained = _train_unless_done(prepared, force=args.force)
     except claims.ClaimHeld as err:
         raise cli.CommandFailed(str(err), 3) from None
     except Exception as err:  # the run failed; FAILED.json says why
