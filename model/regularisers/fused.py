@@ -1,9 +1,9 @@
 """T1 and T2 as one fused host kernel: value and gradient w.r.t. the sampled activations in one call.
 
 `topological_loss(x, id, zero_length_bars, dead_neurons)` is what `model.regularisers.registry.make` uses for `t1`
-and `t2` on a CPU (option `kernel="auto"`): TensorFlow sees one `tf.numpy_function` inside a `tf.custom_gradient`,
-whose backward pass is `upstream · ∂R/∂x`, the gradient having been computed by the forward call. `host_kernel` does,
-on the (b, N) activations x, in one call:
+and `t2` with the option `kernel="fused"` (opt-in; `"auto"` is the TensorFlow path): TensorFlow sees one
+`tf.numpy_function` inside a `tf.custom_gradient`, whose backward pass is `upstream · ∂R/∂x`, the gradient having
+been computed by the forward call. `host_kernel` does, on the (b, N) activations x, in one call:
 
 1. standardisation (`_standardise`, numba): column means and norms accumulated in float64, the dead mask of
    `model.regularisers.correlation` (‖x − x̄‖ ≤ 8·eps·√b·max|x|), z = (x − x̄)/‖x − x̄‖ in x's dtype, 0 for dead
@@ -20,14 +20,11 @@ on the (b, N) activations x, in one call:
 Every sum runs in one fixed sequential order (no threads in the numba parts; BLAS's own deterministic blocking for
 the Gram), so the same input gives the same bits and a resumed run stays bit-identical.
 
-Hand-written because it is measured faster: the TensorFlow path (`registry._t1`/`_t2`, kept as the tested reference
-and as the XLA / GPU path) spends much of its extra time in glue around the host Gram and Prim (standardisation
-forward and backward, edge gathers and their dense gradients, the host round trip). Measured on the shared 2-core
-CPU at load average 18–27 (benchmarks/README.md, *Fused kernel*), MNIST MLP (N = 1010), batch 256, whole training
-steps interleaved: CPU time per step T1 22.0 ms fused against 27.1 ms for the TF path (plain 10.4), and 29.2
-against 49.7 (plain 12.9) in a second run; T2 20.9 against 24.3; at N = 5000 equal within 2 %. Wall time at that
-load was not conclusive (faster in one run, slower in another). Alone the call takes ≈ 7 ms at N = 1010: Gram 3.5,
-Prim 1.8, the O(N·b) parts ≈ 2.
+Why it exists: the TensorFlow path (`registry._t1`/`_t2`, the tested reference and the XLA / GPU path) spends CPU
+time in glue around the host Gram and Prim (standardisation forward and backward, edge gathers and their dense
+gradients, the host round trip), which one host call avoids. It takes less CPU per step than the TensorFlow path but
+was not faster in wall time on the test machine, so it is not the default; the measurements are in
+benchmarks/README.md, *Fused kernel*.
 This module knows nothing about Keras models or files.
 """
 import time

@@ -8,13 +8,12 @@ std; where all counted deaths are equal, e.g. N = 2 or a batch of 2, the std's g
 (`model.regularisers.sampling`) of all neuron layers together, as one (b, N) point cloud.
 
 Speed: t1/t2 run as the TensorFlow path below by default; `kernel="fused"` runs them as one fused host kernel
-(`model.regularisers.fused`: value and analytic gradient in one call; less CPU time per step, but not measured faster
-in wall time on the loaded 2-core machine, so not the default: benchmarks/README.md). The TensorFlow path (the
-reference and the XLA / GPU path) finds the MST
+(`model.regularisers.fused`: value and analytic gradient in one call; less CPU per step but not faster in wall time,
+so not the default: benchmarks/README.md). The TensorFlow path (the reference and the XLA / GPU path) finds the MST
 on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`: BLAS syrk on the host in the
 activations' dtype, or float64 in-graph) and recomputes only the N−1 MST-edge correlations
-differentiably, so their backward pass is O(N·b) (TensorFlow's own gather gradient: a hand-written segment-sum
-gradient was 2–4 ms faster at N = 1010 but made CPU results depend on thread timing, breaking bit-exact resumes);
+differentiably, so their backward pass is O(N·b) (TensorFlow's own gather gradient: a faster hand-written
+segment-sum gradient made CPU results depend on thread timing, breaking bit-exact resumes; benchmarks/README.md);
 `corr` uses one N×N Gram product forward and one backward (custom gradient); `decov` uses the b×b Gram when b < N.
 Regularisers are pure functions of tensors, usable inside `tf.function` in float32 and float64; they know nothing
 about models or files.
@@ -95,8 +94,8 @@ def make(id, *, sampling=1.0, **options):
       `model.regularisers.persistence`).
     - `kernel` (t1, t2): `"auto"` (default) is `"tf"`, the TensorFlow graph below (the reference, XLA-compilable
       with the in-graph pairing); `"fused"` computes value and gradient in one host call (`model.regularisers.fused`;
-      host pairing only). `"auto"` stays `"tf"` until the fused kernel is measured faster in wall time (it used less
-      CPU but was not faster per step under load: benchmarks/README.md).
+      host pairing only). `"auto"` is `"tf"`: the fused kernel uses less CPU per step but is not faster in wall
+      time (benchmarks/README.md, *Fused kernel*).
       Both give the same values and gradients up to rounding (tests/test_fused.py).
     Unknown ids or option values raise `SpecError` naming the valid ones.
     """

@@ -14,8 +14,8 @@ Besides the outcome each step records the number of constant neurons among the s
 zeroed or skipped; 0 when ∇CE is exactly 0). The ratio needs the two gradients apart, i.e. a second backward pass
 through the network: under `reg_nonfinite="zero_per_variable"` (the paper profile) the step takes them apart anyway
 and the ratio is measured on every step; otherwise on every `RATIO_EVERY`-th optimiser step (iterations divisible by
-it), which keeps the accounting within 3 % of the MNIST MLP's T1 step (`make bench`; every step cost ≈ 14 % CPU
-there). An epoch without a measured step has an empty (NaN) ratio.
+it), since a second backward pass on every step costs a noticeable share of a step (benchmarks/README.md, *Activity
+accounting*). An epoch without a measured step has an empty (NaN) ratio.
 
 The training step (`model.runs.training.ActivityTracker`) sums these per step into a vector laid out as `SUMS`, per
 epoch (`history.csv` and TensorBoard: `COLUMNS`, each outcome's fraction of the epoch's steps, the mean number of
