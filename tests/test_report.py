@@ -185,7 +185,7 @@ def _artist_colours(fig) -> list[tuple[str, str]]:
 
 def _measures_csv(sweep, path):
     """A measures CSV for the synthetic sweep's runs (made-up NP/DGP values), read back by the measures section."""
-    from model.measures import table as measures_table
+    from model.measures import measures_table
 
     acc = pd.read_csv(sweep / "accuracies.csv")
     rows = []

@@ -3,9 +3,9 @@
     python scripts/measure.py --runs experiments/demo --out experiments/demo/measures.csv
     python scripts/measure.py --pgdl data/pgdl/input_data/task1_v4 --out pgdl_measures.csv
 
-Columns: model.measures.table.COLUMNS (run_id, measure, value, layer, source, ...). An existing --out keeps its rows;
-only networks not in it are measured (--force recomputes everything). Exit 0 when all were measured, 2 on bad input
-(one line per network that could not be measured; the others are still written).
+Columns: model.measures.measures_table.COLUMNS (run_id, measure, value, layer, source, ...). An existing --out keeps
+its rows; only networks not in it are measured (--force recomputes everything). Exit 0 when all were measured, 2 on
+bad input (one line per network that could not be measured; the others are still written).
 """
 import argparse
 import logging
@@ -16,7 +16,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no C++ start-up lines
 
 from model import cli
-from model.measures import table
+from model.measures import measures_table
 
 
 def main(argv=None) -> int:
@@ -36,7 +36,8 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
-    measures, errors = table.update_file(args.out, args.runs, args.pgdl, data_root=args.data_root, force=args.force)
+    measures, errors = measures_table.update_file(args.out, args.runs, args.pgdl, data_root=args.data_root,
+                                                  force=args.force)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     logging.info("%s: %d networks, %d rows", args.out, measures["run_id"].nunique(), len(measures))
