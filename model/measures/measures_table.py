@@ -18,6 +18,8 @@ from model.csv_input import read_csv
 from model.errors import DataError, PipelineError
 from model.measures.compute import measure_model
 from model.runs import run_folder
+from model.zoo.catalogue import get_network
+from model.zoo.pgdl import build
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,6 @@ def measure_run(run_dir: str | Path, data_root: str | Path | None = None) -> pd.
     weights = run_dir / run_folder.WEIGHTS
     if not weights.is_file():
         raise DataError(f"{weights}: missing; a finished run must hold its final weights")
-    from model.zoo.catalogue import get_network
-
     spec = done.get("spec", {})
     root = data_root if data_root is not None else spec.get("data_root", "data")
     network = get_network(str(done["network"]), str(root), done.get("profile", spec.get("profile", "corrected")))
@@ -97,8 +97,6 @@ def measure_pgdl_model(model_dir: Path, name: str, entry: dict | None, configs_p
     except (TypeError, KeyError, ValueError):
         raise DataError(f"{configs_path}: no metrics.train_acc / metrics.test_acc for model "
                         f"{model_dir.name[6:]!r}") from None
-    from model.zoo.pgdl import build
-
     identity = dict(run_id=name, source="pgdl", block="pgdl", network=name, regulariser="", weight=math.nan,
                     seed=math.nan, train_accuracy=train, test_accuracy=test)
     return _rows(identity, measure_model(build(model_dir, "weights.hdf5")))

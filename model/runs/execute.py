@@ -22,6 +22,7 @@ from model import atomic, cli
 from model.errors import SpecError
 from model.runs import claims, provenance, run_folder, task_log
 from model.runs.spec import Spec
+from model.zoo.catalogue import get_network
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,7 @@ class Prepared:
 
 def prepare(spec: Spec) -> Prepared:
     """Resolve the network, load its data and build the regulariser; raises `PipelineError`, writes nothing."""
-    from model.regularisers import registry
-    from model.zoo.catalogue import get_network
+    from model.regularisers import registry  # TensorFlow: here, so "already done" and a bad spec need none of it
 
     network = get_network(spec.network, data_root=spec.data_root, profile=spec.profile)
     splits = network.load_data()
@@ -112,7 +112,7 @@ def _train_unless_done(prepared: Prepared, force: bool) -> tuple[dict, bool]:
 def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim) -> dict:
     """Train under a held claim, logging to train.log; DONE.json on success, FAILED.json (and the trace in the log)
     on an error."""
-    from model.runs import training
+    from model.runs import training  # TensorFlow: imported only when a run trains (see prepare)
 
     spec = prepared.spec
     log.info("%s: %s", spec.task_id, json.dumps(spec.to_dict(), sort_keys=True))

@@ -14,6 +14,7 @@ from collections import deque
 
 from model.runs import run_folder, state
 from model.runs.activity_record import ACTED_THRESHOLD
+from model.sweeps import slurm
 
 
 def last_epoch(run_dir) -> dict:
@@ -125,8 +126,6 @@ def slurm_table(tasks) -> list[str]:
     """Lines `task_id  job_id  Slurm state` for the unfinished tasks whose run folder names a Slurm job: the one
     `--executor slurm` submitted (SLURM.json), else the one a live claim was made in (a generated sbatch script's
     element). State `?` when squeue cannot answer, `ended` when Slurm has forgotten the job."""
-    from model.sweeps import slurm
-
     rows = []
     for task in tasks:
         status = state.status(task.run_dir)
