@@ -313,3 +313,62 @@ def test_a_typo_in_a_field_suggests_the_nearest_valid_one(tmp_path, capsys, wher
     assert run_sweep.main([str(path), "--dry-run", *argv]) == 2
     err = capsys.readouterr().err
     assert "unknown " in err and typo in err and f"did you mean '{right}'?" in err and err.count("\n") == 1
+
+
+def test_every_path_submits_the_same_unfinished_tasks(tmp_path):
+    """`unfinished` (neither done nor live-claimed) is what the scheduler loop submits, what a detached Slurm sweep
+    and --print-sbatch send; failed, partial and missing tasks are in it."""
+    from model.sweeps import sbatch
+    from model.sweeps.scheduler import schedule, unfinished
+    from model.sweeps.task_process import jobs_for
+
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(small_sweep(tmp_path / "out")))
+    tasks = grid.load(path)[:4]
+    done, running, failed, missing = tasks
+    run_folder.write_done(done.run_dir, {"task_id": done.task_id})
+    running.run_dir.mkdir(parents=True)
+    claim = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat_unix": time.time()}
+    (running.run_dir / run_folder.RUNNING).write_text(json.dumps(claim))
+    run_folder.write_failed(failed.run_dir, RuntimeError("boom"))
+    assert [t.task_id for t in unfinished(tasks)] == [failed.task_id, missing.task_id]
+
+    submitted, pending = [], []
+    jobs = jobs_for([done, failed, missing])  # the loop: a live claim is waited for, so it is left out here
+
+    def submit(job):
+        submitted.append(job.task_id)
+        pending.append(job)
+        run_folder.write_done(job.run_dir, {"task_id": job.task_id})
+
+    outcomes = schedule(jobs, submit, lambda: (pending.pop(0), 0, ""))
+    assert submitted == [failed.task_id, missing.task_id]
+    assert [o.status for o in outcomes] == ["skipped", "done", "done"]
+
+    for task in (failed, missing):  # unfinished again, for the sbatch script
+        (task.run_dir / run_folder.DONE).unlink()
+    text, count = sbatch.for_tasks(tasks, {"job_name": "s", "time": "60"})
+    assert count == 2 and str(failed.run_dir / "spec.json") in text and str(done.run_dir / "spec.json") not in text
+    with pytest.raises(Exception, match="whole number of GPUs"):
+        sbatch.for_tasks(tasks, {"job_name": "s", "time": "60", "gpus_per_task": 0.5})
+
+
+def test_each_back_end_takes_only_its_own_options():
+    """The options are declared once (model/sweeps/options.py): the parser gets them, and the check names every
+    option given to a back end that does not take it."""
+    import argparse
+
+    from model.sweeps import options
+    from model.sweeps.scheduler import ExecutorError
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--executor")
+    options.add_arguments(parser)
+    for option in options.OPTIONS:
+        assert parser.get_default(option.dest) == option.default
+    args = parser.parse_args(["--executor", "local", "--gpus", "0", "--partition", "gpu", "--gpus-per-task", "1"])
+    with pytest.raises(ExecutorError, match=r"^--gpus-per-task, --partition: not an option of --executor local"):
+        options.check(args)
+    options.check(parser.parse_args(["--executor", "slurm", "--partition", "gpu", "--gpus-per-task", "1"]))
+    with pytest.raises(ExecutorError, match="--tasks-per-gpu: not an option of --executor slurm"):
+        options.check(parser.parse_args(["--executor", "slurm", "--tasks-per-gpu", "2"]))
