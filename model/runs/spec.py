@@ -146,7 +146,7 @@ class Spec:
             raise SpecError(f"{source}: expected a JSON object, got {type(data).__name__}")
         _reject_unknown(data, [f.name for f in fields(cls)], source, "")
         for f in fields(cls):
-            if f.default is MISSING and f.default_factory is MISSING and f.name not in data:
+            if required(f) and f.name not in data:
                 raise SpecError(f"{source}: field {f.name!r} is required")
         declared = {f.name: f for f in fields(cls)}
         values = {"profile": _value(data, declared["profile"], source)}
@@ -183,6 +183,11 @@ class Spec:
 PAPER_DEFAULTS = {f.name: f.metadata["paper"] for f in fields(Spec) if "paper" in f.metadata}
 
 
+def required(f) -> bool:
+    """Field `f` has no default: a spec must give it."""
+    return f.default is MISSING and f.default_factory is MISSING
+
+
 def default(f, profile: str = "corrected"):
     """Field `f`'s default under `profile`."""
     if profile == "paper" and "paper" in f.metadata:
@@ -191,9 +196,10 @@ def default(f, profile: str = "corrected"):
 
 
 def _value(data: dict, f, source: str, prefix: str = "", profile: str = "corrected", values: dict | None = None):
-    """Field `f` of `data` (its default when absent), checked as declared; `SpecError` naming `prefix + name`."""
+    """Field `f` of `data` (its `profile` default when absent), checked as declared; `SpecError` naming
+    `prefix + name`. `values`: the fields validated so far (`regulariser_options` needs the id and the sampling)."""
     m, name, label = f.metadata, f.name, prefix + f.name
-    fallback = MISSING if f.default is MISSING and f.default_factory is MISSING else default(f, profile)
+    fallback = MISSING if required(f) else default(f, profile)
     kind = m["kind"]
     if m["null"] and data.get(name, fallback) is None:
         return None
@@ -235,7 +241,7 @@ def describe(f) -> str:
 
 
 def _shown(value) -> str:
-    return "" if value is MISSING else f"`{json.dumps(value.__dict__ if isinstance(value, Optimizer) else value)}`"
+    return f"`{json.dumps(value)}`"
 
 
 def fields_table(cls=None) -> str:
@@ -244,11 +250,10 @@ def fields_table(cls=None) -> str:
     cls = cls or Spec
     lines = ["| field | type, range | default | meaning |", "|---|---|---|---|"]
     for f in fields(cls):
-        shown = "" if f.default is MISSING and f.default_factory is MISSING else _shown(default(f))
-        if "paper" in f.metadata:
-            shown += f" / {_shown(f.metadata['paper'])}"
-        if f.metadata["kind"] == "optimizer":
-            shown = "below"
+        if required(f) or f.metadata["kind"] == "optimizer":
+            shown = "" if required(f) else "below"
+        else:
+            shown = _shown(default(f)) + (f" / {_shown(f.metadata['paper'])}" if "paper" in f.metadata else "")
         lines.append(f"| `{f.name}` | {describe(f)} | {shown} | {f.metadata['doc']} |")
     return "\n".join(lines)
 
@@ -259,7 +264,7 @@ def fields_summary() -> str:
     parts = []
     for cls, prefix in ((Spec, ""), (Optimizer, "optimizer.")):
         for f in fields(cls):
-            if f.default is MISSING and f.default_factory is MISSING:
+            if required(f):
                 parts.append(f"`{prefix}{f.name}` (required)")
             elif f.metadata["kind"] != "optimizer":
                 paper = f" / {_shown(f.metadata['paper'])}" if "paper" in f.metadata else ""
