@@ -10,7 +10,7 @@ import tensorflow as tf
 from model.analysis import accuracies
 from model.analysis import activity_table as activity_report
 from model.regularisers import registry as regularisers
-from model.runs import execute, run_folder
+from model.runs import activity_record, execute, run_folder
 from model.runs.spec import Spec
 from model.runs.training import RegularisedModel
 from model.zoo import digits
@@ -52,6 +52,12 @@ def test_a_constant_neuron_zeroes_the_paper_profiles_regulariser_and_not_the_cor
     # the ratio: every step where the paper profile takes the gradients apart anyway, else every 10th (step 0)
     assert activity["grad_ratio_steps"] == (steps if profile == "paper" else 1)
     assert (history["reg_constant_neurons"] >= 1).all() and activity["mean_constant_neurons"] >= 1
+    if profile == "corrected":  # one measured step: its ratio is the median, minimum, maximum and mean
+        assert (activity["grad_ratio_median"] == activity["grad_ratio_min"] == activity["grad_ratio_max"]
+                == pytest.approx(activity["mean_grad_ratio"], rel=1e-6))
+    else:  # zeroed on every step: every measured ratio is 0
+        assert activity["grad_ratio_median"] == activity["grad_ratio_max"] == 0.0
+    assert activity["grad_ratio_under_1pct"] == (activity["grad_ratio_max"] < 0.01)
     if profile == "paper":  # dead_neurons: zero_grad
         assert (history["reg_applied"] == 0.0).all() and (history["reg_zeroed_dead_neurons"] == 1.0).all()
         assert activity["applied"] == 0 and activity["zeroed_dead_neurons"] == steps
@@ -128,3 +134,14 @@ def test_the_gradient_ratio_is_the_ratio_of_global_norms():
     history = model.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0).history
     assert history["reg_grad_ratio"][0] == pytest.approx(expected, rel=1e-5)
     assert "reg_constant_neurons" not in history and history["reg_applied"] == [1.0]
+
+
+def test_the_run_record_gives_the_median_range_and_small_fraction_of_the_measured_ratios():
+    sums = [4, 0, 0, 0, 0, 0, 0.5 + 0.001 + 0.2, 3]  # 4 applied steps, 3 of them measured
+    record = activity_record.summary(sums, [0.5, 0.001, 0.2], uses_activations=True)
+    assert record["grad_ratio_steps"] == 3 and record["mean_grad_ratio"] == pytest.approx(0.701 / 3)
+    assert (record["grad_ratio_median"], record["grad_ratio_min"], record["grad_ratio_max"]) == (0.2, 0.001, 0.5)
+    assert record["grad_ratio_under_1pct"] == pytest.approx(1 / 3)
+    empty = activity_record.summary([2, 0, 0, 0, 0, 0, 0, 0], [], uses_activations=False)
+    assert [empty[k] for k in ("grad_ratio_median", "grad_ratio_min", "grad_ratio_max", "grad_ratio_under_1pct",
+                               "mean_grad_ratio")] == [None] * 5

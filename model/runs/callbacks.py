@@ -95,8 +95,8 @@ def write_history(path: Path, rows: list[dict]) -> None:
 
 class Checkpoint(keras.callbacks.Callback):
     """Every `every` epochs, one atomic `checkpoints/last.npz`: model variables (weights and seed-generator states),
-    optimiser variables, the regulariser-activity totals, early-stopping state and best weights, history rows,
-    epoch and wall seconds so far."""
+    optimiser variables, the regulariser-activity totals and measured ratios, early-stopping state and best weights,
+    history rows, epoch and wall seconds so far."""
 
     def __init__(self, path: Path, every: int, stopper: EarlyStopping, rows: list, clock: dict):
         super().__init__()
@@ -112,7 +112,7 @@ def save_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping, epoc
     arrays = {f"model_{i}": v.numpy() for i, v in enumerate(model.network.variables)}
     arrays |= {f"optimizer_{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)}
     if model.activity is not None:
-        arrays["activity_totals"] = model.activity.totals.numpy()
+        arrays |= model.activity.state()
     for i, w in enumerate(stopper.best_weights or []):
         arrays[f"best_{i}"] = w
     state = {"epoch": epoch, "stopper": stopper.state(), "has_best": stopper.best_weights is not None,
@@ -143,12 +143,10 @@ def _load_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping) -> 
             v.assign(data[f"model_{i}"])
         for i, v in enumerate(model.optimizer.variables):
             v.assign(data[f"optimizer_{i}"])
-        if model.activity is not None:
-            if "activity_totals" in data:
-                model.activity.totals.assign(data["activity_totals"])
-            else:
-                log.warning("%s: checkpoint from before the activity accounting: the regulariser_activity record "
-                            "will count only the steps after epoch %d", path, state["epoch"])
+        missing = model.activity.load(data) if model.activity is not None else []
+        if missing:
+            log.warning("%s: checkpoint from before %s was recorded: the regulariser_activity record will count only "
+                        "the steps after epoch %d there", path, " and ".join(missing), state["epoch"])
         best = [data[f"best_{i}"] for i in range(len(model.network.weights))] if state["has_best"] else None
     stopper.load(state["stopper"], best)
     return state

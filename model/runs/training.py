@@ -18,7 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from model.regularisers.registry import Diagnostics
-from model.runs import activity_record, run_folder
+from model.runs import run_folder
+from model.runs.activity_accounting import ActivityAccounting
 from model.runs.callbacks import (
     CHECKPOINT,
     Checkpoint,
@@ -53,56 +54,13 @@ def uses_train_pass(model: keras.Model, reg_forward: str) -> bool:
     return reg_forward == "train_pass"
 
 
-def step_sums(diagnostics, skipped, nonfinite, ratio, measured):
-    """One step's contribution (float64, laid out as `activity.SUMS`): a one-hot outcome (decided in the order of
-    `model.runs.activity_record`'s docstring), the constant sampled neurons, and ‖ω∇R‖ / ‖∇CE‖ with 1 when it was
-    `measured` on this step (ratio and count 0 otherwise)."""
-    dead = tf.logical_and(tf.logical_not(skipped), diagnostics.dead_zeroed)
-    bars = tf.logical_and(tf.logical_not(skipped | dead), diagnostics.bars_zeroed)
-    zeroed = tf.logical_and(tf.logical_not(skipped | dead | bars), nonfinite)
-    applied = tf.logical_not(skipped | dead | bars | zeroed)
-    parts = [tf.cast(v, tf.float64) for v in (applied, dead, bars, zeroed, skipped, diagnostics.constant_neurons,
-                                              ratio, measured)]
-    return tf.stack(parts)
-
-
-class ActivityTracker(keras.metrics.Metric):
-    """The regulariser's activity accounting (`model.runs.activity_record`): per-step sums laid out as `activity.SUMS`,
-    over the epoch (reset by `fit` each epoch; `result()` gives the `activity.COLUMNS` of history.csv) and over the
-    run (`totals`, never reset; saved in the checkpoint). `result()` fractions are NaN only for an empty epoch."""
-
-    def __init__(self, uses_activations: bool):
-        super().__init__(name="regulariser_activity")
-        self.uses_activations = uses_activations
-        self.epoch = self.add_variable(shape=(len(activity_record.SUMS),), initializer="zeros", dtype="float64",
-                                       name="epoch")
-        self.totals = self.add_variable(shape=(len(activity_record.SUMS),), initializer="zeros", dtype="float64",
-                                        name="totals")
-
-    def update_state(self, step_sums):
-        self.epoch.assign_add(step_sums)
-        self.totals.assign_add(step_sums)
-
-    def reset_state(self):
-        self.epoch.assign(tf.zeros_like(self.epoch))
-
-    def result(self):
-        s = dict(zip(activity_record.SUMS, tf.unstack(tf.convert_to_tensor(self.epoch))))
-        steps = tf.add_n([s[o] for o in activity_record.OUTCOMES])
-        out = {f"reg_{o}": s[o] / steps for o in activity_record.OUTCOMES}
-        if self.uses_activations:
-            out["reg_constant_neurons"] = s["constant_neurons"] / (steps - s["skipped_small_batch"])
-        out["reg_grad_ratio"] = s["grad_ratio"] / s["grad_ratio_steps"]
-        return out
-
-
 class RegularisedModel(keras.Model):
     """`network` trained on mean sparse CE (from logits) + `weight` · `regulariser(activations, weights)`.
 
     activations: outputs of `neuron_layers(network)` on the current batch, each (b, ...), logits last; taken from the
     training forward pass when `train_pass`, else from a second pass with training=False. Metrics: loss (CE + ω·R),
     ce, reg (R, unweighted), accuracy; with ω > 0 and `accounting` also the regulariser's activity
-    (`ActivityTracker`, `model.runs.activity_record`: what happened to its gradient at each step). `zero_nonfinite`
+    (`model.runs.activity_accounting`: what happened to its gradient at each step). `zero_nonfinite`
     zeroes a variable's regulariser gradient where it is non-finite (Q-dead-neurons). Validation reports loss = CE
     only, per example or as the mean of batch means (`val_batch_mean`, Q-val-batch-mean). `accounting=False`
     (benchmarks only) turns the accounting off.
@@ -125,7 +83,8 @@ class RegularisedModel(keras.Model):
         self.ce_tracker = keras.metrics.Mean(name="ce")
         self.reg_tracker = keras.metrics.Mean(name="reg")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-        self.activity = ActivityTracker(self.reads_activations) if self.accounting else None
+        self.activity = ActivityAccounting(self.reads_activations, every_step=zero_nonfinite) \
+            if self.accounting else None
 
     @property
     def metrics(self):
@@ -135,83 +94,95 @@ class RegularisedModel(keras.Model):
     def call(self, x, training=False):
         return self.network(x, training=training)
 
-    def train_step(self, data):
+    def make_train_function(self, force=False):
+        """Keras' train function, one step per call; with the accounting's ratio measured on some steps only, a
+        second compiled step (`train_step(data, measure=True)`) runs those (`ActivityAccounting.due`) and the
+        ratio is read back after it, so the other steps carry no trace of the measurement."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        step = self._make_function(self.train_step)
+        if not self.accounting:
+            self.train_function = step
+            return step
+        measuring = step if self.activity.every_step else self._make_function(
+            lambda data: self.train_step(data, measure=True))
+
+        def train_function(iterator):
+            if not self.activity.due(self.optimizer.iterations):
+                return step(iterator)
+            logs = measuring(iterator)
+            self.activity.collect()
+            return logs
+
+        self.train_function = train_function
+        return train_function
+
+    def train_step(self, data, measure=False):
         x, y = data
         variables = self.network.trainable_variables
-        with tf.GradientTape(persistent=self.regularised and (self.zero_nonfinite or self.accounting)) as tape:
-            # forward pass (training mode), and the activations the regulariser reads (same or separate pass,
-            # Q-reg-forward)
-            if self.train_pass:
-                activations = self.features(x, training=True)
-                logits = activations[-1]
-            else:
-                logits = self.network(x, training=True)
-                if self.reads_activations:
-                    activations = self.features(x, training=False)
-            # the losses: CE, and R with its diagnostics from the same computation (no extra pass)
+        apart = self.regularised and (self.zero_nonfinite or (self.accounting and measure))
+        with tf.GradientTape(persistent=apart) as tape:
+            # forward pass (training mode): the logits, and the activations R reads (Q-reg-forward)
+            logits, activations = self.forward(x)
+            # losses: mean CE, and R with what its policies did on this batch (one computation)
             ce = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-            reg, diagnostics, skipped = tf.zeros(()), None, None
-            if self.regularised:
-                reg, diagnostics, skipped = self.regulariser_value(
-                    activations if self.reads_activations else [], variables)
+            reg, diagnostics, skipped = self.regulariser_value(activations, variables)
             weighted = self.weight * reg
             loss = ce + weighted
-        # gradients: of CE and of ω·R apart under zero_nonfinite (zeroing the non-finite ones per variable), else of
-        # the sum, with ω∇R alone on the accounting's every RATIO_EVERY-th step (to measure ‖ω∇R‖/‖∇CE‖)
-        nonfinite, ratio, measured = tf.constant(False), tf.constant(0.0), tf.constant(False)
-        if self.zero_nonfinite and self.regularised:
-            grads, nonfinite, ratio = self.separate_gradients(tape, ce, weighted, variables)
-            measured = tf.constant(True)
-        elif self.accounting:
-            grads = tape.gradient(loss, variables)
-            measured = tf.equal(self.optimizer.iterations % activity_record.RATIO_EVERY, 0)
-            ratio = tf.cond(measured, lambda: self.measured_ratio(tape, weighted, grads, variables),
-                            lambda: tf.constant(0.0))
-        else:
-            grads = tape.gradient(loss, variables)
+        # gradients of the loss; ∇CE and ω∇R apart where non-finite ω∇R are zeroed or the accounting measures them
+        grads, parts, nonfinite = self.gradients(tape, loss, ce, weighted, variables, apart)
         # a non-finite gradient left now fails the run; `nonfinite_reason` reads the message (the variable's path)
         grads = [tf.debugging.check_numerics(g, f"{NONFINITE} {v.path}") for g, v in zip(grads, variables)]
         # the update
         self.optimizer.apply(grads, variables)
-        # metrics, and what happened to the regulariser's gradient on this step
+        # metrics, and what happened to the regulariser's gradient (model.runs.activity_accounting)
         self.loss_tracker.update_state(loss)
         self.ce_tracker.update_state(ce)
         self.reg_tracker.update_state(reg)
         self.accuracy_tracker.update_state(y, logits)
         if self.accounting:
-            self.activity.update_state(step_sums(diagnostics, skipped, nonfinite, ratio, measured))
+            self.activity.update_state(diagnostics, skipped, nonfinite, parts)
         results = {}
         for m in self.metrics:
             r = m.result()
             results.update(r if isinstance(r, dict) else {m.name: r})
         return results
 
-    def separate_gradients(self, tape, ce, weighted, variables):
-        """(∇CE + ω∇R per variable, some ω∇R non-finite and zeroed (bool scalar), ‖ω∇R‖ / ‖∇CE‖ (global norms over the
-        variables; 0 where ∇CE is exactly 0)). Non-finite ω∇R are zeroed per variable only under zero_nonfinite."""
-        ce_grads = tape.gradient(ce, variables)
-        reg_grads = [tf.zeros_like(gc) if gr is None else gr
-                     for gc, gr in zip(ce_grads, tape.gradient(weighted, variables))]
-        nonfinite = tf.constant(False)
-        if self.zero_nonfinite:
-            finite = [tf.reduce_all(tf.math.is_finite(g)) for g in reg_grads]
-            reg_grads = [tf.where(ok, gr, tf.zeros_like(gr)) for gr, ok in zip(reg_grads, finite)]
-            nonfinite = tf.logical_not(tf.reduce_all(tf.stack(finite)))
-        ratio = tf.math.divide_no_nan(tf.linalg.global_norm(reg_grads), tf.linalg.global_norm(ce_grads))
-        return [gc + gr for gc, gr in zip(ce_grads, reg_grads)], nonfinite, tf.cast(ratio, tf.float32)
+    def forward(self, x):
+        """(logits (b, classes), the neuron layers' outputs R reads or []): from the training pass when
+        `train_pass`, else from a second pass in inference mode."""
+        if self.train_pass:
+            activations = self.features(x, training=True)
+            return activations[-1], activations if self.reads_activations else []
+        logits = self.network(x, training=True)
+        return logits, self.features(x, training=False) if self.reads_activations else []
 
-    def measured_ratio(self, tape, weighted, grads, variables):
-        """‖ω∇R‖ / ‖∇CE‖ beside the gradient of the sum `grads`: ω∇R by its own backward pass, ∇CE = grads − ω∇R
-        (0 where ∇CE is exactly 0)."""
-        reg_grads = [tf.zeros_like(g) if gr is None else gr for g, gr in zip(grads, tape.gradient(weighted, variables))]
-        ce_norm = tf.linalg.global_norm([g - gr for g, gr in zip(grads, reg_grads)])
-        return tf.cast(tf.math.divide_no_nan(tf.linalg.global_norm(reg_grads), ce_norm), tf.float32)
+    def gradients(self, tape, loss, ce, weighted, variables, apart):
+        """(gradients to apply, (∇CE, ω∇R) per variable or None, some ω∇R zeroed as non-finite: bool scalar).
+
+        `apart` (a persistent tape): ω∇R by its own backward pass. Under zero_nonfinite the applied gradient is
+        ∇CE + ω∇R with the non-finite ω∇R zeroed per variable; otherwise it is the gradient of the loss (the same
+        bits whether or not the step measures), and ∇CE = ∇loss − ω∇R."""
+        if not apart:
+            return tape.gradient(loss, variables), None, tf.constant(False)
+        reg_grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(weighted, variables),
+                                                                           variables)]
+        if not self.zero_nonfinite:
+            grads = tape.gradient(loss, variables)
+            return grads, ([g - gr for g, gr in zip(grads, reg_grads)], reg_grads), tf.constant(False)
+        ce_grads = tape.gradient(ce, variables)
+        finite = [tf.reduce_all(tf.math.is_finite(g)) for g in reg_grads]
+        reg_grads = [tf.where(ok, gr, tf.zeros_like(gr)) for gr, ok in zip(reg_grads, finite)]
+        return ([gc + gr for gc, gr in zip(ce_grads, reg_grads)], (ce_grads, reg_grads),
+                tf.logical_not(tf.reduce_all(tf.stack(finite))))
 
     def regulariser_value(self, activations, variables):
         """(R of the batch (scalar), its `Diagnostics`, skipped: bool scalar). An activation regulariser contributes
         0 (value and gradient) on a batch of fewer than 2 examples, where no correlation exists (skipped): an
         epoch's last partial batch holds one example when n mod batch_size == 1. Decided at trace time when the
         batch size is static, else in-graph (`tf.cond`)."""
+        if not self.regularised:
+            return tf.zeros(()), Diagnostics.none(), tf.constant(False)
         if not self.reads_activations:
             return (*self.regulariser.value_and_diagnostics([], variables), tf.constant(False))
         dtype, size = activations[-1].dtype, activations[-1].shape[0]
@@ -316,7 +287,7 @@ class TrainResult:
     iterations: int
     wall_seconds: float
     resumed_from_epoch: int
-    regulariser_activity: dict | None  # `activity_record.summary` over every step of the run; None when ω = 0
+    regulariser_activity: dict | None  # `ActivityAccounting.summary` over every step of the run; None when ω = 0
     xla: bool  # whether Keras compiled the training step with XLA (`Regulariser.xla` asks for it)
 
 
@@ -381,6 +352,5 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
         stop_reason="early_stopping" if stopper.stopped else "max_epochs", restored_best=restore,
         iterations=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
         wall_seconds=clock["wall_seconds"], resumed_from_epoch=first_epoch,
-        regulariser_activity=None if model.activity is None else activity_record.summary(
-            keras.ops.convert_to_numpy(model.activity.totals), model.reads_activations),
+        regulariser_activity=None if model.activity is None else model.activity.summary(),
         xla=bool(model.jit_compile))
