@@ -1,11 +1,15 @@
-"""The fused host kernel for T1/T2 (`model.regularisers.fused`) equals the TensorFlow reference path: every option,
-degenerate batches, float32 and float64, finite differences, same bits twice, its diagnostics."""
+"""The fused host kernel for T1/T2 (`model.regularisers.fused`, the CPU path) equals the in-graph TensorFlow path
+(the GPU path, here on the CPU): every option, degenerate batches, float32 and float64, finite differences, same
+bits twice, its diagnostics."""
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from model.errors import SpecError
-from model.regularisers import fused, registry
+from model.regularisers import blas, fused, registry
 
 TOLERANCE = {tf.float32: (1e-6, 1e-5), tf.float64: (1e-6, 1e-10)}    # (value, gradient), relative
 OPTIONS = [{"zero_length_bars": bars, "dead_neurons": dead} for bars in registry.ZERO_LENGTH_BARS
@@ -67,9 +71,8 @@ def test_fused_equals_the_tensorflow_path(id, options, dtype):
     or on column 6), so there only the value is compared, under `keep`."""
     rounding_decided = {"duplicated", "scaled_duplicate"}
     for p in (1.0, 0.5):
-        fast = registry.make(id, sampling=p, kernel="fused", **options)
-        reference = registry.make(id, sampling=p, kernel="tf", pairing="numpy", **options)
-        assert fast.kernel == "fused" and reference.kernel == "tf"
+        fast = registry.make(id, sampling=p, pairing="numpy", **options)
+        reference = registry.make(id, sampling=p, pairing="tf", **options)
         for name, acts in cases(dtype).items():
             if name in rounding_decided and options["zero_length_bars"] != "keep":
                 continue
@@ -78,7 +81,7 @@ def test_fused_equals_the_tensorflow_path(id, options, dtype):
 
 
 def test_fused_inside_a_tf_function_with_a_dynamic_batch():
-    reg, reference = registry.make("t2", sampling=0.5), registry.make("t2", sampling=0.5, kernel="tf")
+    reg, reference = registry.make("t2", sampling=0.5), registry.make("t2", sampling=0.5, pairing="tf")
     spec = [tf.TensorSpec((None, 30), tf.float32), tf.TensorSpec((None, 10), tf.float32)]
 
     @tf.function(input_signature=spec)
@@ -96,7 +99,7 @@ def test_fused_inside_a_tf_function_with_a_dynamic_batch():
 
 def test_the_exact_case_has_zero_length_bars_and_the_policies_act_on_it():
     x = tf.concat(cases(tf.float64)["exact_zero_bars"], axis=1)
-    deaths, _ = registry.mst_deaths(x, pairing="numpy")
+    deaths, _ = registry.mst_deaths(x)
     assert (deaths.numpy() == 0).sum() == 2
     for id in ("t1", "t2"):
         _, (dead_zeroed, bars_zeroed, constant) = fused.topological_loss(x, id, "zero_loss")
@@ -119,7 +122,7 @@ def test_diagnostics_of_a_batch_with_constant_neurons():
 @pytest.mark.parametrize("bars", ("keep", "drop"))
 def test_fused_gradient_matches_finite_differences(id, bars):
     x0 = tf.constant(np.random.default_rng(4).standard_normal((9, 7)))
-    reg = registry.make(id, zero_length_bars=bars, kernel="fused")
+    reg = registry.make(id, zero_length_bars=bars, pairing="numpy")
     theoretical, numerical = tf.test.compute_gradient(lambda x: reg([x[:, :4], x[:, 4:]], []), [x0], delta=1e-6)
     np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-7)
 
@@ -132,25 +135,47 @@ def test_same_input_same_bits(dtype):
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
 
 
-def test_kernel_option():
-    assert registry.make("t1").kernel == "tf"                         # the default until measured faster in wall time
-    assert registry.make("t2", pairing="numpy", kernel="fused").kernel == "fused"
-    assert registry.make("t1", pairing="tf").kernel == "tf" and registry.make("t1", kernel="tf").kernel == "tf"
-    assert registry.make("corr", kernel="fused").kernel == "tf"                             # t1/t2 only
-    assert not registry.make("t1", kernel="fused").xla and registry.make("t1", kernel="fused").pairing == "numpy"
-    with pytest.raises(SpecError, match="kernel='fused' and pairing='tf'"):
-        registry.make("t1", kernel="fused", pairing="tf")
-    with pytest.raises(SpecError, match="auto, fused, tf"):
-        registry.make("t1", kernel="cuda")
+def test_one_implementation_per_device_kind():
+    cpu, gpu = registry.make("t1"), registry.make("t1", pairing="tf")   # no GPU here: "auto" is the host pairing
+    assert cpu.pairing == "numpy" and not cpu.xla and gpu.pairing == "tf" and gpu.xla
+    with pytest.raises(SpecError, match="unknown regulariser option"):
+        registry.make("t1", kernel="fused")                          # the option of the deleted second CPU path
 
 
 def test_registry_diagnostics_come_from_the_fused_kernel():
     constant = cases(tf.float64)["constant"]
-    for kernel in ("fused", "tf"):
-        reg = registry.make("t2", dead_neurons="zero_grad", kernel=kernel, pairing="numpy")
+    for pairing in ("numpy", "tf"):
+        reg = registry.make("t2", dead_neurons="zero_grad", pairing=pairing)
         value, diagnostics = reg.value_and_diagnostics(constant, [])
-        assert bool(diagnostics.dead_zeroed) and not bool(diagnostics.bars_zeroed), kernel
-        assert int(diagnostics.constant_neurons) == 2, kernel
+        assert bool(diagnostics.dead_zeroed) and not bool(diagnostics.bars_zeroed), pairing
+        assert int(diagnostics.constant_neurons) == 2, pairing
     exact = cases(tf.float64)["exact_zero_bars"]
     _, diagnostics = registry.make("t1", zero_length_bars="zero_loss").value_and_diagnostics(exact, [])
     assert bool(diagnostics.bars_zeroed) and int(diagnostics.constant_neurons) == 0
+
+
+def test_the_regulariser_called_from_4_threads_at_once_keeps_blas_threads_and_bits():
+    """issue 28 item 8: the BLAS thread count is set once per process (model.regularisers.blas), not limited per call,
+    so concurrent calls cannot leave it changed, and every value and gradient equals the one-at-a-time call's bits."""
+    from threadpoolctl import threadpool_info
+
+    rng = np.random.default_rng(5)
+    batches = [[tf.constant(np.maximum(rng.standard_normal((256, 600)), 0.0), tf.float32),
+                tf.constant(rng.standard_normal((256, 10)), tf.float32)] for _ in range(4)]
+    reg = registry.make("t2")
+    alone = [value_and_grads(reg, acts) for acts in batches]
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    assert counts and set(counts) == {blas.THREADS}
+    barrier = threading.Barrier(4)
+
+    def work(i):
+        barrier.wait()
+        return [value_and_grads(reg, batches[i]) for _ in range(3)]
+
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(work, range(4)))
+    assert [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"] == counts
+    for i, runs in enumerate(together):
+        for value, grads in runs:
+            assert value.tobytes() == alone[i][0].tobytes()
+            assert all(g.tobytes() == a.tobytes() for g, a in zip(grads, alone[i][1]))

@@ -124,14 +124,13 @@ def test_deaths_are_differentiable_gathers_inside_tf_function(pairing):
     assert set(np.unique(grad)) <= {0.0, 1.0} and grad.sum() == 29     # one-hot on the N−1 MST entries
 
 
-@pytest.mark.parametrize("pairing", ("numpy", "tf"))
-def test_gram_pairing_equals_pairing_of_the_full_matrix(pairing):
+def test_gram_pairing_equals_pairing_of_the_full_matrix():
     rng = np.random.default_rng(2)
     z = rng.standard_normal((16, 60))
     z[:, 7] = z[:, 3]                                                   # duplicated column: |s| = ‖z‖² ties
     s = z.T @ z
     expected = persistence.prim_numpy(s, similarity=True)
-    np.testing.assert_array_equal(persistence.mst_edges_of_gram(tf.constant(z), pairing=pairing).numpy(), expected)
+    np.testing.assert_array_equal(persistence.mst_edges_of_gram(tf.constant(z)).numpy(), expected)
 
 
 def test_in_graph_pairing_compiles_with_xla():

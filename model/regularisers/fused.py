@@ -1,15 +1,21 @@
-"""T1 and T2 as one fused host kernel: value and gradient w.r.t. the sampled activations in one call.
+"""T1 and T2 on a CPU: one fused host kernel giving the value and the gradient w.r.t. the sampled activations.
 
 `topological_loss(x, id, zero_length_bars, dead_neurons)` is what `model.regularisers.registry.make` uses for `t1`
-and `t2` with the option `kernel="fused"` (opt-in; `"auto"` is the TensorFlow path): TensorFlow sees one
-`tf.numpy_function` inside a `tf.custom_gradient`, whose backward pass is `upstream · ∂R/∂x`, the gradient having
-been computed by the forward call. `host_kernel` does, on the (b, N) activations x, in one call:
+and `t2` wherever the pairing is on the host (`pairing="numpy"`, the default without a GPU; the GPU path is the
+in-graph TensorFlow graph of `registry`). TensorFlow sees one `tf.numpy_function` inside a `tf.custom_gradient`,
+whose backward pass is `upstream · ∂R/∂x`, the gradient having been computed by the forward call. `host_kernel`
+does, on the (b, N) activations x, in one call, in x's own layout (no transposes):
 
 1. standardisation (`_standardise`, numba): column means and norms accumulated in float64, the dead mask of
    `model.regularisers.correlation` (‖x − x̄‖ ≤ 8·eps·√b·max|x|), z = (x − x̄)/‖x − x̄‖ in x's dtype, 0 for dead
-   columns, stored transposed (N, b);
-2. the Gram matrix zᵀz by BLAS syrk in x's dtype (`model.regularisers.persistence.gram_host`);
-3. the MST of clamp(1 − |zᵀz|, 0, 1) by the compiled Prim (`model.regularisers.persistence.prim_compiled`);
+   columns;
+2. the Gram matrix zᵀz by BLAS syrk in x's dtype (`model.regularisers.persistence.gram_host`, on the process's
+   fixed BLAS thread count, `model.regularisers.blas`);
+3. the MST of clamp(1 − |zᵀz|, 0, 1) by the compiled Prim (`model.regularisers.persistence.prim_compiled`), reading
+   the matrix in float64. In float32 the matrix is that of the float32 correlations, and the pairing is the exact
+   MST of it; it can differ from the float64 matrix's MST only between edges whose weights lie within the float32
+   Gram's rounding (≈ √b·eps) of each other, where the choice is a near-tie either way; the deaths themselves are
+   recomputed from the chosen edges in step 4;
 4. `_loss_and_gradient` (numba): the N−1 edge correlations c_e = Σᵢ z_ia z_ib (float64 sums of the products,
    rounded to x's dtype as the TensorFlow path's are), deaths d_e = clamp(1 − |c_e|, 0, 1), the zero-length-bar
    policy, the loss (T1 = −Σ w d; T2 = ½ std − ½ mean of the counted deaths, ∂std := 0 where std = 0), the dead-neuron
@@ -17,15 +23,11 @@ been computed by the forward call. `host_kernel` does, on the (b, N) activations
    clip gradient), scattered to the two endpoint columns edge by edge in the MST's order, then back through the
    standardisation (∂/∂xc = (g − z·⟨z, g⟩)/‖xc‖, 0 for dead columns; minus the column mean for the centring).
 
-Every sum runs in one fixed sequential order (no threads in the numba parts; BLAS's own deterministic blocking for
-the Gram), so the same input gives the same bits and a resumed run stays bit-identical.
-
-Why it exists: the TensorFlow path (`registry._t1`/`_t2`, the tested reference and the XLA / GPU path) spends CPU
-time in glue around the host Gram and Prim (standardisation forward and backward, edge gathers and their dense
-gradients, the host round trip), which one host call avoids. It takes less CPU per step than the TensorFlow path but
-was not faster in wall time on the test machine, so it is not the default; the measurements are in
-benchmarks/README.md, *Fused kernel*.
-This module knows nothing about Keras models or files.
+Every sum runs in one fixed sequential order (no threads in the numba parts; BLAS on a fixed thread count for the
+Gram), so the same input gives the same bits, from any thread, and a resumed run stays bit-identical. Why a
+hand-written kernel: in wall time on the 2-core CPU it was faster than the TensorFlow graph it replaced, whose extra
+time was mostly glue around the host Gram and Prim (benchmarks/README.md). This module knows nothing about Keras
+models or files.
 """
 import time
 
@@ -40,52 +42,57 @@ BARS = {"keep": 0, "drop": 1, "zero_loss": 2}
 DEAD = {"safe": 0, "zero_grad": 1}
 
 
-def _standardise(xt, tolerance, zt, inv, dead):
-    """xt (N, b) → zt (N, b) in xt's dtype, inv (N,) float64 (1/‖xc‖, 0 if dead), dead (N,) bool. Returns means."""
-    n, b = xt.shape
-    mean = np.empty(n)
+def _standardise(x, tolerance, z, inv, dead):
+    """x (b, N) → z (b, N) in x's dtype, inv (N,) float64 (1/‖xc‖, 0 if dead), dead (N,) bool. Returns the means.
+
+    Row by row, so memory is read in order; each column's sums still run over the rows in order (i = 0 … b−1)."""
+    b, n = x.shape
+    total = np.zeros(n)
+    top = np.zeros(n)
+    for i in range(b):
+        for j in range(n):
+            v = np.float64(x[i, j])
+            total[j] += v
+            if abs(v) > top[j]:
+                top[j] = abs(v)
+    mean = total / b
+    ss = np.zeros(n)
+    for i in range(b):
+        for j in range(n):
+            c = np.float64(x[i, j]) - mean[j]
+            ss[j] += c * c
     for j in range(n):
-        s = 0.0
-        top = 0.0
-        for i in range(b):
-            v = np.float64(xt[j, i])
-            s += v
-            if abs(v) > top:
-                top = abs(v)
-        m = s / b
-        ss = 0.0
-        for i in range(b):
-            c = np.float64(xt[j, i]) - m
-            ss += c * c
-        norm = np.sqrt(ss)
-        mean[j] = m
-        dead[j] = norm <= tolerance * np.sqrt(np.float64(b)) * top
+        norm = np.sqrt(ss[j])
+        dead[j] = norm <= tolerance * np.sqrt(np.float64(b)) * top[j]
         inv[j] = 0.0 if dead[j] else 1.0 / norm
-        for i in range(b):
-            zt[j, i] = (np.float64(xt[j, i]) - m) * inv[j]
+    for i in range(b):
+        for j in range(n):
+            z[i, j] = (np.float64(x[i, j]) - mean[j]) * inv[j]
     return mean
 
 
-def _loss_and_gradient(xt, zt, mean, inv, dead, edges, loss_id, bars, dead_mode, gxt):
-    """Loss of the MST edges (N−1, 2) and its gradient w.r.t. x, written transposed into gxt (N, b) float64.
+def _loss_and_gradient(x, z, mean, inv, dead, edges, loss_id, bars, dead_mode, g, grad):
+    """Loss of the MST edges (N−1, 2) and its gradient w.r.t. x (b, N), written into grad (b, N, x's dtype); g (b, N)
+    float64 is scratch.
 
-    Returns (value, dead_zeroed, bars_zeroed, zero_length): the loss (float64, from deaths in zt's dtype); whether
+    Returns (value, dead_zeroed, bars_zeroed, zero_length): the loss (float64, from deaths in z's dtype); whether
     the dead-neuron policy zeroed the gradient; whether the zero-length-bar policy left no gradient (`zero_loss` with
-    a death ≤ 0, `drop` with none > 0); how many deaths are exactly 0.
+    a death ≤ 0, `drop` with none > 0); how many deaths are exactly 0. Loops run row by row; every sum runs over
+    the rows in order, and the contributions to one entry of g in the MST's edge order.
     """
-    n, b = zt.shape
+    b, n = z.shape
     k = edges.shape[0]
+    sums = np.zeros(k)
+    for i in range(b):
+        for e in range(k):
+            sums[e] += np.float64(z[i, edges[e, 0]]) * np.float64(z[i, edges[e, 1]])
     c = np.empty(k)
     d = np.empty(k)
     w = np.empty(k)
     zero_length = 0
     for e in range(k):
-        a, q = edges[e, 0], edges[e, 1]
-        s = 0.0
-        for i in range(b):
-            s += np.float64(zt[a, i]) * np.float64(zt[q, i])
-        ce = zt.dtype.type(s)                                  # the edge correlation in x's dtype
-        de = zt.dtype.type(1.0) - abs(ce)
+        ce = z.dtype.type(sums[e])                             # the edge correlation in x's dtype
+        de = z.dtype.type(1.0) - abs(ce)
         c[e] = ce
         d[e] = min(max(np.float64(de), 0.0), 1.0)
         if d[e] <= 0.0:
@@ -98,11 +105,11 @@ def _loss_and_gradient(xt, zt, mean, inv, dead, edges, loss_id, bars, dead_mode,
     for e in range(k):
         total += w[e] * d[e]
         counted += w[e]
-    g = np.zeros(k)                                            # ∂R/∂d_e
+    gd = np.zeros(k)                                           # ∂R/∂d_e
     if loss_id == 1:
         value = -total
         for e in range(k):
-            g[e] = -w[e]
+            gd[e] = -w[e]
     else:
         count = max(counted, 1.0)
         mu = total / count
@@ -117,40 +124,42 @@ def _loss_and_gradient(xt, zt, mean, inv, dead, edges, loss_id, bars, dead_mode,
         half_over_std = 0.5 / std if var > 0.0 else 0.0
         for e in range(k):
             dvar = 2.0 / count * (w[e] * (d[e] - mu) - s1 * w[e] / count)
-            g[e] = 0.5 * half_over_std * dvar - 0.5 * w[e] / count
+            gd[e] = 0.5 * half_over_std * dvar - 0.5 * w[e] / count
     any_dead = False
     for j in range(n):
         any_dead = any_dead or dead[j]
     dead_zeroed = dead_mode == 1 and any_dead
     if bars_zeroed:
         value = 0.0
-    gxt[:, :] = 0.0
+    grad[:, :] = 0.0
     if bars_zeroed or dead_zeroed:
         return value, dead_zeroed, bars_zeroed, zero_length
-    for e in range(k):                                         # ∂R/∂z, edge by edge in the MST's order
+    gc = np.zeros(k)                                           # ∂R/∂c_e
+    for e in range(k):
         if 1.0 - abs(c[e]) < 0.0 or c[e] == 0.0:               # the clamp cut it, or sign(0) = 0
             continue
-        s = -g[e] if c[e] > 0.0 else g[e]
-        a, q = edges[e, 0], edges[e, 1]
-        for i in range(b):
-            za = np.float64(zt[a, i])
-            gxt[a, i] += s * np.float64(zt[q, i])
-            gxt[q, i] += s * za
-    for j in range(n):                                         # back through z = (x − x̄)/‖x − x̄‖
-        if dead[j]:
-            gxt[j, :] = 0.0
-            continue
-        dot = 0.0
-        for i in range(b):
-            dot += (np.float64(xt[j, i]) - mean[j]) * inv[j] * gxt[j, i]
-        s = 0.0
-        for i in range(b):
-            gi = inv[j] * (gxt[j, i] - (np.float64(xt[j, i]) - mean[j]) * inv[j] * dot)
-            gxt[j, i] = gi
-            s += gi
-        m = s / b
-        for i in range(b):
-            gxt[j, i] -= m
+        gc[e] = -gd[e] if c[e] > 0.0 else gd[e]
+    g[:, :] = 0.0
+    for i in range(b):                                         # ∂R/∂z, edge by edge in the MST's order
+        for e in range(k):
+            if gc[e] != 0.0:
+                a, q = edges[e, 0], edges[e, 1]
+                za = np.float64(z[i, a])
+                g[i, a] += gc[e] * np.float64(z[i, q])
+                g[i, q] += gc[e] * za
+    dot = np.zeros(n)                                          # back through z = (x − x̄)/‖x − x̄‖
+    for i in range(b):
+        for j in range(n):
+            dot[j] += (np.float64(x[i, j]) - mean[j]) * inv[j] * g[i, j]
+    col = np.zeros(n)
+    for i in range(b):
+        for j in range(n):
+            gi = inv[j] * (g[i, j] - (np.float64(x[i, j]) - mean[j]) * inv[j] * dot[j])
+            g[i, j] = gi
+            col[j] += gi
+    for i in range(b):
+        for j in range(n):
+            grad[i, j] = 0.0 if dead[j] else g[i, j] - col[j] / b
     return value, dead_zeroed, bars_zeroed, zero_length
 
 
@@ -173,33 +182,29 @@ def host_kernel(x, loss_id, bars, dead_mode, times=None):
 
     loss_id, bars, dead_mode: codes of `IDS`, `BARS`, `DEAD`. Returns (value () and grad (b, N) in x's dtype,
     dead_zeroed bool, bars_zeroed bool, constant_neurons int32, zero_length_bars int32). With `times` (a dict),
-    adds each part's wall seconds under 'standardise', 'gram', 'prim', 'loss_and_gradient', 'transpose'.
+    adds each part's wall seconds under 'standardise', 'gram', 'prim', 'loss_and_gradient'.
     """
     standardise, loss_and_gradient = _kernels()
     clock = time.perf_counter
     t0 = clock()
-    x = np.asarray(x)
-    xt = np.ascontiguousarray(x.T)
+    x = np.ascontiguousarray(x)
     b, n = x.shape
-    zt = np.empty_like(xt)
+    z = np.empty_like(x)
     inv = np.empty(n)
     dead = np.empty(n, dtype=np.bool_)
+    mean = standardise(x, DEAD_TOLERANCE * np.finfo(x.dtype).eps, z, inv, dead)
     t1 = clock()
-    mean = standardise(xt, DEAD_TOLERANCE * np.finfo(x.dtype).eps, zt, inv, dead)
+    gram = persistence.gram_host(z)
     t2 = clock()
-    gram = persistence.gram_host(zt.T)
-    t3 = clock()
     edges = persistence.prim_compiled(gram, similarity=True)
+    t3 = clock()
+    grad = np.empty_like(x)
+    value, dead_zeroed, bars_zeroed, zero_length = loss_and_gradient(x, z, mean, inv, dead, edges, loss_id, bars,
+                                                                     dead_mode, np.empty((b, n)), grad)
     t4 = clock()
-    gxt = np.empty((n, b))
-    value, dead_zeroed, bars_zeroed, zero_length = loss_and_gradient(xt, zt, mean, inv, dead, edges, loss_id, bars,
-                                                                     dead_mode, gxt)
-    t5 = clock()
-    grad = np.ascontiguousarray(gxt.T, dtype=x.dtype)
-    t6 = clock()
     if times is not None:
-        for part, seconds in (("transpose", t1 - t0 + t6 - t5), ("standardise", t2 - t1), ("gram", t3 - t2),
-                              ("prim", t4 - t3), ("loss_and_gradient", t5 - t4)):
+        for part, seconds in (("standardise", t1 - t0), ("gram", t2 - t1), ("prim", t3 - t2),
+                              ("loss_and_gradient", t4 - t3)):
             times[part] = times.get(part, 0.0) + seconds
     return (np.asarray(value, x.dtype), grad, np.bool_(dead_zeroed), np.bool_(bars_zeroed),
             np.int32(dead.sum()), np.int32(zero_length))

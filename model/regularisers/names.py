@@ -9,8 +9,7 @@ IDS = ("none", "t1", "t2", "l1", "l2", "corr", "decov")
 ZERO_LENGTH_BARS = ("keep", "drop", "zero_loss")
 DEAD_NEURONS = ("safe", "zero_grad")
 PAIRINGS = ("auto", "numpy", "tf")
-KERNELS = ("auto", "fused", "tf")
-DEFAULT_OPTIONS = {"zero_length_bars": "keep", "dead_neurons": "safe", "pairing": "auto", "kernel": "auto"}
+DEFAULT_OPTIONS = {"zero_length_bars": "keep", "dead_neurons": "safe", "pairing": "auto"}
 PAPER_OPTIONS = {"zero_length_bars": "zero_loss", "dead_neurons": "zero_grad"}  # the original's behaviour
 
 
@@ -38,10 +37,7 @@ def check(id, sampling, options: dict) -> tuple[float, dict]:
                         f"valid options: {', '.join(DEFAULT_OPTIONS)}")
     opts = {**DEFAULT_OPTIONS, **options}
     for name, valid in (("zero_length_bars", ZERO_LENGTH_BARS), ("dead_neurons", DEAD_NEURONS),
-                        ("pairing", PAIRINGS), ("kernel", KERNELS)):
+                        ("pairing", PAIRINGS)):
         if opts[name] not in valid:
             raise SpecError(f"regulariser option {name}={opts[name]!r}; expected one of {', '.join(valid)}")
-    if opts["kernel"] == "fused" and opts["pairing"] == "tf":
-        raise SpecError("regulariser options kernel='fused' and pairing='tf' contradict each other: the fused kernel "
-                        "pairs on the host; use pairing 'auto' or 'numpy' with it, or kernel 'tf'")
     return check_fraction(sampling), opts

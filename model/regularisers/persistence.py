@@ -14,18 +14,19 @@ Tie-break (Q-pairing in docs/quirks.md): edges are totally ordered by (weight, s
 back-end returns the unique MST that is minimal in this order, as rows (i, j) with i < j sorted in that order. A
 matrix can be given as a dissimilarity `d` or, with `similarity=True`, as a similarity `s`, read as the
 dissimilarity clamp(1 − |s|, 0, 1) (the correlation dissimilarity, paper §3) without forming it.
-`mst_edges_of_gram` forms that similarity as a Gram matrix: on the host in the activations' dtype (float32 in
-training), in-graph in float64; for float32 activations the two pairings can therefore differ where two edge weights
-lie within float32 rounding of each other (each is an exact MST of its matrix).
+`mst_edges_of_gram` forms that similarity in-graph as a float64 Gram matrix (the GPU path); `gram_host` forms it on
+the host in the activations' dtype for the fused CPU kernel (`model.regularisers.fused`). For float32 activations
+the two pairings can therefore differ where two edge weights lie within float32 rounding of each other (each is an
+exact MST of its matrix).
 
 This module knows nothing about neurons, correlations of activations or losses.
 """
 import math
-import os
 
 import numpy as np
 import tensorflow as tf
 
+from model.regularisers import blas
 from model.regularisers.names import PAIRINGS
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -254,53 +255,22 @@ def mst_edges(m, *, similarity=False, pairing="auto"):
 
 
 def gram_host(z):
-    """zᵀz (N, N) of a (b, N) NumPy array, in z's dtype, by BLAS syrk (NumPy's `zᵀ @ z`: half the flops of a matmul).
+    """zᵀz (N, N) of a (b, N) NumPy array, in z's dtype, by BLAS syrk (NumPy's `zᵀ @ z`: half the flops of a matmul),
+    on the process's fixed BLAS thread count (`model.regularisers.blas`), so its bits depend on neither thread timing
+    nor the core count."""
+    blas.fix_threads()
+    return z.T @ z
 
-    BLAS runs on `GRAM_THREADS` = half the cores: on the shared 2-core machine one thread was much faster under load
-    and as fast or 10 % slower when it was quiet (benchmarks/README.md), and sweeps run several task processes per
-    machine. Without threadpoolctl BLAS keeps its own setting.
+
+def mst_edges_of_gram(z):
+    """MST of the dissimilarity clamp(1 − |zᵀz|, 0, 1) of the columns of z, without gradient, in-graph (the GPU path).
+
+    z: (b, N) tensor, N static (for unit-norm centred columns, zᵀz is the Pearson correlation matrix). The Gram
+    matrix is formed in float64 (GPUs may run float32 matmuls in TF32, far coarser), the MST by `boruvka_tf`.
+    XLA-compilable. Returns (N−1, 2) int32.
     """
-    controller = _blas_controller()
-    if controller is None:
-        return z.T @ z
-    with controller.limit(limits=GRAM_THREADS, user_api="blas"):
-        return z.T @ z
-
-
-GRAM_THREADS = max(1, (os.cpu_count() or 2) // 2)
-_controller = None
-
-
-def _blas_controller():
-    """threadpoolctl's controller (built once: it inspects the loaded libraries, ≈ 5 ms), or None without it."""
-    global _controller
-    if _controller is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _controller = False
-        else:
-            _controller = ThreadpoolController()
-    return _controller or None
-
-
-def mst_edges_of_gram(z, *, pairing="auto"):
-    """MST of the dissimilarity clamp(1 − |zᵀz|, 0, 1) of the columns of z, without gradient.
-
-    z: (b, N) tensor (for unit-norm centred columns, zᵀz is the Pearson correlation matrix). The Gram matrix is
-    formed without gradient: for `"numpy"` on the host in z's dtype (`gram_host`; float32 in training, where its
-    rounding, ≈ √b·eps, is that of the float32 edge correlations that are differentiated), then the compiled Prim
-    reads it in float64; for `"tf"` in-graph in float64 (GPUs may run float32 matmuls in TF32, far coarser).
-    Returns (N−1, 2) int32.
-    """
-    z = tf.stop_gradient(tf.convert_to_tensor(z))
-    n = z.shape[1]
-    if resolve_pairing(pairing) == "tf":
-        z64 = tf.cast(z, tf.float64)
-        return boruvka_tf(tf.matmul(z64, z64, transpose_a=True), similarity=True)
-    edges = tf.numpy_function(lambda x: prim_compiled(gram_host(x), similarity=True), [z], tf.int32, stateful=False)
-    edges.set_shape((None if n is None else max(n - 1, 0), 2))
-    return tf.stop_gradient(edges)
+    z64 = tf.cast(tf.stop_gradient(tf.convert_to_tensor(z)), tf.float64)
+    return boruvka_tf(tf.matmul(z64, z64, transpose_a=True), similarity=True)
 
 
 def deaths(d, *, pairing="auto"):

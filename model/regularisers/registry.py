@@ -7,14 +7,13 @@ std; where all counted deaths are equal, e.g. N = 2 or a batch of 2, the std's g
 ½(‖C‖²_F − ‖diag C‖²) of the batch covariance C. The activation regularisers see the sampled neurons
 (`model.regularisers.sampling`) of all neuron layers together, as one (b, N) point cloud.
 
-Speed: t1/t2 run as the TensorFlow path below by default; `kernel="fused"` runs them as one fused host kernel
-(`model.regularisers.fused`: value and analytic gradient in one call; less CPU per step but not faster in wall time,
-so not the default: benchmarks/README.md). The TensorFlow path (the reference and the XLA / GPU path) finds the MST
-on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`: BLAS syrk on the host in the
-activations' dtype, or float64 in-graph) and recomputes only the N−1 MST-edge correlations
-differentiably, so their backward pass is O(N·b) (TensorFlow's own gather gradient: a faster hand-written
-segment-sum gradient made CPU results depend on thread timing, breaking bit-exact resumes; benchmarks/README.md);
-`corr` uses one N×N Gram product forward and one backward (custom gradient); `decov` uses the b×b Gram when b < N.
+Which implementation runs where (one per device kind; measurements in benchmarks/README.md): t1/t2 on a CPU (the
+`"numpy"` pairing) are one fused host kernel (`model.regularisers.fused`: standardisation, Gram, MST, loss and its
+analytic gradient in one call; measured faster in wall time than the TensorFlow graph it replaced); on a GPU (the
+`"tf"` pairing) they are the TensorFlow graph below (`_t1`, `_t2`), XLA-compilable: the MST of an in-graph float64
+Gram matrix by Borůvka (`model.regularisers.persistence.mst_edges_of_gram`), then only the N−1 MST-edge correlations
+recomputed differentiably, so the backward pass is O(N·b). `corr` uses one N×N Gram product forward and one
+backward (custom gradient); `decov` uses the b×b Gram when b < N.
 Regularisers are pure functions of tensors, usable inside `tf.function` in float32 and float64; they know nothing
 about models or files.
 """
@@ -63,10 +62,9 @@ class Regulariser:
     sampling: float
     options: dict
     uses_activations: bool
-    pairing: str  # the resolved MST pairing, "numpy" or "tf" (`model.regularisers.persistence.resolve_pairing`)
+    pairing: str  # "numpy" (t1/t2: the fused host kernel) or "tf" (in-graph), `persistence.resolve_pairing`
     xla: bool  # compile train_step with XLA: only with the in-graph "tf" pairing (tf.numpy_function cannot be)
     fn: object = dataclasses.field(repr=False)  # (activations, weights) -> (value, Diagnostics)
-    kernel: str = "tf"  # "fused": t1/t2 through the host kernel of model.regularisers.fused; "tf" otherwise
 
     def __call__(self, activations, weights):
         return self.fn(activations, weights)[0]
@@ -89,19 +87,16 @@ def make(id, *, sampling=1.0, **options):
       finite); `"zero_grad"` reproduces the original's effect: when any sampled neuron is constant the forward value
       is still reported but the regulariser's gradient is zero for the whole step (the original's backward pass was
       NaN everywhere and got zeroed).
-    - `pairing` (t1, t2; Q-pairing): `"auto"` (default: in-graph TF Borůvka on a GPU, the compiled CPU Prim
-      otherwise), `"numpy"`, `"tf"`. All compute in float64 and return the same MST (tie-break in
-      `model.regularisers.persistence`).
-    - `kernel` (t1, t2): `"auto"` (default) is `"tf"`, the TensorFlow graph below (the reference, XLA-compilable
-      with the in-graph pairing); `"fused"` computes value and gradient in one host call (`model.regularisers.fused`;
-      host pairing only). `"auto"` is `"tf"`: the fused kernel uses less CPU per step but is not faster in wall
-      time (benchmarks/README.md, *Fused kernel*).
-      Both give the same values and gradients up to rounding (tests/test_fused.py).
+    - `pairing` (t1, t2; Q-pairing): `"auto"` (default: `"tf"` on a GPU, `"numpy"` otherwise), `"numpy"` (the
+      fused host kernel: float32 Gram for float32 activations, compiled Prim), `"tf"` (the in-graph TensorFlow path:
+      float64 Gram, Borůvka; XLA). Both read the Gram matrix in float64 with the same tie-break
+      (`model.regularisers.persistence`) and give the same values and gradients up to rounding
+      (tests/test_fused.py); their MSTs can differ only between edges whose weights lie within the float32 Gram's
+      rounding of each other.
     Unknown ids or option values raise `SpecError` naming the valid ones.
     """
     p, opts = check(id, sampling, options)
-    pairing = "numpy" if opts["kernel"] == "fused" else persistence.resolve_pairing(opts["pairing"])
-    kernel = "fused" if opts["kernel"] == "fused" else "tf"
+    pairing = persistence.resolve_pairing(opts["pairing"])
 
     if id == "none":
         fn = _none
@@ -109,7 +104,7 @@ def make(id, *, sampling=1.0, **options):
         fn = _l1 if id == "l1" else _l2
     else:
         loss = {"t1": _t1, "t2": _t2, "corr": _corr, "decov": _decov}[id]
-        if kernel == "fused" and id in ("t1", "t2"):
+        if pairing == "numpy" and id in ("t1", "t2"):
             loss = _fused(id)
 
         def fn(activations, weights):
@@ -117,7 +112,7 @@ def make(id, *, sampling=1.0, **options):
             if x.shape[1] < 2:
                 raise SpecError(f"regulariser {id} needs at least 2 sampled neurons, got {x.shape[1]} "
                                 f"(sampling={p}); raise the sampling fraction")
-            return loss(x, opts, pairing)
+            return loss(x, opts)
 
     if id in ("none", "l1", "l2"):
         weight_fn = fn
@@ -127,7 +122,7 @@ def make(id, *, sampling=1.0, **options):
 
     uses = id not in ("none", "l1", "l2")
     return Regulariser(id=id, sampling=p, options=opts, uses_activations=uses, pairing=pairing, xla=pairing == "tf",
-                       fn=fn, kernel="fused" if kernel == "fused" and id in ("t1", "t2") else "tf")
+                       fn=fn)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -156,15 +151,15 @@ def _l2(activations, weights):
 # ----------------------------------------------------------------------------------------------------------------
 # Activation regularisers: x is the sampled (b, N) point cloud
 
-def mst_deaths(x, pairing="auto"):
-    """Differentiable MST deaths of the correlation dissimilarity of x (b, N): (N−1,) clamped to [0, 1].
+def mst_deaths(x):
+    """Differentiable MST deaths of the correlation dissimilarity of x (b, N): (N−1,) clamped to [0, 1]; in-graph.
 
-    The MST is found on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`); only the N−1
-    edge correlations are recomputed with gradient (O(N·b)). Also returns the dead mask (N,) of
+    The MST is found on a no-gradient float64 Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`); only
+    the N−1 edge correlations are recomputed with gradient (O(N·b)). Also returns the dead mask (N,) of
     `model.regularisers.correlation.standardise`.
     """
     z, dead = standardise(x)
-    edges = persistence.mst_edges_of_gram(z, pairing=pairing)
+    edges = persistence.mst_edges_of_gram(z)
     c = tf.reduce_sum(tf.gather(z, edges[:, 0], axis=1) * tf.gather(z, edges[:, 1], axis=1), axis=0)
     return tf.clip_by_value(1.0 - tf.abs(c), 0.0, 1.0), dead
 
@@ -191,21 +186,21 @@ def _finish(value, zero, dead, opts):
 
 
 def _fused(id):
-    def loss(x, opts, pairing):
+    def loss(x, opts):
         value, diagnostics = fused.topological_loss(x, id, opts["zero_length_bars"], opts["dead_neurons"])
         return value, Diagnostics(*diagnostics)
 
     return loss
 
 
-def _t1(x, opts, pairing):
-    d, dead = mst_deaths(x, pairing)
+def _t1(x, opts):
+    d, dead = mst_deaths(x)
     w, zero = _bar_weights(d, opts["zero_length_bars"])
     return _finish(-tf.reduce_sum(w * d), zero, dead, opts)
 
 
-def _t2(x, opts, pairing):
-    d, dead = mst_deaths(x, pairing)
+def _t2(x, opts):
+    d, dead = mst_deaths(x)
     w, zero = _bar_weights(d, opts["zero_length_bars"])
     count = tf.maximum(tf.reduce_sum(w), 1.0)
     mean = tf.reduce_sum(w * d) / count
@@ -232,12 +227,12 @@ def _mean_abs_offdiagonal(z):
     return f(z)
 
 
-def _corr(x, opts, pairing):
+def _corr(x, opts):
     z, dead = standardise(x)
     return _finish(_mean_abs_offdiagonal(z), tf.constant(False), dead, opts)
 
 
-def _decov(x, opts, pairing):
+def _decov(x, opts):
     """½(‖C‖²_F − ‖diag C‖²), C = (1/b) x̃ᵀx̃ with x̃ = x − mean; ‖x̃ᵀx̃‖_F = ‖x̃x̃ᵀ‖_F, so the smaller Gram is used."""
     xc = check_batch(x) - tf.reduce_mean(x, axis=0, keepdims=True)
     b = tf.shape(x)[0]

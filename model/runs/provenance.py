@@ -9,6 +9,8 @@ The provenance keys of a run's `DONE.json`; `at_start` gives all but the last th
 - `started`: UTC ISO 8601 time this attempt started (a resumed run's earlier attempts are in history.csv);
 - `command`: this process's command line (`sys.orig_argv`), and `launched_by`: the sweep driver's, when a
   driver started it (the `SWEEP_COMMAND` environment variable that `scripts/run_sweep.py` sets), else None;
+- `blas`: the BLAS thread count this process fixed before training and the BLAS libraries with the kernels they
+  chose for this CPU (`model.regularisers.blas.fix_threads`), which decide the host Gram matrix's bits;
 - `pairing` (the MST pairing T1/T2 resolved to, `numpy` or `tf`; None for the
   other regularisers), `xla` (whether Keras compiled the training step with XLA) and `finished`.
 Everything but `device` works without TensorFlow.
@@ -20,6 +22,8 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from model.regularisers import blas
 
 CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding model/
 COMMIT_ENV = "CODE_COMMIT"  # set in the Docker image, which has no .git
@@ -104,4 +108,5 @@ def at_start(started: str) -> dict:
     """The provenance keys known when a run starts (all but `pairing`, `xla` and `finished`, which the caller adds):
     the code is read now, before training, since the checkout may move while a run trains."""
     return {**git_state(), "host": socket.gethostname(), "device": device(), "started": started,
-            "command": command_line(), "launched_by": os.environ.get(SWEEP_COMMAND_ENV) or None}
+            "command": command_line(), "launched_by": os.environ.get(SWEEP_COMMAND_ENV) or None,
+            "blas": blas.fix_threads()}
