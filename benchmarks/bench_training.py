@@ -333,7 +333,7 @@ def main(argv=None):
     for i in args.cases:
         name, builder, p = CASES[i]
         rows += time_case(name, builder, p, args.rounds, args.steps, args.slow, args.variants)
-        print(f"  done: {name} at sampling {p:g} (load {rows[-1][-1]:.2f})", flush=True)
+        print(f"  done: {name} at sampling {p:g} (load {rows[-1][8]:.2f})", flush=True)
     rows = ratios(rows)
     print(f"\n{'network':<30} {'N':>7} {'p':>6}  {'variant':<17} {'ms/step':>9} {'mean':>9} {'/plain':>7} "
           f"{'orig/this':>9} {'CPU ms':>8} {'steps':>5} {'load':>5}  note")
