@@ -254,9 +254,11 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
     for variant in variants:
         if variant in times:
             out.append((name, n, p, variant, statistics.median(times[variant]), statistics.median(cpu[variant]),
-                        len(times[variant]), "", load, statistics.fmean(times[variant])))
+                        len(times[variant]), "", load, statistics.fmean(times[variant]),
+                        statistics.fmean(cpu[variant])))
         else:
-            out.append((name, n, p, variant, math.nan, math.nan, 0, f"not run: {rows[variant]}", load, math.nan))
+            out.append((name, n, p, variant, math.nan, math.nan, 0, f"not run: {rows[variant]}", load, math.nan,
+                        math.nan))
     return out
 
 
@@ -295,8 +297,8 @@ def ratios(rows):
 def print_acceptance(rows):
     """The issue's acceptance ratios per case, side by side with the load average of the case's run."""
     by_case = {}
-    for name, n, p, variant, ms, *_, load, mean_ms, over_plain, orig_over in rows:
-        by_case.setdefault((name, n, p), {"load": load})[variant] = (ms, over_plain, orig_over, mean_ms)
+    for name, n, p, variant, ms, *_, load, mean_ms, mean_cpu, over_plain, orig_over in rows:
+        by_case.setdefault((name, n, p), {"load": load})[variant] = (ms, over_plain, orig_over, mean_ms, mean_cpu)
     print("\nAcceptance (one interleaved run per case; target in brackets):")
     for (name, n, _p), v in by_case.items():
         ours_ratio, original_target = TARGETS.get(n, (math.nan, math.nan))
@@ -306,7 +308,8 @@ def print_acceptance(rows):
         if "ours t1" in v and NO_ACCOUNTING in v:
             cost = v["ours t1"][3] / v[NO_ACCOUNTING][3]                # means: a measured step is 1 in 10
             parts.append(f"accounting {cost:.3f} of the mean step ({100 * (cost - 1):+.1f} %, <= "
-                         f"{ACCOUNTING_TARGET}; medians {v['ours t1'][0] / v[NO_ACCOUNTING][0]:.3f})")
+                         f"{ACCOUNTING_TARGET}; medians {v['ours t1'][0] / v[NO_ACCOUNTING][0]:.3f}, "
+                         f"mean CPU {v['ours t1'][4] / v[NO_ACCOUNTING][4]:.3f})")
             parts.append(f"no-acct / plain {v[NO_ACCOUNTING][1]:.2f}")
         if "ours t1" in v and not math.isnan(v["ours t1"][2]):
             parts.append(f"original / ours {v['ours t1'][2]:.2f} (>= {original_target})")
@@ -337,7 +340,7 @@ def main(argv=None):
     rows = ratios(rows)
     print(f"\n{'network':<30} {'N':>7} {'p':>6}  {'variant':<17} {'ms/step':>9} {'mean':>9} {'/plain':>7} "
           f"{'orig/this':>9} {'CPU ms':>8} {'steps':>5} {'load':>5}  note")
-    for name, n, p, variant, ms, cpu_ms, count, note, load, mean_ms, over_plain, orig_over in rows:
+    for name, n, p, variant, ms, cpu_ms, count, note, load, mean_ms, _, over_plain, orig_over in rows:
         orig = "" if math.isnan(orig_over) else f"{orig_over:.2f}"
         print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<17} {ms:>9.1f} {mean_ms:>9.1f} {over_plain:>7.2f} "
               f"{orig:>9} {cpu_ms:>8.1f} {count:>5} {load:>5.2f}"
@@ -349,10 +352,10 @@ def main(argv=None):
     for n in sizes:
         print(f"  N = {n}: " + ", ".join(f"{k} {v:.1f}" for k, v in breakdown(n).items()))
     csv = ("network,n,sampling,variant,ms_per_step,cpu_ms_per_step,steps,note,load_average,mean_ms_per_step,"
-           "ratio_to_plain,original_over_this\n") + "".join(
-        f"{name},{n},{p},{variant},{ms:.3f},{cpu_ms:.3f},{count},{note},{load:.2f},{mean_ms:.3f},{over_plain:.3f},"
-        f"{orig_over:.3f}\n"
-        for name, n, p, variant, ms, cpu_ms, count, note, load, mean_ms, over_plain, orig_over in rows)
+           "mean_cpu_ms_per_step,ratio_to_plain,original_over_this\n") + "".join(
+        f"{name},{n},{p},{variant},{ms:.3f},{cpu_ms:.3f},{count},{note},{load:.2f},{mean_ms:.3f},{mean_cpu:.3f},"
+        f"{over_plain:.3f},{orig_over:.3f}\n"
+        for name, n, p, variant, ms, cpu_ms, count, note, load, mean_ms, mean_cpu, over_plain, orig_over in rows)
     write_text(RESULTS, csv)
     print(f"\nload average at end {os.getloadavg()[0]:.2f}; written {RESULTS}")
     return 0
