@@ -12,8 +12,9 @@ Which implementation runs where (one per device kind; measurements in benchmarks
 analytic gradient in one call; measured faster in wall time than the TensorFlow graph it replaced); on a GPU (the
 `"tf"` pairing) they are the TensorFlow graph below (`_t1`, `_t2`), XLA-compilable: the MST of an in-graph float64
 Gram matrix by Borůvka (`model.regularisers.persistence.mst_edges_of_gram`), then only the N−1 MST-edge correlations
-recomputed differentiably, so the backward pass is O(N·b). `corr` uses one N×N Gram product forward and one
-backward (custom gradient); `decov` uses the b×b Gram when b < N.
+recomputed differentiably, so the backward pass is O(N·b) (TensorFlow's own gather gradient: a faster hand-written
+segment-sum gradient made CPU results depend on thread timing, breaking bit-exact resumes). `corr` uses one N×N Gram
+product forward and one backward (custom gradient); `decov` uses the b×b Gram when b < N.
 Regularisers are pure functions of tensors, usable inside `tf.function` in float32 and float64; they know nothing
 about models or files.
 """
