@@ -51,11 +51,15 @@ def test_a_constant_neuron_zeroes_the_paper_profiles_regulariser_and_not_the_cor
     assert activity["steps"] == steps == record["iterations"]
     # the ratio: every step where the paper profile takes the gradients apart anyway, else every 10th (step 0)
     assert activity["grad_ratio_steps"] == (steps if profile == "paper" else 1)
+    assert activity["grad_ratio_min"] <= activity["grad_ratio_median"] <= activity["grad_ratio_max"]
+    if profile == "corrected":  # one measured step: its ratio is the mean, the median and the range
+        assert activity["grad_ratio_min"] == activity["grad_ratio_max"] == pytest.approx(activity["mean_grad_ratio"])
     assert (history["reg_constant_neurons"] >= 1).all() and activity["mean_constant_neurons"] >= 1
     if profile == "paper":  # dead_neurons: zero_grad
         assert (history["reg_applied"] == 0.0).all() and (history["reg_zeroed_dead_neurons"] == 1.0).all()
         assert activity["applied"] == 0 and activity["zeroed_dead_neurons"] == steps
         assert activity["applied_fraction"] == 0.0 and activity["flagged"] and activity["mean_grad_ratio"] == 0.0
+        assert activity["grad_ratio_max"] == 0.0 and activity["grad_ratio_under_1pct"] == 1.0
         assert record["warnings"] == [activity["warning"]] and "acted in 0 of 10 steps" in activity["warning"]
     else:
         assert (history["reg_applied"] == 1.0).all() and activity["applied"] == steps
