@@ -96,7 +96,7 @@ def test_fused_inside_a_tf_function_with_a_dynamic_batch():
 
 def test_the_exact_case_has_zero_length_bars_and_the_policies_act_on_it():
     x = tf.concat(cases(tf.float64)["exact_zero_bars"], axis=1)
-    deaths, _ = registry.mst_deaths(x, pairing="numpy")
+    deaths, _, _ = registry.mst_deaths(x, pairing="numpy")
     assert (deaths.numpy() == 0).sum() == 2
     for id in ("t1", "t2"):
         _, (dead_zeroed, bars_zeroed, constant) = fused.topological_loss(x, id, "zero_loss")
