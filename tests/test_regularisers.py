@@ -225,7 +225,7 @@ def test_zero_length_bar_policies():
 def test_dead_neuron_zero_grad_reports_the_value_but_no_gradient(id):
     batches = degenerate_batches(tf.float64)
     x = batches["constant"]
-    safe_v, safe_g = value_and_grads(registry.make(id), [x], [])
+    safe_v, safe_g = value_and_grads(registry.make(id, dead_neurons="safe"), [x], [])
     orig_v, orig_g = value_and_grads(registry.make(id, dead_neurons="zero_grad"), [x], [])
     assert float(orig_v) == float(safe_v) and not orig_g[0].any() and safe_g[0].any()
     live = batches["duplicated"]                       # no constant neuron: the two policies agree
@@ -319,3 +319,20 @@ def test_exclude_with_fewer_than_two_live_neurons_is_zero_without_gradient(id, p
         value, grads = value_and_grads(registry.make(id, dead_neurons="exclude", pairing=pairing),
                                        [tf.constant(batch)], [])
         assert float(value) == 0.0 and not grads[0].any()
+
+
+def test_exclude_is_the_default_and_trains_t1_as_safe_does_but_not_t2():
+    """A dead neuron's bars at 1 under "safe" carry no gradient and the live neurons' bars are the same MST, so T1's
+    gradient is the same under both policies (its value is not); T2's mean and std counted those bars."""
+    assert registry.make("t1").options["dead_neurons"] == "exclude"
+    x = np.maximum(correlated_cloud(), 0.0)
+    x[:, 12:20] = 0.0
+    x = tf.constant(x)
+    for id in ("t1", "t2"):
+        (safe_v, safe_g), (excl_v, excl_g) = (value_and_grads(registry.make(id, dead_neurons=p), [x], [])
+                                              for p in ("safe", "exclude"))
+        assert float(safe_v) < float(excl_v), id
+        if id == "t1":
+            assert float(excl_v) - float(safe_v) == pytest.approx(8.0) and np.array_equal(safe_g[0], excl_g[0])
+        else:
+            assert np.abs(safe_g[0] - excl_g[0]).max() > 0.1 * np.abs(excl_g[0]).max()

@@ -84,17 +84,19 @@ def make(id, *, sampling=1.0, **options):
       clamped to [0, 1] (Q-no-clamp); `"drop"` keeps only deaths > 0 (the paper's definition: the non-zero MST
       weights; the loss is 0 when none is left); `"zero_loss"` is the original's behaviour: if any MST death is
       ≤ 0 the whole regulariser is 0 with zero gradient for that batch.
-    - `dead_neurons` (t1, t2, corr; Q-dead-neurons): `"safe"` (default) is the policy of
-      `model.regularisers.correlation` (a constant neuron has correlation 0 to all others; values and gradients
-      finite); `"zero_grad"` reproduces the original's effect: when any sampled neuron is constant the forward value
-      is still reported but the regulariser's gradient is zero for the whole step (the original's backward pass was
-      NaN everywhere and got zeroed); `"exclude"` makes the constant neurons leave the MST for that batch (their
-      correlation is undefined): t1/t2 sum over the L − 1 bars of the MST of the L non-constant neurons (0 when
-      L < 2), so a dead neuron adds no bar of death 1 (under `"safe"` it does: a reward for dying). The remaining
-      neurons' MST is not always shorter, though: when the dead neuron linked two correlated neurons that are less
-      correlated with each other, their new edge can be longer than the two it replaces, and T1 can still fall
-      (tests/test_regularisers.py). For corr `"exclude"` is `"safe"` (a dead neuron's zero correlations are not
-      among the non-zero entries it averages).
+    - `dead_neurons` (t1, t2, corr; Q-dead-neurons): `"exclude"` (default) makes the constant neurons leave the MST
+      for that batch (their correlation is undefined): t1/t2 sum over the L − 1 bars of the MST of the L
+      non-constant neurons (0, without gradient, when L < 2). `"safe"` keeps them as neurons of correlation 0 to
+      all others (`model.regularisers.correlation`): each adds a bar of death 1, the maximum, so T1's value falls
+      by 1 per dead neuron (a reward for dying, in the value only: those bars have zero gradient and the live
+      neurons' bars are the same MST, so t1's gradient is the same under both and T1 trains identically; t2's
+      differs, the bars at 1 entering its mean and std). Leaving the MST does not make T1 monotone in the dead:
+      when a dead neuron linked two neurons less correlated with each other than with it, their new edge can be
+      longer than the two it replaces, and T1 can still fall (tests/test_regularisers.py). For corr `"exclude"` is
+      `"safe"` (a dead neuron's zero correlations are not among the non-zero entries it averages). `"zero_grad"`
+      reproduces the original's effect: when any sampled neuron is constant the forward value (as under `"safe"`)
+      is still reported but the regulariser's gradient is zero for the whole step (the original's backward pass
+      was NaN everywhere and got zeroed). Values and gradients are finite under every policy.
     - `pairing` (t1, t2; Q-pairing): `"auto"` (default: in-graph TF Borůvka on a GPU, the compiled CPU Prim
       otherwise), `"numpy"`, `"tf"`. All compute in float64 and return the same MST (tie-break in
       `model.regularisers.persistence`).
