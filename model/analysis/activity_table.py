@@ -213,15 +213,15 @@ def section(frame: pd.DataFrame, selected: dict, name: str) -> str:
               f"seeds; `model.runs.activity_record`); under {100 * ACTED_THRESHOLD:.0f} % in bold with \"!\" "
               f"({int(cells['inactive'].sum())} of {len(cells)} cells); * = the selected weight. The runs' "
               "`history.csv` says per epoch why (zeroed by the dead-neuron or zero-length-bar policy, non-finite, "
-              "skipped).", "", table("acted"), "",
+              "skipped).", "", table("acted"),
               f"How strongly: ‖ω∇R‖/‖∇CE‖ (global gradient norms) over the measured steps, median [min, max] over "
               f"the cell's runs; **negligible** when under {100 * SMALL_RATIO:g} % on most steps "
               f"({int(cells['negligible'].sum())} cells): such a cell is in effect the baseline.", "",
-              table("ratio"), "",
-              f"Constant neurons among the sampled ones, mean per batch, and × the reference ("
-              f"{' or '.join(kinds) if kinds else 'none recorded'}: the baseline's when its runs record it, else "
-              f"the regulariser's lowest weight on that network); **killing** at ≥ {KILLING_FACTOR:g}× and one "
-              f"neuron more ({int(cells['killing'].sum())} cells).", "", table("dead"), ""]
+              table("ratio"),
+              f"Constant neurons among the sampled ones, mean per batch, and × the reference: the baseline's when "
+              f"its runs record it, else the regulariser's lowest weight on that network (here: "
+              f"{' and '.join(kinds) if kinds else 'none'}); **killing** at ≥ {KILLING_FACTOR:g}× and at least one "
+              f"neuron more ({int(cells['killing'].sum())} cells).", "", table("dead")]
     for found, what, text in (
             (flagged_cells(frame, selected), f"under {100 * ACTED_THRESHOLD:.0f} %", lambda c: f"{100 * c[3]:.0f} %"),
             (negligible_cells(frame, selected), "negligible", lambda c: f"median {c[3]:.2g}"),
