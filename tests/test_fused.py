@@ -154,3 +154,13 @@ def test_registry_diagnostics_come_from_the_fused_kernel():
     exact = cases(tf.float64)["exact_zero_bars"]
     _, diagnostics = registry.make("t1", zero_length_bars="zero_loss").value_and_diagnostics(exact, [])
     assert bool(diagnostics.bars_zeroed) and int(diagnostics.constant_neurons) == 0
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_the_fused_kernel_detects_constant_columns_at_a_batch_of_4096(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4096, 30)).astype(dtype)
+    x[:, ::3] = rng.uniform(0.01, 10.0, 10).astype(dtype)     # exactly constant columns at arbitrary values
+    for dead_mode in fused.DEAD.values():
+        value, grad, _, _, constant, _ = fused.host_kernel(x, fused.IDS["t1"], fused.BARS["keep"], dead_mode)
+        assert constant == 10 and np.isfinite(value) and np.isfinite(grad).all() and not grad[:, ::3].any()
