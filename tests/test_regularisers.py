@@ -336,3 +336,17 @@ def test_exclude_is_the_default_and_trains_t1_as_safe_does_but_not_t2():
             assert float(excl_v) - float(safe_v) == pytest.approx(8.0) and np.array_equal(safe_g[0], excl_g[0])
         else:
             assert np.abs(safe_g[0] - excl_g[0]).max() > 0.1 * np.abs(excl_g[0]).max()
+
+
+def test_a_dead_hub_can_still_lower_t1_under_exclude():
+    """The limit of leaving the MST: neuron 1 = a + b links a and b (correlations ≈ 0.7 each) while a and b are
+    nearly uncorrelated, so the MST of {a, b} is longer than the old MST's two edges and T1 falls a little, far
+    less than under "safe" (one bar of death 1 more)."""
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((2, 64))
+    x = np.stack([a, a + b, b], axis=1)
+    before = float(registry.make("t1")([tf.constant(x)], []))
+    x[:, 1] = 0.0
+    after = {p: float(registry.make("t1", dead_neurons=p)([tf.constant(x)], [])) for p in ("exclude", "safe")}
+    assert after["exclude"] == pytest.approx(-gudhi_deaths(x[:, [0, 2]]).sum())
+    assert after["safe"] < after["exclude"] - 0.9 < before - 0.9 and after["exclude"] < before
