@@ -22,12 +22,21 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("block", "network", "regulariser", "weight", "seed", "val_accuracy", "test_accuracy")
 EXTRA_COLUMNS = ("train_accuracy", "val_loss", "epochs", "best_epoch", "stop_reason", "wall_seconds", "profile",
-                 "reg_applied_fraction", "task_id", "run_dir", "commit", "dirty", "host", "device", "versions")
+                 "reg_applied_fraction", "reg_grad_ratio_median", "reg_grad_ratio_min", "reg_grad_ratio_max",
+                 "reg_grad_ratio_under_1pct", "reg_grad_ratio_mean", "reg_constant_neurons", "task_id", "run_dir",
+                 "commit", "dirty", "host", "device", "versions")
 # reg_applied_fraction: DONE.json's regulariser_activity.applied_fraction (fraction of the run's steps where the
-# regulariser's gradient was applied; empty for the baseline and for runs recorded before the accounting).
+# regulariser's gradient was applied; empty for the baseline and for runs recorded before the accounting); beside it
+# how strongly, ‖ω∇R‖/‖∇CE‖ over the run's measured steps (median, min, max, the fraction under 1 %, mean; the first
+# four empty for runs recorded before them), and the mean number of constant sampled neurons per batch
+# (regulariser_activity's grad_ratio_*, mean_grad_ratio, mean_constant_neurons; `ACTIVITY_FIELDS`).
 # provenance columns (model.runs.provenance), empty for runs recorded before it: commit (40 hex), dirty (True/False),
 # host, device (`GPU <name> (CUDA .., cuDNN ..)` or `CPU <model>`), versions (`python 3.11.7, tensorflow 2.21.0, ..`)
 INCOMPLETE_COLUMNS = ("task_id", "status", "detail")
+ACTIVITY_FIELDS = {"reg_applied_fraction": "applied_fraction", "reg_grad_ratio_median": "grad_ratio_median",
+                   "reg_grad_ratio_min": "grad_ratio_min", "reg_grad_ratio_max": "grad_ratio_max",
+                   "reg_grad_ratio_under_1pct": "grad_ratio_under_1pct", "reg_grad_ratio_mean": "mean_grad_ratio",
+                   "reg_constant_neurons": "mean_constant_neurons"}  # CSV column -> regulariser_activity key
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,8 @@ def _done_row(run: Path, done: dict, task_id: str) -> dict:
         raise DataError(f"{path}: DONE.json lacks key(s) {missing}; expected at least {list(COLUMNS)}")
     row = {key: done.get(key) for key in COLUMNS + EXTRA_COLUMNS}
     activity = done.get("regulariser_activity")
-    row["reg_applied_fraction"] = activity.get("applied_fraction") if isinstance(activity, dict) else None
+    for column, key in ACTIVITY_FIELDS.items():
+        row[column] = activity.get(key) if isinstance(activity, dict) else None
     try:
         row["weight"], row["seed"] = float(row["weight"]), int(row["seed"])
     except (TypeError, ValueError):

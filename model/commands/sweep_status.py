@@ -4,7 +4,8 @@ each failed task failed; and the Slurm job of each unfinished task submitted wit
 
 Column `acted`: over the cell's finished runs, the mean % of training steps in which the regulariser's gradient was
 applied (DONE.json's regulariser_activity; `model.runs.activity_record`), "!" under 50 %; "-" for the baseline, for runs
-recorded before the accounting and for cells with no finished run.
+recorded before the accounting and for cells with no finished run. Column `grad ratio`: how strongly, ‖ω∇R‖/‖∇CE‖
+over the measured steps, median [min, max], "negligible" when under 1 % on most steps (`model.sweeps.status`).
 
     python scripts/sweep_status.py configs/digits/sweep_small.json
     python scripts/sweep_status.py configs/digits/sweep_small.json --json    # the same as one JSON object

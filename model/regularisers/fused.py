@@ -7,15 +7,17 @@ whose backward pass is `upstream · ∂R/∂x`, the gradient having been compute
 does, on the (b, N) activations x, in one call, in x's own layout (no transposes):
 
 1. standardisation (`_standardise`, numba): column means and norms accumulated in float64, the dead mask of
-   `model.regularisers.correlation` (‖x − x̄‖ ≤ 8·eps·√b·max|x|), z = (x − x̄)/‖x − x̄‖ in x's dtype, 0 for dead
-   columns;
+   `model.regularisers.correlation` (max = min, or ‖x − x̄‖ ≤ 8·eps·√b·max|x|, centred after a shift by the first
+   row, so a constant column centres to exact zeros at any batch size), z = (x − x̄)/‖x − x̄‖ in x's dtype, 0 for
+   dead columns;
 2. the Gram matrix zᵀz by BLAS syrk in x's dtype (`model.regularisers.persistence.gram_host`, on the process's
    fixed BLAS thread count, `model.regularisers.blas`);
 3. the MST of clamp(1 − |zᵀz|, 0, 1) by the compiled Prim (`model.regularisers.persistence.prim_compiled`), reading
-   the matrix in float64. In float32 the matrix is that of the float32 correlations, and the pairing is the exact
-   MST of it; it can differ from the float64 matrix's MST only between edges whose weights lie within the float32
-   Gram's rounding (≈ √b·eps) of each other, where the choice is a near-tie either way; the deaths themselves are
-   recomputed from the chosen edges in step 4;
+   the matrix in float64; under `dead_neurons="exclude"` over the live columns only (`persistence.prim_of_gram`,
+   its Gram counted as Prim's time). In float32 the matrix is that of the float32 correlations, and the pairing is
+   the exact MST of it; it can differ from the float64 matrix's MST only between edges whose weights lie within the
+   float32 Gram's rounding (≈ √b·eps) of each other, where the choice is a near-tie either way; the deaths
+   themselves are recomputed from the chosen edges in step 4;
 4. `_loss_and_gradient` (numba): the N−1 edge correlations c_e = Σᵢ z_ia z_ib (float64 sums of the products,
    rounded to x's dtype as the TensorFlow path's are), deaths d_e = clamp(1 − |c_e|, 0, 1), the zero-length-bar
    policy, the loss (T1 = −Σ w d; T2 = ½ std − ½ mean of the counted deaths, ∂std := 0 where std = 0), the dead-neuron
@@ -39,7 +41,7 @@ from model.regularisers.correlation import DEAD_TOLERANCE, check_batch
 
 IDS = {"t1": 1, "t2": 2}
 BARS = {"keep": 0, "drop": 1, "zero_loss": 2}
-DEAD = {"safe": 0, "zero_grad": 1}
+DEAD = {"safe": 0, "zero_grad": 1, "exclude": 2}
 
 
 def _standardise(x, tolerance, z, inv, dead):
@@ -47,27 +49,34 @@ def _standardise(x, tolerance, z, inv, dead):
 
     Row by row, so memory is read in order; each column's sums still run over the rows in order (i = 0 … b−1)."""
     b, n = x.shape
+    first = np.empty(n)                                        # shift by the first row: a constant column centres to 0
+    for j in range(n):
+        first[j] = np.float64(x[0, j])
     total = np.zeros(n)
     top = np.zeros(n)
+    low = np.full(n, np.inf)
+    high = np.full(n, -np.inf)
     for i in range(b):
         for j in range(n):
             v = np.float64(x[i, j])
-            total[j] += v
-            if abs(v) > top[j]:
-                top[j] = abs(v)
-    mean = total / b
+            total[j] += v - first[j]
+            top[j] = max(top[j], abs(v))
+            low[j] = min(low[j], v)
+            high[j] = max(high[j], v)
+    m = total / b
     ss = np.zeros(n)
     for i in range(b):
         for j in range(n):
-            c = np.float64(x[i, j]) - mean[j]
+            c = (np.float64(x[i, j]) - first[j]) - m[j]
             ss[j] += c * c
+    mean = first + m
     for j in range(n):
         norm = np.sqrt(ss[j])
-        dead[j] = norm <= tolerance * np.sqrt(np.float64(b)) * top[j]
+        dead[j] = low[j] == high[j] or norm <= tolerance * np.sqrt(np.float64(b)) * top[j]
         inv[j] = 0.0 if dead[j] else 1.0 / norm
     for i in range(b):
         for j in range(n):
-            z[i, j] = (np.float64(x[i, j]) - mean[j]) * inv[j]
+            z[i, j] = ((np.float64(x[i, j]) - first[j]) - m[j]) * inv[j]
     return mean
 
 
@@ -194,9 +203,14 @@ def host_kernel(x, loss_id, bars, dead_mode, times=None):
     dead = np.empty(n, dtype=np.bool_)
     mean = standardise(x, DEAD_TOLERANCE * np.finfo(x.dtype).eps, z, inv, dead)
     t1 = clock()
-    gram = persistence.gram_host(z)
-    t2 = clock()
-    edges = persistence.prim_compiled(gram, similarity=True)
+    if dead_mode == DEAD["exclude"]:                          # the MST of the live columns alone, loops dropped
+        t2 = clock()
+        edges = persistence.prim_of_gram(z, dead)
+        edges = edges[edges[:, 0] != edges[:, 1]]
+    else:
+        gram = persistence.gram_host(z)
+        t2 = clock()
+        edges = persistence.prim_compiled(gram, similarity=True)
     t3 = clock()
     grad = np.empty_like(x)
     value, dead_zeroed, bars_zeroed, zero_length = loss_and_gradient(x, z, mean, inv, dead, edges, loss_id, bars,

@@ -262,15 +262,44 @@ def gram_host(z):
     return z.T @ z
 
 
-def mst_edges_of_gram(z):
+def mst_edges_of_gram(z, *, exclude=None):
     """MST of the dissimilarity clamp(1 − |zᵀz|, 0, 1) of the columns of z, without gradient, in-graph (the GPU path).
 
     z: (b, N) tensor, N static (for unit-norm centred columns, zᵀz is the Pearson correlation matrix). The Gram
     matrix is formed in float64 (GPUs may run float32 matmuls in TF32, far coarser), the MST by `boruvka_tf`.
+    `exclude`: None, or an (N,) bool tensor of columns left out: the edges are then the MST of the other columns
+    alone, followed by one loop row (k, k) per excluded column k as padding (as `prim_of_gram`).
     XLA-compilable. Returns (N−1, 2) int32.
     """
     z64 = tf.cast(tf.stop_gradient(tf.convert_to_tensor(z)), tf.float64)
-    return boruvka_tf(tf.matmul(z64, z64, transpose_a=True), similarity=True)
+    s = tf.matmul(z64, z64, transpose_a=True)
+    if exclude is None:
+        return boruvka_tf(s, similarity=True)
+    n = z64.shape[1]
+    # every edge at an excluded column weighs 2, above any other (≤ 1): the MST spans the others first
+    out = exclude[:, None] | exclude[None, :]
+    d = tf.linalg.set_diag(tf.where(out, tf.constant(2.0, tf.float64), tf.clip_by_value(1.0 - tf.abs(s), 0.0, 1.0)),
+                           tf.zeros(n, tf.float64))
+    edges = boruvka_tf(d)
+    loop = tf.where(tf.gather(exclude, edges[:, 0]), edges[:, 0], edges[:, 1])
+    at_excluded = tf.gather(exclude, edges[:, 0]) | tf.gather(exclude, edges[:, 1])
+    return tf.where(at_excluded[:, None], tf.stack([loop, loop], axis=1), edges)
+
+
+def prim_of_gram(z, exclude=None):
+    """The compiled Prim's MST of clamp(1 − |zᵀz|, 0, 1) over the columns of z (b, N) NumPy, on the host.
+
+    With `exclude` ((N,) bool), the columns it marks leave the graph: the first L − 1 rows are the MST of the L
+    others (in z's column numbers, sorted as in the module docstring), then one loop (k, k) per excluded column k,
+    cut to N − 1 rows in all. Returns (N−1, 2) int32.
+    """
+    if exclude is None or not exclude.any():
+        return prim_compiled(gram_host(z), similarity=True)
+    kept = np.flatnonzero(~exclude)
+    edges = (kept[prim_compiled(gram_host(np.ascontiguousarray(z[:, kept])), similarity=True)] if len(kept)
+             else np.zeros((0, 2), np.int64))
+    loops = np.repeat(np.flatnonzero(exclude)[:, None], 2, axis=1)
+    return np.concatenate([edges, loops])[: z.shape[1] - 1].astype(np.int32)
 
 
 def deaths(d, *, pairing="auto"):

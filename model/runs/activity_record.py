@@ -15,7 +15,9 @@ zeroed or skipped; 0 when ∇CE is exactly 0). The ratio needs the two gradients
 through the network: under `reg_nonfinite="zero_per_variable"` (the paper profile) the step takes them apart anyway
 and the ratio is measured on every step; otherwise on every `RATIO_EVERY`-th optimiser step (iterations divisible by
 it), since a second backward pass on every step costs a noticeable share of a step (benchmarks/README.md, *Activity
-accounting*). An epoch without a measured step has an empty (NaN) ratio.
+accounting*). An epoch without a measured step has an empty (NaN) ratio. Every measured ratio is also kept (read back
+to the host after its step and carried across checkpoints), so the run's record gives their median, range and the
+fraction under `SMALL_RATIO`.
 
 The training step (`model.runs.activity_accounting.ActivityAccounting`) sums these per step into a vector laid out as
 `SUMS`, per epoch (`history.csv` and TensorBoard: `COLUMNS`, each outcome's fraction of the epoch's steps, the mean
@@ -23,6 +25,11 @@ number of constant sampled neurons over the steps that sampled any, the mean rat
 and per run, and keeps every measured ratio (both carried across checkpoints); `summary` gives `DONE.json`'s
 `regulariser_activity`. A run whose regulariser was applied in fewer than `ACTED_THRESHOLD` of its steps is
 flagged.
+
+Two more verdicts read these records (per run or per grid cell; `negligible`, `kills_neurons`): a regulariser that
+acted but whose gradient was under `SMALL_RATIO` of the CE gradient on most measured steps was in effect the
+baseline ("negligible"); one under which the sampled neurons constant per batch grew to `KILLING_FACTOR` times the
+baseline's is killing neurons.
 """
 import statistics
 
@@ -31,6 +38,8 @@ SUMS = (*OUTCOMES, "constant_neurons", "grad_ratio", "grad_ratio_steps")  # the 
 RATIO_EVERY = 10
 ACTED_THRESHOLD = 0.5
 SMALL_RATIO = 0.01  # `grad_ratio_under_1pct`: the fraction of measured steps with ‖ω∇R‖/‖∇CE‖ below this
+NEGLIGIBLE_SHARE = 0.5  # negligible: ‖ω∇R‖/‖∇CE‖ under SMALL_RATIO on more than this share of the measured steps
+KILLING_FACTOR = 2.0  # killing neurons: constant neurons per batch ≥ this × the reference's (and ≥ 1 more)
 COLUMNS = tuple(f"reg_{name}" for name in (*OUTCOMES, "constant_neurons", "grad_ratio"))  # per epoch
 
 
@@ -67,3 +76,18 @@ def summary(sums, ratios, uses_activations: bool) -> dict:
 def _ratio(a: float, b: float) -> float | None:
     """a / b, or None (JSON null) when b is 0: nothing to average."""
     return a / b if b > 0 else None
+
+
+def negligible(under_small: float | None, mean_ratio: float | None) -> bool | None:
+    """Whether a run or cell whose regulariser acted was in effect the baseline: ‖ω∇R‖/‖∇CE‖ under `SMALL_RATIO` on
+    more than `NEGLIGIBLE_SHARE` of the measured steps (`grad_ratio_under_1pct`); for a record from before that key,
+    the mean ratio under `SMALL_RATIO`. None when neither is known."""
+    if under_small is not None:
+        return under_small > NEGLIGIBLE_SHARE
+    return None if mean_ratio is None else mean_ratio < SMALL_RATIO
+
+
+def kills_neurons(constant: float, reference: float) -> bool:
+    """Whether `constant` sampled neurons per batch (mean) is at least `KILLING_FACTOR` times the `reference`'s
+    (the baseline's, or the lowest weight's) and at least one neuron more."""
+    return constant >= KILLING_FACTOR * reference and constant >= reference + 1.0
