@@ -76,8 +76,23 @@ def test_fused_equals_the_tensorflow_path(id, options, dtype):
         for name, acts in cases(dtype).items():
             if name in rounding_decided and options["zero_length_bars"] != "keep":
                 continue
-            assert_close(value_and_grads(fast, acts), value_and_grads(reference, acts), TOLERANCE[dtype],
-                         f"{name}, sampling {p}", value_only=name == "scaled_duplicate")
+            got, want = value_and_grads(fast, acts), value_and_grads(reference, acts)
+            if name == "duplicated":
+                got, want = fold_duplicates(got), fold_duplicates(want)
+            assert_close(got, want, TOLERANCE[dtype], f"{name}, sampling {p}", value_only=name == "scaled_duplicate")
+
+
+def fold_duplicates(result):
+    """(value, grads) of the "duplicated" case with each duplicate's gradient folded onto its original (x₇ = x₃:
+    g₃ + g₇; x₆ = −x₁: g₁ − g₆). Their edges to a third column tie exactly, and which one the MST keeps is decided
+    by rounding: the host's syrk gives the two columns equal Gram rows, TensorFlow's float64 matmul rows ≈ 1e-17
+    apart (measured), so the gradient lands on one or the other; along the duplicate's direction it is the same."""
+    value, (g0, g1) = result
+    g0, g1 = g0.copy(), g1.copy()
+    g0[:, 3] += g1[:, 2]
+    g0[:, 1] -= g1[:, 1]
+    g1[:, 1:3] = 0.0
+    return value, [g0, g1]
 
 
 def test_fused_inside_a_tf_function_with_a_dynamic_batch():
