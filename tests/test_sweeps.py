@@ -12,6 +12,7 @@ import pytest
 
 from model.errors import SpecError
 from model.runs import run_folder, state
+from model.runs.overrides import parse as parse_overrides
 from model.runs.spec import Spec
 from model.sweeps import grid
 
@@ -118,7 +119,7 @@ def test_expansion_is_deterministic_and_in_file_order(tmp_path):
 def test_overrides_replace_base_fields(tmp_path):
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(small_sweep(tmp_path / "a")))
-    overrides = grid.parse_overrides(["output_root=" + str(tmp_path / "b"), "max_epochs=7",
+    overrides = parse_overrides(["output_root=" + str(tmp_path / "b"), "max_epochs=7",
                                         "optimizer.learning_rate=0.5", "profile=paper"])
     tasks = grid.load(path, overrides)
     assert {t.spec.max_epochs for t in tasks} == {7}
@@ -127,7 +128,7 @@ def test_overrides_replace_base_fields(tmp_path):
     assert {t.spec.profile for t in tasks} == {"paper"}
     assert all(str(t.run_dir).startswith(str(tmp_path / "b")) for t in tasks)
     with pytest.raises(SpecError, match="KEY=VALUE"):
-        grid.parse_overrides(["max_epochs"])
+        parse_overrides(["max_epochs"])
 
 
 def test_write_specs_gives_files_the_experiment_runs(tmp_path):
@@ -248,7 +249,7 @@ def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
 def test_set_wins_over_cell_set_on_every_task_of_the_pgdl_sweep(capsys):
     sweep = PAPER / "pgdl_corrected.json"
     assert {t.spec.sampling for t in grid.load(sweep)} == {1.0, 0.005}  # the file's own cell sets
-    tasks = grid.load(sweep, grid.parse_overrides(["sampling=0.5"]))
+    tasks = grid.load(sweep, parse_overrides(["sampling=0.5"]))
     assert len(tasks) == 408 and {t.spec.sampling for t in tasks} == {0.5}
     assert run_sweep.main([str(sweep), "--dry-run", "--set", "sampling=0.5"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -284,7 +285,7 @@ def test_only_runs_a_subset_and_names_values_no_task_has(capsys, tmp_path, monke
 def test_dotted_set_wins_inside_a_cell_set_and_keeps_the_rest(tmp_path):
     sweep = small_sweep(tmp_path)
     sweep["grid"][0]["cells"][1]["set"] = {"optimizer": {"learning_rate": 0.2, "momentum": 0.5}}
-    overrides = grid.parse_overrides(["optimizer.learning_rate=0.3"])
+    overrides = parse_overrides(["optimizer.learning_rate=0.3"])
     tasks = grid.expand(sweep, overrides=overrides)
     assert {(t.spec.optimizer.learning_rate, t.spec.optimizer.momentum) for t in tasks if t.spec.regulariser == "t1"} \
         == {(0.3, 0.5)}

@@ -1,6 +1,6 @@
 """Where a sweep stands, as data and as text: each task's state (`model.runs.state`: done / running / failed /
-partial / missing) per grid cell and per network; the running tasks with their epoch, last validation accuracy, host
-and heartbeat age; why each failed task failed; the Slurm job of each unfinished task submitted with
+partial / pending / missing) per grid cell and per network; the running tasks with their epoch, last validation
+accuracy, host and heartbeat age; why each failed task failed; the Slurm job of each unfinished task submitted with
 `--executor slurm`. `rows(tasks)` is the contract (`scripts/sweep_status.py --json` prints it); `text` and
 `slurm_table` format it. Reads run folders only; changes nothing.
 
