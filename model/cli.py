@@ -51,10 +51,10 @@ def prog(script: str, own: bool = False) -> str:
     if path.suffix != ".py":
         return SCRIPT_PREFIX + script
     try:
-        module = path.resolve().with_suffix("").relative_to(PACKAGE_ROOT.parent)
+        module = path.resolve().with_suffix("").relative_to(PACKAGE_ROOT)
     except ValueError:
         return f"python {argv0 if own else ENTRY_FILES[script]}"
-    return f"python -m {'.'.join(module.parts) if own else 'model.commands.' + script.replace('-', '_')}"
+    return f"python -m {'.'.join(('model', *module.parts)) if own else 'model.commands.' + script.replace('-', '_')}"
 
 
 def parser(script: str, description: str, examples: list[str], exit_codes: dict[int, str],

@@ -485,8 +485,8 @@ def test_12_extract_statistics_out_naming_an_existing_file_is_one_line(tmp_path)
             for i in range(3) for t in ("none", "t1")]
     _frame(rows).to_csv(tmp_path / "acc.csv", index=False)
     (tmp_path / "stats").write_text("a file")
-    proc = command(["python", ROOT / "extract_statistics.py", tmp_path / "acc.csv", "--out", tmp_path / "stats"],
-                   cwd=tmp_path)
+    proc = command(["python", ROOT / "extract_statistics.py", "--accuracies", tmp_path / "acc.csv",
+                    "--out", tmp_path / "stats"], cwd=tmp_path)
     assert_one_line_exit_2(proc, str(tmp_path / "stats"), "folder")
     (tmp_path / "dir.csv").mkdir()
     proc = command(["python", ROOT / "accuracies" / "collect_accuracies.py", tmp_path, "--out", tmp_path / "dir.csv"],

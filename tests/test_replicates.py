@@ -108,7 +108,7 @@ def test_holm_by_hand():
 def test_extract_writes_both_rules_and_the_report_section_shows_them(tmp_path):
     csv = tmp_path / "accuracies.csv"
     seeded_frame().to_csv(csv, index=False)
-    cmd = [sys.executable, str(ROOT / "extract_statistics.py"), str(csv), "--out", str(tmp_path / "s"),
+    cmd = [sys.executable, str(ROOT / "extract_statistics.py"), "--accuracies", str(csv), "--out", str(tmp_path / "s"),
            "--baseline", "matched"]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr

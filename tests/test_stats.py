@@ -208,8 +208,9 @@ def test_paper_table1_analysis_keys_and_blocks():
         statistics.analyse_blocks(frame, blocks=["cifar"])
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, str(ROOT / "extract_statistics.py"), *map(str, args)],
+def _cli(csv, *args):
+    return subprocess.run([sys.executable, str(ROOT / "extract_statistics.py"), "--accuracies", str(csv),
+                           *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT)
 
 

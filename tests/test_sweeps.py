@@ -141,7 +141,7 @@ def test_write_specs_gives_files_the_experiment_runs(tmp_path):
     before = {t.spec_path: t.spec_path.stat().st_mtime_ns for t in tasks}
     grid.write_specs(tasks)  # again: nothing to do
     assert before == {t.spec_path: t.spec_path.stat().st_mtime_ns for t in tasks}
-    assert {t.task_id: state.status(t.run_dir) for t in tasks} == {t.task_id: "partial" for t in tasks}
+    assert {t.task_id: state.status(t.run_dir) for t in tasks} == {t.task_id: "pending" for t in tasks}
 
 
 def test_a_changed_sweep_never_overwrites_a_run_folder(tmp_path):
@@ -216,22 +216,23 @@ def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
 
     assert sweep_status.main([str(path)]) == 1  # a task failed
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["cell", "done", "running", "failed", "partial", "missing", "total", "acted"]
-    rows = {line.split()[0]: [int(x) for x in line.split()[1:7]] for line in out[1:4]}
-    assert rows == {"none/0.0": [1, 1, 0, 0, 2, 4], "t1/0.01": [1, 0, 0, 0, 3, 4], "t1/1.0": [0, 0, 1, 1, 2, 4]}
-    assert [line.split()[7] for line in out[1:4]] == ["-", "25%!", "-"]  # the regulariser acted in 25 % of steps
-    assert out[4].split() == ["all", "2", "1", "1", "1", "7", "12"]
-    assert out[6].split() == ["network", "done", "running", "failed", "partial", "missing", "total"]
-    assert [line.split() for line in out[7:10]] == [["digits/0", "2", "1", "1", "1", "1", "6"],
-                                                    ["digits/2", "0", "0", "0", "0", "6", "6"],
-                                                    ["all", "2", "1", "1", "1", "7", "12"]]
+    assert out[0].split() == ["cell", "done", "running", "failed", "partial", "pending", "missing", "total", "acted"]
+    rows = {line.split()[0]: [int(x) for x in line.split()[1:8]] for line in out[1:4]}
+    assert rows == {"none/0.0": [1, 1, 0, 0, 0, 2, 4], "t1/0.01": [1, 0, 0, 0, 0, 3, 4],
+                    "t1/1.0": [0, 0, 1, 1, 0, 2, 4]}
+    assert [line.split()[8] for line in out[1:4]] == ["-", "25%!", "-"]  # the regulariser acted in 25 % of steps
+    assert out[4].split() == ["all", "2", "1", "1", "1", "0", "7", "12"]
+    assert out[6].split() == ["network", "done", "running", "failed", "partial", "pending", "missing", "total"]
+    assert [line.split() for line in out[7:10]] == [["digits/0", "2", "1", "1", "1", "0", "1", "6"],
+                                                    ["digits/2", "0", "0", "0", "0", "0", "6", "6"],
+                                                    ["all", "2", "1", "1", "1", "0", "7", "12"]]
     [line] = [line for line in out if line.startswith(f"  {running.task_id}: ")]
     assert line.startswith(f"  {running.task_id}: epoch 2/2, val 0.812, host {socket.gethostname()}, heartbeat ")
     assert f"  {failed.task_id}: FileNotFoundError: data/mnist/mnist.npz: missing" in out
 
     assert sweep_status.main([str(path), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["totals"] == {"done": 2, "running": 1, "failed": 1, "partial": 1, "missing": 7}
+    assert report["totals"] == {"done": 2, "running": 1, "failed": 1, "partial": 1, "pending": 0, "missing": 7}
     assert report["networks"]["digits/0"]["failed"] == 1 and report["cells"]["t1/1.0"]["partial"] == 1
     by_id = {row["task_id"]: row for row in report["tasks"]}
     assert [row["task_id"] for row in report["tasks"]] == [t.task_id for t in tasks]

@@ -29,14 +29,15 @@ EXTRA_COLUMNS = ("train_accuracy", "val_loss", "epochs", "best_epoch", "stop_rea
 INCOMPLETE_COLUMNS = ("task_id", "status", "detail")
 # what `read` needs: a hand-made method × data set table has these three; the rest of COLUMNS take DEFAULTS
 REQUIRED_COLUMNS = ("network", "regulariser", "test_accuracy")
-DEFAULTS = {"block": "all", "weight": 0.0, "seed": 0}  # val_accuracy: see `read`
+DEFAULTS = {"block": "all", "seed": 0}  # weight: 0 for the baseline `none`, else 1 (`read`); val_accuracy: see `read`
 COLUMNS_HELP = f"""\
 the accuracies CSV: one row per run, columns (more may follow, in any order)
   {", ".join(REQUIRED_COLUMNS)}   required; a method × data set table is these three:
       network = the data set or network, regulariser = the method (the baseline is `none`)
   block         default "{DEFAULTS['block']}": the group analysed together (e.g. mnist, pgdl); plus all combined
-  weight        default {DEFAULTS['weight']}: the regularisation weight ω; with several per cell, the best
-                validation accuracy (mean over seeds) selects one
+  weight        the regularisation weight ω; with several per network × regulariser, the best validation
+                accuracy (mean over seeds) selects one; default 0 for the baseline `none`, 1 for any other
+                method (weight 0 is the baseline itself, left out of a regulariser's candidates)
   seed          default {DEFAULTS['seed']}: runs of one cell differing only in seed
   val_accuracy  default: test_accuracy, allowed only while no network × regulariser has several weights
   collect-accuracies writes all of them and more (train_accuracy, epochs, provenance, ...)"""
@@ -137,9 +138,10 @@ def write(collection: Collection, path: str | os.PathLike, force: bool = False) 
 def read(path: str | os.PathLike) -> pd.DataFrame:
     """Read and validate an accuracies CSV: the contract's columns, numeric values, one row per run.
 
-    Only `REQUIRED_COLUMNS` must be there; an absent `block`, `weight` or `seed` column takes its value in
-    `DEFAULTS`, an absent `val_accuracy` the test accuracy when no (network, regulariser) has more than one weight
-    (then nothing is selected on it; otherwise it is an error: selecting on test accuracy would be a leak).
+    Only `REQUIRED_COLUMNS` must be there; an absent `block` or `seed` column takes its value in `DEFAULTS`, an
+    absent `weight` is 0 for the baseline `none` and 1 for every other regulariser (a method as given), an absent
+    `val_accuracy` the test accuracy when no (network, regulariser) has more than one weight (then nothing is
+    selected on it; otherwise it is an error: selecting on test accuracy would be a leak).
     Raises DataError naming the file and what is wrong (missing or empty file, missing column, non-numeric value,
     a weight that is not a finite number >= 0, a seed that is not an integer >= 0, accuracy outside [0, 1],
     duplicated run).
@@ -151,6 +153,8 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
     for col, default in DEFAULTS.items():
         if col not in frame.columns:
             frame[col] = default
+    if "weight" not in frame.columns:
+        frame["weight"] = np.where(frame["regulariser"].astype(str) == "none", 0.0, 1.0)
     if "val_accuracy" not in frame.columns:
         several = frame.groupby(["network", "regulariser"])["weight"].nunique()
         if (several > 1).any():

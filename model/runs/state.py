@@ -1,8 +1,9 @@
 """A run's state, read from its folder: the one vocabulary every reader (executors, status table, collection) uses.
 
 `done` (DONE.json parses), `running` (a live claim, taken when its process starts), `failed` (FAILED.json, no live
-claim), `partial` (started: an attempt left a log, history, checkpoint or weights; resumable), `pending` (the folder
-holds only what a driver writes before any attempt: spec.json, a Slurm submission record) or `missing` (no folder).
+claim), `partial` (started: an attempt left a log, history, checkpoint, weights or a dead claim; resumable),
+`pending` (the folder holds only what a driver writes before any attempt: spec.json, a Slurm submission record) or
+`missing` (no folder).
 """
 from pathlib import Path
 
@@ -10,8 +11,8 @@ from model.runs.claims import claim_file_is_stale
 from model.runs.run_folder import CHECKPOINTS, DONE, FAILED, HISTORY, LOG, RUNNING, TENSORBOARD, WEIGHTS, is_done
 
 STATES = ("done", "running", "failed", "partial", "pending", "missing")
-# written only by an attempt (a DONE.json that does not parse: a damaged one)
-STARTED = (LOG, HISTORY, CHECKPOINTS, WEIGHTS, TENSORBOARD, DONE)
+# written only by an attempt (a DONE.json that does not parse: a damaged one; a RUNNING.json now stale: a dead one)
+STARTED = (LOG, HISTORY, CHECKPOINTS, WEIGHTS, TENSORBOARD, DONE, RUNNING)
 
 
 def status(run_dir: Path) -> str:
