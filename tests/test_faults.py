@@ -1,5 +1,5 @@
-"""Regression tests of issue 19's reproduced faults, one (or more) per numbered item: nothing written outside the
-named folders, every reader robust to any content, one line and exit 2 instead of a traceback, bounded retries.
+"""Regression tests of reproduced faults, one (or more) per numbered item (`test_<n>_...`): nothing written outside
+the named folders, every reader robust to any content, one line and exit 2 instead of a traceback, bounded retries.
 
 Full disks and read-only folders are real small tmpfs mounts (root only, else skipped); a command that needs one
 runs in its own mount namespace (`unshare --mount`), so no mount outlives it.
