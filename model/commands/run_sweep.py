@@ -20,7 +20,7 @@ from model.errors import SpecError
 from model.runs import provenance, run_folder
 from model.runs.overrides import parse as parse_overrides
 from model.sweeps import executors, gpu_visibility, grid, local
-from model.sweeps.progress import Progress
+from model.sweeps.progress import WATCH_SECONDS, Progress
 
 
 def parse_gpus(text: str) -> list[str]:
@@ -117,7 +117,7 @@ def run(args) -> int:
     check_options(args)
     if args.print_sbatch:
         return print_sbatch(args, tasks)
-    bar = Progress()
+    bar = Progress(watch_seconds=WATCH_SECONDS)
     options = {"max_retries": args.max_retries, "progress": bar}
     if args.executor == "local":
         gpus = local.detect_gpus() if args.gpus is None else args.gpus
