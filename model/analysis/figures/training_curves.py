@@ -1,6 +1,6 @@
 """Training curves of one network at each treatment's selected weight: train/validation accuracy and train
-cross-entropy per epoch for every treatment (★ at the kept epoch), and the regulariser term R per regulariser on its
-own axis."""
+cross-entropy per epoch for every treatment (★ at the kept epoch; the legend below them), and the regulariser term R
+per regulariser on its own axis (at most `plotting.PANELS_PER_ROW` per row, the page's width)."""
 from pathlib import Path
 
 from model.analysis.figures import plotting
@@ -22,8 +22,10 @@ def plot(histories: dict, network: str, out_dir: Path) -> Path | None:
     plt = plotting.pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    fig = plt.figure(figsize=(max(3.0 * len(columns), 2.2 * len(regs)), 5.2 if regs else 2.7), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=(1.15, 1)) if regs else (fig, None)
+    reg_rows, reg_columns = plotting.grid(len(regs))
+    rows = 1 + (reg_rows if regs else 0)
+    fig = plt.figure(figsize=(plotting.PAGE_INCHES, 2.8 * rows + 1.0), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=(1.3, reg_rows)) if regs else (fig, None)
     axes = top.subplots(1, max(1, len(columns)), squeeze=False)[0]
     for ax, col in zip(axes, columns):
         for t, (hist, kept) in histories.items():
@@ -34,25 +36,26 @@ def plot(histories: dict, network: str, out_dir: Path) -> Path | None:
             if not at.empty:
                 ax.plot(at["epoch"], at[col], marker="*", ms=9, ls="none", color=colour(t), mec="black", mew=0.4,
                         gid=treatment_gid(t))
-        ax.set_title(CURVE_TITLES.get(col, col), fontsize=9)
-        ax.set_xlabel("epoch", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=7)
+        ax.set_title(CURVE_TITLES.get(col, col))
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
     if columns:
-        axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), title="★ kept epoch",
-                        title_fontsize=7)
+        handles, labels = axes[0].get_legend_handles_labels()
+        top.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 7), frameon=False,
+                   title="★ kept epoch")
     if regs:
-        reg_axes = bottom.subplots(1, len(regs), squeeze=False)[0]
+        reg_axes = bottom.subplots(reg_rows, reg_columns, squeeze=False).ravel()
+        for ax in reg_axes[len(regs):]:
+            ax.set_visible(False)
         for ax, t in zip(reg_axes, regs):
             hist, kept = histories[t]
             ax.plot(hist["epoch"], hist[REG], lw=1.2, color=colour(t), gid=treatment_gid(t))
             if kept is not None:
                 ax.axvline(kept, color=colour(t), ls=":", lw=1, gid=treatment_gid(t))
-            ax.set_title(f"R of {label(t)}", fontsize=9, color=colour(t), weight="bold")
-            ax.set_xlabel("epoch", fontsize=8)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.tick_params(labelsize=7)
+            ax.set_title(f"R of {label(t)}", color=colour(t), weight="bold")
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
-        bottom.suptitle("regulariser term R (unweighted; own axis per regulariser)", fontsize=8)
-    fig.suptitle(f"{network}: training at the selected weights", fontsize=10)
+        bottom.suptitle("regulariser term R (unweighted; own axis per regulariser)")
+    fig.suptitle(f"{network}: training at the selected weights")
     return plotting.save_png(fig, out_dir / f"curves_{plotting.slug(network)}.png")
