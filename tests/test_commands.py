@@ -125,3 +125,27 @@ def test_scripts_start_as_typed_outside_the_checkout(tmp_path):
     out = subprocess.run([sys.executable, str(REPO / "scripts" / "sweep_status.py"), "--help"], cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith(f"usage: python {REPO / 'scripts' / 'sweep_status.py'} ")
+
+
+def test_a_task_is_running_from_its_process_start_and_bad_input_leaves_no_claim(tmp_path, monkeypatch, capsys):
+    from model.errors import DataError
+    from model.runs import execute, run_folder, state
+    from model.sweeps import grid
+
+    sweep = json.loads((REPO / "configs" / "digits" / "sweep_small.json").read_text())
+    sweep["base"]["output_root"] = str(tmp_path / "out")
+    (tmp_path / "sweep.json").write_text(json.dumps(sweep))
+    task = grid.load(tmp_path / "sweep.json")[0]
+    grid.write_specs([task])
+    seen = []
+
+    def slow_prepare(spec):  # what takes 10-20 s in a real process: TensorFlow, the data
+        seen.append(state.status(spec.run_dir))
+        raise DataError("data/digits: missing")
+
+    monkeypatch.setattr(execute, "prepare", slow_prepare)
+    assert execute.main([str(task.spec_path)]) == 2
+    assert seen == ["running"]  # claimed before anything slow
+    assert "data/digits: missing" in capsys.readouterr().err
+    assert sorted(p.name for p in task.run_dir.iterdir()) == [run_folder.SPEC]  # the claim is gone again
+    assert state.status(task.run_dir) == "pending"
