@@ -149,3 +149,15 @@ def test_a_task_is_running_from_its_process_start_and_bad_input_leaves_no_claim(
     assert "data/digits: missing" in capsys.readouterr().err
     assert sorted(p.name for p in task.run_dir.iterdir()) == [run_folder.SPEC]  # the claim is gone again
     assert state.status(task.run_dir) == "pending"
+
+
+def test_licence_citation_and_changelog():
+    import yaml
+
+    assert "BSD 3-Clause License" in (REPO / "LICENSE").read_text()
+    citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["license"] == "BSD-3-Clause"
+    paper = citation["preferred-citation"]
+    assert paper["title"] == "Decorrelating neurons using persistence"
+    assert [a["family-names"] for a in paper["authors"]] == ["Ballester", "Casacuberta", "Escalera"]
+    assert f"## [{version()}]" in (REPO / "CHANGELOG.md").read_text()  # the released version has its entry

@@ -9,6 +9,7 @@ left out), read from the installed distributions' metadata.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -57,8 +58,12 @@ def link_runtime(folder: Path) -> None:
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("install")
+    source = tmp / "source"  # what a source distribution holds; built there, so nothing is written in the checkout
+    shutil.copytree(REPO / "model", source / "model", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp / "dist"), str(REPO)], check=True, capture_output=True)
+                    str(tmp / "dist"), str(source)], check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp / "venv")], check=True)
     python = tmp / "venv" / "bin" / "python"
     [wheel] = (tmp / "dist").glob("decorrelating_neurons-*.whl")
