@@ -129,6 +129,7 @@ def run(args) -> int:
         options.update(slurm_options(args), detach=args.detach)
     grid.write_specs(tasks)
     outcomes = executors.run(tasks, args.executor, **options)
+    bar.close()  # the bar's line ends before anything else is printed
     if args.detach:
         counts = {s: sum(o.status == s for o in outcomes) for s in ("submitted", "skipped", "running")}
         jobs = sorted({o.reason.split()[-1].split("_")[0] for o in outcomes if o.status == "submitted"})
