@@ -11,7 +11,8 @@ reason; anything else is an internal error, named by its type and message, whose
 `CommandFailed` (the command ran but did not succeed) prints its message and exits with its own code (e.g. 1 for a
 failed training, 3 for a task claimed by another process).
 The error log is `$MODEL_ERROR_LOG`, default `<system temp folder>/decorrelating-neurons-errors.log` (appended).
-Warnings print as `warning: <message>`. This module must not know what any particular tool does.
+Warnings print as `warning: <message>`. This module must not know what any particular tool does (it knows their
+names and entry files only, to say how to start them).
 """
 import argparse
 import logging
@@ -29,7 +30,7 @@ from model.version import version
 PACKAGE_ROOT = Path(__file__).resolve().parent  # model/
 SCRIPT_PREFIX = "dnp-"  # console scripts of the installed package: dnp-run-sweep, dnp-sweep-status, ...
 INTERRUPTED = 130
-
+LOG_FORMAT, LOG_DATE_FORMAT = "%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"
 
 # each command's entry-point file in a checkout (console script `dnp-<key>`; module `model.commands.<key with _>`)
 ENTRY_FILES = {"run-experiment": "scripts/run_experiment.py", "run-sweep": "scripts/run_sweep.py",
@@ -73,8 +74,6 @@ def parser(script: str, description: str, examples: list[str], exit_codes: dict[
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"%(prog)s (decorrelating-neurons) {version()}")
     return p
-
-LOG_FORMAT, LOG_DATE_FORMAT = "%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"
 
 
 class CommandFailed(Exception):
