@@ -127,7 +127,8 @@ def test_the_eta_counts_the_time_running_tasks_have_spent(tmp_path):
     assert progress.eta() == 0.0
 
 
-def test_running_tasks_epochs_and_a_clean_closing_line(tmp_path):
+def test_running_tasks_epochs_and_a_clean_closing_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the bar is cut to the terminal's width
     [job] = jobs_for(sweep(tmp_path), tmp_path)[:1]
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True)
