@@ -1,5 +1,6 @@
-"""Is the gain more than selection? The matched baseline, t-intervals over seeds and paired tests, on hand-made
-CSVs against hand computations and scipy; and one seed per cell still gives the statistics of before."""
+"""Is the gain more than selection? The matched rule (expected best of n at one n), t-intervals over seeds and paired
+tests, on hand-made CSVs against hand computations and scipy; and one seed per cell still gives the statistics of
+before (plus what issue 24 added: the exact Friedman p, the rule's name, the seed, the paired tests)."""
 import json
 import subprocess
 import sys
@@ -23,8 +24,13 @@ def test_one_seed_per_cell_gives_exactly_the_statistics_of_before(tmp_path):
     outputs.extract(DATA / "one_seed_accuracies.csv", tmp_path)
     for name, old in before.items():
         new = json.loads((tmp_path / name / "statistics.json").read_text())
+        fr, old_fr = new.pop("friedman"), old.pop("friedman")
+        assert {k: fr[k] for k in old_fr} == old_fr, name  # the approximations, exactly
+        assert set(fr) - set(old_fr) == {"exact_p", "exact_method", "exact_draws", "exact_seed", "exact_min_p"}
         assert {k: new[k] for k in old} == old, name  # every number of before, exactly
-        assert set(new) - set(old) == {"paired_tests"}  # the only addition: the tests against the baseline
+        # the additions: the tests against the baseline, the rule's name (always written now) and the seed
+        assert set(new) - set(old) == {"paired_tests", "baseline_selection", "seed"}
+        assert new["baseline_selection"] == "paper"
         assert not (tmp_path / name / "matched_baseline").exists()  # one baseline seed: nothing to match
 
 
@@ -50,19 +56,30 @@ def cell(selected, network, treatment):
     return selected.set_index(["network", "treatment"]).loc[(network, treatment)]
 
 
-def test_matched_baseline_takes_the_best_validation_seed():
+def test_matched_rule_scores_every_treatment_at_one_budget():
+    """Issue 24: `matched` used to give the baseline the best of its 4 seeds against t1's best of 2 weights; now every
+    treatment is scored by its expected best of n draws at one n per network (here 1: l2 has one weight)."""
     frame = seeded_frame()
     paper, matched = stats.select(frame), stats.select(frame, baseline_rule="matched")
     a, b = cell(paper, "digits/a", "none"), cell(paper, "digits/b", "none")
     assert a["test_accuracy"] == pytest.approx(np.mean([0.68, 0.79, 0.74, 0.61])) and a["n_seeds"] == 4
-    assert np.isnan(a["seed"]) and b["test_accuracy"] == pytest.approx(np.mean([0.52, 0.50, 0.58, 0.45]))
-    a, b = cell(matched, "digits/a", "none"), cell(matched, "digits/b", "none")
-    assert (a["seed"], a["test_accuracy"], a["n_seeds"]) == (1, 0.79, 1)  # val 0.80 is the best seed
-    assert (b["seed"], b["test_accuracy"]) == (1, 0.50)  # val 0.55 twice: the smaller seed wins
-    # the regularisers' cells do not change with the baseline's rule
-    for t in ("t1", "l2"):
-        pd.testing.assert_series_equal(cell(paper, "digits/a", t), cell(matched, "digits/a", t))
-    assert cell(paper, "digits/a", "t1")["weight"] == 0.1 and cell(paper, "digits/b", "t1")["weight"] == 0.01
+    assert np.isnan(a["budget"]) and b["test_accuracy"] == pytest.approx(np.mean([0.52, 0.50, 0.58, 0.45]))
+    for net in ("digits/a", "digits/b"):
+        assert set(matched[matched["network"] == net]["budget"]) == {1}
+    # n = 1: the expected best of one draw is the mean over draws (the baseline's seeds, t1's two weights)
+    assert cell(matched, "digits/a", "none")["test_accuracy"] == pytest.approx(a["test_accuracy"])
+    assert cell(matched, "digits/a", "t1")["test_accuracy"] == pytest.approx(
+        np.mean([np.mean([0.70, 0.71, 0.72, 0.73]), np.mean([0.75, 0.80, 0.77, 0.78])]))
+    assert cell(matched, "digits/a", "t1")["weight"] == 0.1  # the weight shown: the paper's rule's pick
+    # without l2 the budget is 2 (t1 has 2 weights, the baseline 4 seeds): t1's expected best of 2 with replacement
+    # is P(weight 0.1 drawn at least once) = 3/4 → its test mean, else weight 0.01's
+    no_l2 = stats.select(frame[frame["regulariser"] != "l2"], baseline_rule="matched")
+    t1 = cell(no_l2, "digits/a", "t1")
+    assert t1["budget"] == 2 and t1["test_accuracy"] == pytest.approx(0.75 * 0.775 + 0.25 * 0.715)
+    # the baseline's expected best of 2 of its 4 seeds, sorted by validation 0.60, 0.70, 0.75, 0.80:
+    # P(max = i-th) = (i/4)^2 − ((i−1)/4)^2 = 1/16, 3/16, 5/16, 7/16 over tests 0.61, 0.68, 0.74, 0.79
+    by_hand = (1 * 0.61 + 3 * 0.68 + 5 * 0.74 + 7 * 0.79) / 16
+    assert cell(no_l2, "digits/a", "none")["test_accuracy"] == pytest.approx(by_hand)
 
 
 def test_t_interval_of_a_cell_matches_scipy():
@@ -93,12 +110,17 @@ def test_paired_tests_match_scipy_wilcoxon_and_holm_by_hand():
     small, big = sorted(p, key=p.get)
     assert paired.loc[small, "p_holm"] == pytest.approx(min(1, 2 * p[small]))
     assert paired.loc[big, "p_holm"] == pytest.approx(max(min(1, 2 * p[small]), p[big]))
-    # against the matched baseline (one selected seed per network): one pair of cell scores per network
-    matched = stats.paired_tests(frame, stats.select(frame, baseline_rule="matched")).set_index("treatment")
-    d = np.array([np.mean([0.75, 0.80, 0.77, 0.78]) - 0.79, np.mean([0.59, 0.58, 0.57, 0.56]) - 0.50])
+    # under the matched rule (expected best of n = 1 draws): one pair of cell scores per network
+    selected = stats.select(frame, baseline_rule="matched")
+    matched = stats.paired_tests(frame, selected).set_index("treatment")
+    d = np.array([cell(selected, n, "t1")["test_accuracy"] - cell(selected, n, "none")["test_accuracy"]
+                  for n in ("digits/a", "digits/b")])
     assert matched.loc["t1", "n_pairs"] == 2
     assert matched.loc["t1", "mean_difference"] == pytest.approx(d.mean())
     assert matched.loc["t1", "p"] == pytest.approx(ss.wilcoxon(d).pvalue)
+    # 2 non-zero differences: the smallest two-sided p is 2/2^2 = 0.5, so the test cannot reject at α = 0.05
+    assert matched.loc["t1", "min_attainable_p"] == 0.5 and not stats.can_reject(0.5, 0.05)
+    assert paired.loc["t1", "min_attainable_p"] == 2 / 2 ** 8 and stats.can_reject(2 / 2 ** 8, 0.05)
 
 
 def test_holm_by_hand():
@@ -113,16 +135,17 @@ def test_extract_writes_both_rules_and_the_report_section_shows_them(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     st = json.loads((tmp_path / "s/combined/statistics.json").read_text())
-    assert st["baseline_selection"] == "matched" and st["selected"]["digits/a"]["none"]["seed"] == 1
+    assert st["baseline_selection"] == "matched" and st["selected"]["digits/a"]["none"]["budget"] == 1
     paper = json.loads((tmp_path / "s/combined/paper_baseline/statistics.json").read_text())
-    assert "baseline_selection" not in paper and paper["selected"]["digits/a"]["none"]["n_seeds"] == 4
+    assert paper["baseline_selection"] == "paper" and paper["selected"]["digits/a"]["none"]["n_seeds"] == 4
     ci = paper["selected"]["digits/a"]["t1"]["test_ci95"]
     assert ci == pytest.approx(list(ss.t.interval(0.95, 3, loc=0.775, scale=ss.sem([0.75, 0.80, 0.77, 0.78]))))
     assert paper["paired_tests"]["t1"]["n_pairs"] == 8 and st["paired_tests"]["t1"]["n_pairs"] == 2
-    for name in ("intervals", "paired_tests"):
-        assert (tmp_path / f"s/combined/{name}.md").exists()
+    # intervals over seeds only under the paper's rule (a matched cell is an expectation, not a mean over seeds)
+    assert (tmp_path / "s/combined/paired_tests.md").exists() and not (tmp_path / "s/combined/intervals.md").exists()
+    assert (tmp_path / "s/combined/paper_baseline/intervals.md").exists()
     text = replicates.section(tmp_path / "s/combined")
-    assert "Both baseline rules side by side" in text and "0.790 (seed 1)" in text
+    assert "Both baseline rules side by side" in text and "0.705 (best of 1)" in text
     assert "0.705 [" in text  # the paper rule's baseline of digits/a: the mean over 4 seeds with its interval
     bad = subprocess.run(cmd[:-1] + ["best"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "--baseline" in bad.stderr

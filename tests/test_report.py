@@ -86,7 +86,8 @@ def test_report_has_every_section_and_image(sweep, built):
     assert "Iman–Davenport F =" in text and "**" in text  # numbers and the bold best per network
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert "## mnist" not in text  # a single block: its analysis is the combined one, shown once
-    assert len(images) == 1 + 3 + 3 + 2  # CD diagram, accuracy-vs-weight and curves per network, 2 measures figures
+    # CD diagram, expected best of n (issue 24), accuracy-vs-weight and curves per network, 2 measures figures
+    assert len(images) == 1 + 1 + 3 + 3 + 2
     for image in images:
         assert (built.dir / image).stat().st_size > 1000
     # Table 1 beside ours: the paper's MNIST 1 baseline 0.501 is quoted next to the reproduced value
@@ -184,7 +185,7 @@ def _artist_colours(fig) -> list[tuple[str, str]]:
 
 def _measures_csv(sweep, path):
     """A measures CSV for the synthetic sweep's runs (made-up NP/DGP values), read back by the measures section."""
-    from model.measures import table as measures_table
+    from model.measures import measures_table
 
     acc = pd.read_csv(sweep / "accuracies.csv")
     rows = []
@@ -236,13 +237,17 @@ def test_accuracy_panels_have_their_own_axis_mark_collapsed_points_and_say_1_see
     assert texts1.count("1 seed: no spread") == 3 and "val 0.12\ntest 0.12" in texts1
     panel = {ax.get_title(): ax for ax in fig1.axes}
     assert panel["T2"].get_ylim()[0] > 0.5  # zoomed on the points that did not collapse
-    assert [t.get_text() for ax in fig2.axes for t in ax.texts].count("± std, 2 seeds") == 3
+    # issue 24: the baseline's spread over its seeds is drawn (a grey band per accuracy) and said
+    assert [t.get_text() for ax in fig2.axes for t in ax.texts].count("± std, 2 seeds; grey: ∅ ± std, 2 seeds") == 3
+    bands = [p for ax in fig2.axes for p in ax.patches if str(p.get_gid()).startswith("baseline_band:")]
+    assert len(bands) == 2 * 3  # validation and test, in each of the 3 panels
+    assert not [p for ax in fig1.axes for p in ax.patches if str(p.get_gid()).startswith("baseline_band:")]
 
 
 def test_report_html_is_self_contained_with_a_table_of_contents(built):
     page = (built.dir / "report.html").read_text()
     sources = re.findall(r'<img [^>]*src="([^"]+)"', page)
-    assert len(sources) == 9 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert len(sources) == 10 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert not re.search(r'(?:src|href)="(?!#|data:)', page)  # nothing to fetch: only in-page links and data URIs
     toc = page[page.index('<nav class="toc">'):page.index("</nav>")]
     for anchor in ("summary", "runs", "combined", "accuracy-against-weight", "training-curves"):
@@ -282,7 +287,7 @@ def test_report_html_in_headless_chromium(built, tmp_path, record_property):
     dom = subprocess.run(flags + ["--dump-dom", measured.as_uri()], capture_output=True, text=True, timeout=300)
     assert dom.returncode == 0, dom.stderr[-2000:]
     n_images = len(re.findall(r"<img ", page.read_text()))
-    assert n_images == 9  # CD diagram, 3 accuracy-vs-weight, 3 training curves, 2 measures figures
+    assert n_images == 10  # CD diagram, expected best of n, 3 accuracy-vs-weight, 3 training curves, 2 measures
     assert f'data-images-loaded="{n_images}/{n_images}"' in dom.stdout, re.findall(r"data-images-\w+=\"[^\"]*\"",
                                                                                  dom.stdout)
     for section in ("summary", "runs", "combined", "accuracy-against-weight", "training-curves",

@@ -127,11 +127,14 @@ def test_rank_direction_and_ties():
     assert statistics.average_ranks(x).to_dict() == {"good": 1.0, "bad": 2.75, "mid": 2.25}
 
 
-def test_perfect_ranking_gives_infinite_f_and_null_in_json():
+def test_perfect_ranking_gives_undefined_f_and_the_exact_p():
+    """Issue 24: identical rankings made F = ∞, p = 0; F is now undefined (null) and the exact p decides."""
     x = pd.DataFrame([[0.9, 0.8, 0.7]] * 3, columns=["t1", "t2", "none"], index=["a", "b", "c"])
     analysis = statistics.analyse(tidy(x), "digits")
-    assert analysis.friedman.iman_davenport_f == np.inf and analysis.friedman.iman_davenport_p == 0.0
-    assert analysis.to_json()["friedman"]["iman_davenport_f"] is None
+    assert np.isnan(analysis.friedman.iman_davenport_f) and np.isnan(analysis.friedman.iman_davenport_p)
+    assert analysis.friedman.exact_p == pytest.approx(1 / 36) and analysis.friedman.exact_method == "enumeration"
+    fr = analysis.to_json()["friedman"]
+    assert fr["iman_davenport_f"] is None and fr["iman_davenport_p"] is None and fr["exact_min_p"] == 1 / 36
 
 
 def test_selection_rule():
@@ -173,9 +176,16 @@ def test_missing_treatment_warns_and_analyses_complete_networks():
 
 
 def test_too_few_networks_or_treatments_raise():
+    """One network is analysed now (issue 24: over its seeds, no ranks); a network lacking a treatment is not."""
     x = pd.DataFrame([[0.5, 0.6]], index=["only"], columns=["none", "t1"])
-    with pytest.raises(statistics.StatsError, match="at least 2 networks"):
-        statistics.analyse(tidy(x), "digits")
+    one = statistics.analyse(tidy(x), "digits")
+    assert one.average_ranks is None and one.friedman is None and one.to_json()["average_ranks"] is None
+    x = pd.DataFrame([[0.5, 0.6], [0.7, 0.8]], index=["a", "b"], columns=["none", "t1"])
+    frame = tidy(x)
+    frame = frame[~(((frame["network"] == "a") & (frame["regulariser"] == "t1"))
+                    | ((frame["network"] == "b") & (frame["regulariser"] == "none")))]
+    with pytest.warns(UserWarning), pytest.raises(statistics.StatsError, match="at least 1 network with every"):
+        statistics.analyse(frame, "digits")
     x = pd.DataFrame([[0.5], [0.6]], index=["a", "b"], columns=["t1"])
     with pytest.raises(statistics.StatsError, match="at least 2 treatments"):
         statistics.analyse(tidy(x), "digits")
@@ -196,8 +206,11 @@ def test_paper_table1_analysis_keys_and_blocks():
     assert list(analyses) == ["mnist", "pgdl", "combined"]
     combined = analyses["combined"].to_json()
     assert set(combined) == {"n_networks", "treatments", "average_ranks", "friedman", "nemenyi_p",
-                             "critical_difference", "alpha", "selected", "paired_tests"}
-    assert set(combined["friedman"]) == {"chi2", "chi2_p", "iman_davenport_f", "iman_davenport_p"}
+                             "critical_difference", "alpha", "selected", "paired_tests", "baseline_selection", "seed"}
+    assert set(combined["friedman"]) == {"chi2", "chi2_p", "iman_davenport_f", "iman_davenport_p", "exact_p",
+                                         "exact_method", "exact_draws", "exact_seed", "exact_min_p"}
+    assert combined["friedman"]["exact_method"] == "monte carlo"  # 11 networks × 6 treatments: too many to count
+    assert combined["friedman"]["exact_draws"] == 20_000 and combined["friedman"]["exact_seed"] == 0
     assert combined["n_networks"] == 11 and combined["treatments"] == list(paper.TABLE1_TREATMENTS)
     assert list(analyses["combined"].matrix.index) == list(paper.TABLE1_NETWORKS)  # MNIST first, PGDL as ints
     best_two = sorted(combined["average_ranks"], key=combined["average_ranks"].get)[:2]
@@ -246,3 +259,24 @@ def test_cli_bad_csv_is_one_line_exit_2(tmp_path, content, message):
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and message in out.stderr
     assert "Traceback" not in out.stderr
 
+
+
+@pytest.mark.parametrize("profiles, given, expect", [
+    (["paper"], {}, "capped"),
+    (["corrected"], {}, "uncapped"),
+    (["paper", "corrected"], {}, "uncapped"),
+    (["paper"], {"capped": False}, "uncapped"),
+    (["corrected"], {"capped": True}, "capped"),
+])
+def test_the_runs_profile_chooses_the_nemenyi_variant_unless_told(tmp_path, profiles, given, expect):
+    """`profile` travels with the data: an accuracies CSV of paper-profile runs gets the original's analysis (capped
+    Nemenyi p, hand-dropped weights) without flags; a mixed or corrected one the corrected analysis; flags win."""
+    from model.analysis import outputs
+
+    frame = pd.read_csv(ROOT / "tests" / "data" / "one_seed_accuracies.csv")
+    frame["profile"] = [profiles[i % len(profiles)] for i in range(len(frame))]
+    frame.to_csv(tmp_path / "acc.csv", index=False)
+    assert outputs.paper_settings(frame) == (profiles == ["paper"])
+    outputs.extract(tmp_path / "acc.csv", tmp_path / "stats", **given)
+    variant = json.loads((tmp_path / "stats" / "combined" / "details.json").read_text())["nemenyi_p_variant"]
+    assert variant.startswith(expect)

@@ -210,17 +210,23 @@ def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
     assert [state.status(t.run_dir) for t in tasks[:6]] == expected
 
     acted = next(t for t in tasks if t.cell == "t1/0.01")
-    run_folder.write_done(acted.run_dir, {"task_id": acted.task_id, "regulariser_activity": {"applied_fraction": 0.25}})
+    ratios = {"grad_ratio_median": 0.004, "grad_ratio_min": 0.001, "grad_ratio_max": 0.02, "grad_ratio_under_1pct": 0.8,
+              "mean_grad_ratio": 0.005}
+    run_folder.write_done(acted.run_dir, {"task_id": acted.task_id,
+                                          "regulariser_activity": {"applied_fraction": 0.25, **ratios}})
     (running.run_dir / run_folder.HISTORY).write_text("epoch,loss,val_loss,val_accuracy,lr,seconds\n"
                                                       "1,2.1,2.0,0.5,0.01,3.0\n2,1.2,1.1,0.8125,0.01,3.0\n")
 
     assert sweep_status.main([str(path)]) == 1  # a task failed
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["cell", "done", "running", "failed", "partial", "pending", "missing", "total", "acted"]
+    assert out[0].split() == ["cell", "done", "running", "failed", "partial", "pending", "missing", "total", "acted",
+                              "grad", "ratio"]
     rows = {line.split()[0]: [int(x) for x in line.split()[1:8]] for line in out[1:4]}
     assert rows == {"none/0.0": [1, 1, 0, 0, 0, 2, 4], "t1/0.01": [1, 0, 0, 0, 0, 3, 4],
                     "t1/1.0": [0, 0, 1, 1, 0, 2, 4]}
     assert [line.split()[8] for line in out[1:4]] == ["-", "25%!", "-"]  # the regulariser acted in 25 % of steps
+    # how strongly: under 1 % on most steps, but not "negligible": it did not act (the stronger flag)
+    assert [" ".join(line.split()[9:]) for line in out[1:4]] == ["-", "0.004 [0.001, 0.02]", "-"]
     assert out[4].split() == ["all", "2", "1", "1", "1", "0", "7", "12"]
     assert out[6].split() == ["network", "done", "running", "failed", "partial", "pending", "missing", "total"]
     assert [line.split() for line in out[7:10]] == [["digits/0", "2", "1", "1", "1", "0", "1", "6"],
@@ -315,3 +321,80 @@ def test_a_typo_in_a_field_suggests_the_nearest_valid_one(tmp_path, capsys, wher
     assert run_sweep.main([str(path), "--dry-run", *argv]) == 2
     err = capsys.readouterr().err
     assert "unknown " in err and typo in err and f"did you mean '{right}'?" in err and err.count("\n") == 1
+
+
+def test_every_path_submits_the_same_unfinished_tasks(tmp_path):
+    """`unfinished` (neither done nor live-claimed) is what the scheduler loop submits, what a detached Slurm sweep
+    and --print-sbatch send; failed, partial and missing tasks are in it."""
+    from model.sweeps import sbatch
+    from model.sweeps.scheduler import schedule, unfinished
+    from model.sweeps.task_process import jobs_for
+
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(small_sweep(tmp_path / "out")))
+    tasks = grid.load(path)[:4]
+    done, running, failed, missing = tasks
+    run_folder.write_done(done.run_dir, {"task_id": done.task_id})
+    running.run_dir.mkdir(parents=True)
+    claim = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat_unix": time.time()}
+    (running.run_dir / run_folder.RUNNING).write_text(json.dumps(claim))
+    run_folder.write_failed(failed.run_dir, RuntimeError("boom"))
+    assert [t.task_id for t in unfinished(tasks)] == [failed.task_id, missing.task_id]
+
+    submitted, pending = [], []
+    jobs = jobs_for([done, failed, missing])  # the loop: a live claim is waited for, so it is left out here
+
+    def submit(job):
+        submitted.append(job.task_id)
+        pending.append(job)
+        run_folder.write_done(job.run_dir, {"task_id": job.task_id})
+
+    outcomes = schedule(jobs, submit, lambda: (pending.pop(0), 0, ""))
+    assert submitted == [failed.task_id, missing.task_id]
+    assert [o.status for o in outcomes] == ["skipped", "done", "done"]
+
+    for task in (failed, missing):  # unfinished again, for the sbatch script
+        (task.run_dir / run_folder.DONE).unlink()
+    text, count = sbatch.for_tasks(tasks, {"job_name": "s", "time": "60"})
+    assert count == 2 and str(failed.run_dir / "spec.json") in text and str(done.run_dir / "spec.json") not in text
+    with pytest.raises(Exception, match="whole number of GPUs"):
+        sbatch.for_tasks(tasks, {"job_name": "s", "time": "60", "gpus_per_task": 0.5})
+
+
+def test_each_back_end_takes_only_its_own_options():
+    """The options are declared once (model/sweeps/options.py): the parser gets them, and the check names every
+    option given to a back end that does not take it."""
+    import argparse
+
+    from model.sweeps import options
+    from model.sweeps.scheduler import ExecutorError
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--executor")
+    options.add_arguments(parser)
+    for option in options.OPTIONS:
+        assert parser.get_default(option.dest) == option.default
+    args = parser.parse_args(["--executor", "local", "--gpus", "0", "--partition", "gpu", "--gpus-per-task", "1"])
+    with pytest.raises(ExecutorError, match=r"^--gpus-per-task, --partition: not an option of --executor local"):
+        options.check(args)
+    options.check(parser.parse_args(["--executor", "slurm", "--partition", "gpu", "--gpus-per-task", "1"]))
+    with pytest.raises(ExecutorError, match="--tasks-per-gpu: not an option of --executor slurm"):
+        options.check(parser.parse_args(["--executor", "slurm", "--tasks-per-gpu", "2"]))
+
+
+def test_status_names_a_negligible_regulariser_and_falls_back_to_the_mean_for_older_runs():
+    from model.sweeps.status import RATIO_KEYS, _strength
+
+    def run(applied, **ratios):
+        return {"applied_fraction": applied, **dict.fromkeys(RATIO_KEYS), **ratios}
+
+    strong = dict(grad_ratio_median=0.2, grad_ratio_min=0.05, grad_ratio_max=0.9, grad_ratio_under_1pct=0.0,
+                  mean_grad_ratio=0.3)
+    weak = dict(grad_ratio_median=0.002, grad_ratio_min=0.0, grad_ratio_max=0.03, grad_ratio_under_1pct=0.9,
+                mean_grad_ratio=0.004)
+    assert _strength([run(1.0, **strong), run(1.0, **strong)]) == "0.2 [0.05, 0.9]"
+    assert _strength([run(1.0, **weak), run(1.0, **{**weak, "grad_ratio_median": 0.004})]) == \
+        "0.003 [0, 0.03] negligible"
+    assert _strength([run(1.0, mean_grad_ratio=0.004)]) == "0.004 (mean) negligible"  # recorded before the keys
+    assert _strength([run(0.0, mean_grad_ratio=0.0)]) == "0 (mean)"  # inactive: that flag, not this one
+    assert _strength([run(1.0)]) == "-"

@@ -16,14 +16,20 @@ from model import atomic
 from model.csv_input import read_csv
 from model.errors import DataError
 from model.runs import provenance, run_folder, state
+from model.sweeps import grid
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("block", "network", "regulariser", "weight", "seed", "val_accuracy", "test_accuracy")
 EXTRA_COLUMNS = ("train_accuracy", "val_loss", "epochs", "best_epoch", "stop_reason", "wall_seconds", "profile",
-                 "reg_applied_fraction", "task_id", "run_dir", "commit", "dirty", "host", "device", "versions")
+                 "reg_applied_fraction", "reg_grad_ratio_median", "reg_grad_ratio_min", "reg_grad_ratio_max",
+                 "reg_grad_ratio_under_1pct", "reg_grad_ratio_mean", "reg_constant_neurons", "task_id", "run_dir",
+                 "commit", "dirty", "host", "device", "versions")
 # reg_applied_fraction: DONE.json's regulariser_activity.applied_fraction (fraction of the run's steps where the
-# regulariser's gradient was applied; empty for the baseline and for runs recorded before the accounting).
+# regulariser's gradient was applied; empty for the baseline and for runs recorded before the accounting); beside it
+# how strongly, ‖ω∇R‖/‖∇CE‖ over the run's measured steps (median, min, max, the fraction under 1 %, mean; the first
+# four empty for runs recorded before them), and the mean number of constant sampled neurons per batch
+# (regulariser_activity's grad_ratio_*, mean_grad_ratio, mean_constant_neurons; `ACTIVITY_FIELDS`).
 # provenance columns (model.runs.provenance), empty for runs recorded before it: commit (40 hex), dirty (True/False),
 # host, device (`GPU <name> (CUDA .., cuDNN ..)` or `CPU <model>`), versions (`python 3.11.7, tensorflow 2.21.0, ..`)
 INCOMPLETE_COLUMNS = ("task_id", "status", "detail")
@@ -41,6 +47,10 @@ the accuracies CSV: one row per run, columns (more may follow, in any order)
   seed          default {DEFAULTS['seed']}: runs of one cell differing only in seed
   val_accuracy  default: test_accuracy, allowed only while no network × regulariser has several weights
   collect-accuracies writes all of them and more (train_accuracy, epochs, provenance, ...)"""
+ACTIVITY_FIELDS = {"reg_applied_fraction": "applied_fraction", "reg_grad_ratio_median": "grad_ratio_median",
+                   "reg_grad_ratio_min": "grad_ratio_min", "reg_grad_ratio_max": "grad_ratio_max",
+                   "reg_grad_ratio_under_1pct": "grad_ratio_under_1pct", "reg_grad_ratio_mean": "mean_grad_ratio",
+                   "reg_constant_neurons": "mean_constant_neurons"}  # CSV column -> regulariser_activity key
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,8 @@ def _done_row(run: Path, done: dict, task_id: str) -> dict:
         raise DataError(f"{path}: DONE.json lacks key(s) {missing}; expected at least {list(COLUMNS)}")
     row = {key: done.get(key) for key in COLUMNS + EXTRA_COLUMNS}
     activity = done.get("regulariser_activity")
-    row["reg_applied_fraction"] = activity.get("applied_fraction") if isinstance(activity, dict) else None
+    for column, key in ACTIVITY_FIELDS.items():
+        row[column] = activity.get(key) if isinstance(activity, dict) else None
     try:
         row["weight"], row["seed"] = float(row["weight"]), int(row["seed"])
     except (TypeError, ValueError):
@@ -119,6 +130,17 @@ def collect(root: str | os.PathLike, expected=None) -> Collection:
     for task_id, status, detail in incomplete:
         log.warning("run %s is %s: %s", task_id, status, detail)
     return Collection(frame, pd.DataFrame(incomplete, columns=list(INCOMPLETE_COLUMNS)))
+
+
+def collect_sweep(sweep: str | os.PathLike, root: str | os.PathLike | None = None) -> Collection:
+    """`collect` only the tasks of the sweep file `sweep` (those with no run folder listed as `missing`), from
+    `root`, by default the sweep's output root (a task's run folder is `<output root>/<task id>`)."""
+    tasks = grid.load(sweep)
+    if root is None and tasks:
+        root = Path(*Path(tasks[0].run_dir).parts[:-len(Path(tasks[0].task_id).parts)])
+    if root is None:
+        raise DataError(f"{sweep}: the sweep has no tasks; give RUNS_ROOT")
+    return collect(root, [task.task_id for task in tasks])
 
 
 def write(collection: Collection, path: str | os.PathLike, force: bool = False) -> tuple[Path, Path]:

@@ -104,9 +104,7 @@ def runs_section(inp: Inputs) -> list[str]:
     seeds = f"{lo} seed{'s' if lo > 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
     lines = [f"## {RUNS}", "", f"{len(frame)} finished runs: {frame['network'].nunique()} networks, "
              f"{frame.groupby(['network', 'regulariser']).ngroups} (network, treatment) cells, {seeds} per weight.",
-             "", "Selection: per network and regulariser the weight with the best mean validation accuracy, scored "
-             "by its mean test accuracy; the baseline has no weight to choose, a structural advantage for the "
-             "regularised rows.", ""]
+             "", selection_words(inp.analyses[-1].st.get("baseline_selection", "paper")), ""]
     if inp.incomplete is not None and not inp.incomplete.empty:
         n = len(inp.incomplete)
         lines += [f"**{n} run{'s' if n > 1 else ''} not finished** (left out):", "",
@@ -114,6 +112,20 @@ def runs_section(inp: Inputs) -> list[str]:
     elif inp.incomplete is not None:
         lines += ["Every expected run finished.", ""]
     return lines
+
+
+def selection_words(rule: str) -> str:
+    """The selection rule of the statistics, in a sentence (the runs section and every baseline number name it)."""
+    if rule == "matched":
+        return ("Selection (`--baseline matched`): on each network every treatment, the baseline ∅ included, is "
+                "scored by the expected test accuracy of the validation-best of n draws (Dodge et al. 2019; a "
+                "regulariser's draws are its weights, ∅'s its seeds), n = the fewest draws any treatment has there, "
+                "so every treatment chooses among as many; the weight shown is the best by validation.")
+    return ("Selection (the paper's rule, `--baseline paper`): per network and regulariser the weight with the best "
+            "mean validation accuracy, scored by its mean test accuracy; the baseline ∅ is the mean over its seeds. "
+            "A regulariser thus picks the best of its weights while ∅ picks nothing (best of W against best of 1), "
+            "an advantage for the regularised rows: \"Is the gain more than selection?\" compares them at equal "
+            "budgets.")
 
 
 def provenance_section(inp: Inputs) -> list[str]:
@@ -125,7 +137,7 @@ def provenance_section(inp: Inputs) -> list[str]:
 def analysis_sections(inp: Inputs) -> list[str]:
     lines = []
     for a in inp.analyses:
-        lines += [analysis_section(a, inp.out_dir), "", replicates.section(a.folder)]
+        lines += [analysis_section(a, inp.out_dir), "", replicates.section(a.folder, inp.out_dir)]
     return lines
 
 
@@ -142,11 +154,24 @@ def activity_section(inp: Inputs) -> list[str]:
 def analysis_section(a: AnalysisFolder, out_dir: Path) -> str:
     """Markdown for one statistics folder (statistics.json, details.json, paper_comparison.md, cd_diagram.png)."""
     st, det, name = a.st, a.det, a.name
+    rule = st.get("baseline_selection", "paper")
+    table, bold, words = tables.selected_accuracy_table(st["selected"])
+    what = "Test accuracy, expected best of n" if rule == "matched" else "Test accuracy at the selected weight"
+    heading = f"### {what} ({words}; best per network in bold; baseline: {replicates.RULE_NAMES[rule]})"
+    if st.get("friedman") is None:  # one network: no ranks, Friedman, Nemenyi or CD
+        return "\n".join([f"## {name}", "", f"1 network × {len(st['treatments'])} treatments, α = {st['alpha']}: "
+                          "no ranks, Friedman test or CD diagram (they need at least 2 networks); the treatments are "
+                          "compared with the baseline over the seeds, paired by seed (below).", "", heading, "",
+                          tables.to_markdown(table, bold), _weights_table(st)])
     fr = st["friedman"]
-    fmt = lambda v: "∞" if v is None else f"{v:.4g}"  # noqa: E731 (None stands for +inf in statistics.json)
+    fmt = lambda v: "undefined" if v is None else f"{v:.4g}"  # noqa: E731 (None: F undefined, identical rankings)
+    exact = (f"Friedman exact p = {fmt(fr['exact_p'])} ({fr['exact_method']}"
+             + (f", {fr['exact_draws']} permutations, seed {fr['exact_seed']}" if fr["exact_method"] == "monte carlo"
+                else "") + f"; the verdict follows it; smallest possible p at this size {fmt(fr['exact_min_p'])}); "
+             if "exact_p" in fr else "")
     lines = [f"## {name}", "",
-             f"{st['n_networks']} networks × {len(st['treatments'])} treatments, α = {st['alpha']}. "
-             f"Friedman χ² = {fmt(fr['chi2'])} (p = {fmt(fr['chi2_p'])}); Iman–Davenport F = "
+             f"{st['n_networks']} networks × {len(st['treatments'])} treatments, α = {st['alpha']}. {exact}"
+             f"Friedman χ² = {fmt(fr['chi2'])} (χ² approximation p = {fmt(fr['chi2_p'])}); Iman–Davenport F = "
              f"{fmt(fr['iman_davenport_f'])} (p = {fmt(fr['iman_davenport_p'])}). Nemenyi critical difference "
              f"{st['critical_difference']:.3f} mean ranks (q_α = {det.get('q_alpha', float('nan')):.3f}); p-values "
              f"{det.get('nemenyi_p_variant', 'uncapped')}.", ""]
@@ -167,27 +192,32 @@ def analysis_section(a: AnalysisFolder, out_dir: Path) -> str:
     ranks.index.name = "treatment"
     lines += [f"### Average ranks over the {st['n_networks']} networks (1 = best)", "",
               tables.to_markdown(ranks, digits=2)]
-    table, bold, words = tables.selected_accuracy_table(st["selected"])
-    lines += [f"### Test accuracy at the selected weight ({words}; best per network in bold)", "",
-              tables.to_markdown(table, bold)]
+    lines += [heading, "", tables.to_markdown(table, bold)]
     p, pbold = tables.nemenyi_from_json(st["nemenyi_p"], st["alpha"])
     lines += ["### Nemenyi p-values (below α in bold)", "", tables.to_markdown(p, pbold)]
     comparison = _read_text(a.folder / "paper_comparison.md")
     if comparison:
-        lines += ["### Reproduced beside the paper's Table 1 (paper in parentheses)", "", comparison]
+        lines += [f"### Reproduced beside the paper's Table 1 (paper in parentheses; baseline: "
+                  f"{replicates.RULE_NAMES[rule]})", "", comparison]
+    lines.append(_weights_table(st))
+    return "\n".join(lines)
+
+
+def _weights_table(st: dict) -> str:
+    """The selected weights, treatments × networks."""
     weights = pd.DataFrame({net: {t: cell["weight"] for t, cell in cells.items()}
                             for net, cells in st["selected"].items()})
     weights = weights.reindex(sorted(weights.index, key=treatment_key))
     weights.index = [label(t) for t in weights.index]
-    lines += ["### Selected weights (best mean validation accuracy)", "",
-              tables.to_markdown(weights.map(lambda w: f"{w:g}"))]
-    return "\n".join(lines)
+    return "\n".join(["### Selected weights (best mean validation accuracy)", "",
+                      tables.to_markdown(weights.map(lambda w: f"{w:g}"))])
 
 
 def accuracy_vs_weight_section(inp: Inputs) -> list[str]:
     seeds = set(inp.frame.groupby(["network", "regulariser", "weight"])["seed"].nunique())
     lines = [f"## {ACC_VS_WEIGHT}", "", f"Validation (solid, filled) and test (dashed, open) accuracy against the "
-             f"weight, {_seed_words(seeds)}; black lines: the baseline ∅ (dotted validation, dash-dot test). Each "
+             f"weight, {_seed_words(seeds)}; black lines: the baseline ∅ (dotted validation, dash-dot test; mean over "
+             "its seeds), grey bands: ∅'s mean ± standard deviation over its seeds when it has several. Each "
              f"panel has its own accuracy axis; a point below {COLLAPSE_FRACTION:g} × its network's median "
              "test accuracy (a collapsed run) is drawn as ▼ on the panel's lower edge with its value, so the axis "
              "stays zoomed on the rest.", ""]
@@ -204,12 +234,16 @@ def training_curves_section(inp: Inputs) -> list[str]:
     lines = [f"## {CURVES_TITLE}", "", "Per epoch, at each treatment's selected weight, seed "
              f"{int(inp.frame['seed'].min())} (the lowest seed of each cell). Top: train accuracy, validation "
              "accuracy and train cross-entropy for every treatment; ★ marks the kept epoch (whose weights were "
-             "evaluated: the best validation epoch when restored, else the last). Bottom: the regulariser's "
-             "unweighted term R, one panel per regulariser on its own axis (their scales differ by orders of "
-             "magnitude), the kept epoch as a dotted line.", ""]
+             "evaluated: the best validation epoch when restored, else the last); ∅ is drawn last, thick and dashed, "
+             "so a treatment whose curves equal it shows through the dashes, with its own marker, and is labelled "
+             "\"identical to ∅\". "
+             "Bottom: the regulariser's unweighted term R, one panel per regulariser on its own axis (their scales "
+             "differ by orders of magnitude), the kept epoch as a dotted line; a grey panel \"never applied\": R was "
+             "computed but its gradient reached the update in 0 % of the steps.", ""]
     for network in sorted(selected, key=natural_key):
         sub = inp.frame[inp.frame["network"] == network]
-        path = training_curves.plot(_histories(sub, selected[network]), network, inp.out_dir)
+        histories, applied = _histories(sub, selected[network])
+        path = training_curves.plot(histories, network, inp.out_dir, applied=applied)
         lines += [f"![Training curves, {network}]({path.name})", ""] if path else [f"{network}: no history.csv.", ""]
     return lines
 
@@ -219,13 +253,15 @@ SECTIONS = (header_section, summary_section, runs_section, provenance_section, a
             accuracy_vs_weight_section, training_curves_section)
 
 
-def _histories(frame: pd.DataFrame, selected: dict) -> dict:
-    """treatment -> (history.csv frame, kept epoch) of the lowest seed at the selected weight (runs without a
-    history.csv are skipped). The kept epoch is DONE.json's `kept_epoch`, else the CSV's `best_epoch`, else None.
+def _histories(frame: pd.DataFrame, selected: dict) -> tuple[dict, dict]:
+    """(treatment -> (history.csv frame, kept epoch), treatment -> applied fraction or None) of the lowest seed at
+    the selected weight (runs without a history.csv are skipped). The kept epoch is DONE.json's `kept_epoch`, else
+    the CSV's `best_epoch`, else None. The applied fraction is DONE.json's `regulariser_activity.applied_fraction`,
+    else the mean of history.csv's per-epoch `reg_applied`, else None (not recorded).
 
     frame: one network's accuracies; its `run_dir` column (written by `model.analysis.accuracies.collect`) locates
     the runs."""
-    out = {}
+    out, applied = {}, {}
     for treatment, cell in sorted(selected.items(), key=lambda kv: treatment_key(kv[0])):
         match = frame[(frame["regulariser"] == treatment) & np.isclose(frame["weight"], cell["weight"])]
         if match.empty:
@@ -241,7 +277,13 @@ def _histories(frame: pd.DataFrame, selected: dict) -> dict:
             out[treatment] = (pd.read_csv(run / run_folder.HISTORY), kept)
         except (OSError, TypeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             log.warning("%s: cannot be read (%s); its training curves are left out", run, err)
-    return out
+            continue
+        activity = done.get("regulariser_activity")
+        fraction = activity.get("applied_fraction") if isinstance(activity, dict) else None
+        if fraction is None and "reg_applied" in out[treatment][0]:
+            fraction = float(pd.to_numeric(out[treatment][0]["reg_applied"], errors="coerce").mean())
+        applied[treatment] = fraction
+    return out, applied
 
 
 # ------------------------------------------------------------------------------------------------ building

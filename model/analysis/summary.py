@@ -1,8 +1,12 @@
 """The report's opening summary: per analysis three or four sentences written from its numbers, then the warnings.
 
-Each analysis (a block, or `combined`) gets: the Friedman / Iman–Davenport result in words; which treatments the
-Nemenyi test separates (or none); the test's power (networks, treatments, critical difference as a share of the rank
-range, seeds per cell); and what undermines it (networks left out for missing cells, selected cells where the
+Each analysis (a block, or `combined`) gets: the Friedman result in words, following its exact (permutation) p
+when statistics.json has it (the Iman–Davenport p for statistics written before it), with the smallest p the test
+can reach at its size; which treatments the Nemenyi test separates (or none); the test's power (networks,
+treatments, critical difference as a share of the rank range, seeds per cell); the paired tests against the
+baseline (Holm-adjusted p, or that the test cannot reject at its number of pairs; the probability of improvement
+with its interval). With one network (no ranks) the paired tests over its seeds are the verdict. Then what
+undermines it (networks left out for missing cells, selected cells where the
 regulariser barely acted, collapsed runs). Inputs are the contents of statistics.json / details.json
 (`model.analysis.outputs`) and the accuracies frame (`model.analysis.accuracies`); links point at the report's
 section anchors. This module writes sentences; it must not compute statistics beyond reading them back
@@ -12,8 +16,12 @@ import numpy as np
 import pandas as pd
 
 from model.analysis import activity_table
-from model.analysis.statistics import natural_key
-from model.analysis.treatments import COLLAPSE_FRACTION, collapsed, label, treatment_key
+from model.analysis.statistics import can_reject, natural_key
+from model.analysis.treatments import BASELINE, COLLAPSE_FRACTION, collapsed, label, treatment_key
+
+RULE_WORDS = {"paper": "the paper's rule (a regulariser's best weight by validation, ∅ the mean over its seeds)",
+              "matched": "the matched rule (every treatment's expected validation-best of n draws, one n per "
+                         "network)"}
 
 
 def _p(x) -> str:
@@ -31,22 +39,58 @@ def _names(items: list[str], limit: int = 4) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def ranked(st: dict) -> bool:
+    """Whether the analysis has ranks (2 or more networks); with one network it compares over seeds."""
+    return st.get("friedman") is not None
+
+
+def _exact_words(fr: dict) -> str:
+    """`exact p = 0.17, by enumeration` or `p = 0.03, Monte Carlo over 20000 seeded permutations`."""
+    how = ("by enumeration of every ordering" if fr["exact_method"] == "enumeration" else
+           f"Monte Carlo over {fr['exact_draws']} permutations, seed {fr['exact_seed']}")
+    return f"exact p = {_p(fr['exact_p'])}, {how}"
+
+
 def test_sentence(st: dict) -> str:
-    """The Friedman / Iman–Davenport result in words, with its numbers."""
-    fr, alpha, k = st["friedman"], st["alpha"], len(st["treatments"])
-    numbers = (f"Iman–Davenport F = {fr['iman_davenport_f']:.3g}, p = {_p(fr['iman_davenport_p'])}; "
-               f"Friedman χ² = {fr['chi2']:.3g}, p = {_p(fr['chi2_p'])}" if fr["iman_davenport_f"] is not None
-               else f"every network ranks the treatments identically; Friedman χ² = {fr['chi2']:.3g}")
+    """The Friedman result in words, with its numbers: the exact p first (when recorded), then the approximations."""
+    if not ranked(st):
+        return one_network_sentence(st)
+    fr, alpha, k, n = st["friedman"], st["alpha"], len(st["treatments"]), st["n_networks"]
+    approx = (f"Iman–Davenport F = {fr['iman_davenport_f']:.3g}, p = {_p(fr['iman_davenport_p'])}; "
+              f"Friedman χ² = {fr['chi2']:.3g}, p = {_p(fr['chi2_p'])}" if fr["iman_davenport_f"] is not None
+              else f"every network ranks the treatments identically; Iman–Davenport F undefined; Friedman χ² = "
+                   f"{fr['chi2']:.3g}, χ² approximation p = {_p(fr['chi2_p'])}")
+    if "exact_p" in fr:
+        name, numbers = "Friedman's exact test", f"{_exact_words(fr)}; {approx}"
+    else:
+        name, numbers = "the Iman–Davenport test", approx
+    floor = fr.get("exact_min_p")
+    reach = (f" With {n} networks × {k} treatments its smallest possible p is {_p(floor)}, above α: it cannot "
+             "reject whatever the data." if floor is not None and floor > alpha else "")
     if significant(st):
-        return f"The treatments do not all rank alike: the Iman–Davenport test rejects equal mean ranks of the {k} " \
+        return f"The treatments do not all rank alike: {name} rejects equal mean ranks of the {k} " \
                f"treatments at α = {alpha:g} ({numbers})."
-    return f"No significant difference among the {k} treatments: the Iman–Davenport test does not reject equal " \
-           f"mean ranks at α = {alpha:g} ({numbers})."
+    return f"No significant difference among the {k} treatments: {name} does not reject equal " \
+           f"mean ranks at α = {alpha:g} ({numbers}).{reach}"
+
+
+def one_network_sentence(st: dict) -> str:
+    """One network: why there are no ranks, and what compares the treatments instead."""
+    seeds = sorted({cell["n_seeds"] for cells in st["selected"].values() for cell in cells.values()})
+    seed_text = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+    return (f"One network ({next(iter(st['selected']))}), {len(st['treatments'])} treatments, {seed_text} seeds "
+            "per cell: ranks, Friedman's test and the CD diagram need at least 2 networks, so the treatments are "
+            "compared with the baseline over the seeds, paired by seed (below); these speak for this network only.")
 
 
 def significant(st: dict) -> bool:
-    """Whether the omnibus (Iman–Davenport) test rejects at the analysis's α."""
-    return st["friedman"]["iman_davenport_p"] <= st["alpha"]
+    """Whether the omnibus Friedman test rejects at the analysis's α (its exact p; the Iman–Davenport p for
+    statistics.json written before the exact test). Never with one network (no ranks)."""
+    if not ranked(st):
+        return False
+    fr = st["friedman"]
+    p = fr["exact_p"] if "exact_p" in fr else fr["iman_davenport_p"]
+    return p is not None and p <= st["alpha"]
 
 
 def differing_pairs(st: dict) -> list[tuple[str, str, float]]:
@@ -63,7 +107,10 @@ def differing_pairs(st: dict) -> list[tuple[str, str, float]]:
 
 
 def pairs_sentence(st: dict) -> str:
-    """Which treatments the Nemenyi test separates (only read when the omnibus test rejects), and the rank extremes."""
+    """Which treatments the Nemenyi test separates (only read when the omnibus test rejects), and the rank extremes;
+    nothing with one network."""
+    if not ranked(st):
+        return ""
     ranks = st["average_ranks"]
     order = sorted(ranks, key=lambda t: (ranks[t], treatment_key(t)))
     extremes = f"best mean rank {label(order[0])} ({ranks[order[0]]:.2f}), worst {label(order[-1])} " \
@@ -79,7 +126,10 @@ def pairs_sentence(st: dict) -> str:
 
 
 def power_sentence(st: dict) -> str:
-    """Networks, treatments, the critical difference against the rank range 1..k, and the seeds per cell."""
+    """Networks, treatments, the critical difference against the rank range 1..k, and the seeds per cell (nothing
+    with one network: the paired sentence says how many pairs there are)."""
+    if not ranked(st):
+        return ""
     n, k, cd = st["n_networks"], len(st["treatments"]), st["critical_difference"]
     share = cd / (k - 1)
     seeds = sorted({cell["n_seeds"] for cells in st["selected"].values() for cell in cells.values()})
@@ -87,7 +137,8 @@ def power_sentence(st: dict) -> str:
                  f"cells hold {seeds[0]} seeds" if len(seeds) == 1 else f"cells hold {seeds[0]}–{seeds[-1]} seeds")
     head = f"Power: {n} networks × {k} treatments give a critical difference of {cd:.2f} mean ranks"
     if share > 1:
-        verdict = "wider than the whole rank range, so no pair can ever be separated: the test has no power"
+        verdict = ("wider than the whole rank range, so no pair can ever be separated: Nemenyi cannot reject at "
+                   f"{n} networks, the test has no power")
     elif share >= 0.75:
         verdict = (f"{share:.0%} of the rank range 1–{k}: only a treatment nearly always first against one nearly "
                    "always last could be separated, so the test has almost no power")
@@ -98,6 +149,33 @@ def power_sentence(st: dict) -> str:
     return f"{head}, {verdict}; {seed_text}."
 
 
+def paired_sentence(st: dict) -> str:
+    """Each treatment against the baseline: Holm-adjusted Wilcoxon p (or that it cannot reject at its number of
+    pairs) and the probability of improvement with its 95 % interval; names the baseline rule."""
+    tests = st.get("paired_tests") or {}
+    if not tests:
+        return ""
+    alpha = st["alpha"]
+    said = []
+    for t in sorted(tests, key=treatment_key):
+        test = tests[t]
+        if test.get("min_attainable_p") is not None and not can_reject(test["min_attainable_p"], alpha):
+            verdict = f"cannot reject at {test['n_pairs']} pair{'s' if test['n_pairs'] != 1 else ''} (smallest " \
+                      f"possible p {_p(test['min_attainable_p'])})"
+        elif test.get("p_holm") is None:
+            verdict = "every difference 0"
+        else:
+            verdict = f"p_holm = {test['p_holm']:.3g} over {test['n_pairs']} pairs"
+        poi = test.get("p_improvement")
+        if poi is not None:
+            low, high = test["p_improvement_ci95"]
+            verdict += f", P({label(t)} > {label(BASELINE)}) = {poi:.2f} [{low:.2f}, {high:.2f}]"
+        said.append(f"{label(t)} {verdict}")
+    rule = RULE_WORDS.get(st.get("baseline_selection", "paper"), st.get("baseline_selection"))
+    return (f"Against the baseline {label(BASELINE)} under {rule}, Wilcoxon signed-rank over networks × seeds "
+            f"(Holm) and the probability of improvement with its 95 % bootstrap interval: {'; '.join(said)}.")
+
+
 def collapsed_runs(frame: pd.DataFrame) -> pd.DataFrame:
     """Finished runs whose test accuracy is below COLLAPSE_FRACTION × the median test accuracy of their network's
     runs (a diverged or dead network, not a weak one). Columns: network, regulariser, weight, seed, test_accuracy."""
@@ -106,7 +184,8 @@ def collapsed_runs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def warning_sentences(st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -> list[str]:
-    """What undermines one analysis: networks left out, selected cells with low activity, collapsed runs."""
+    """What undermines one analysis: networks left out, selected cells with low activity, a negligible one or one
+    killing neurons (`model.analysis.activity_table`), collapsed runs."""
     out = []
     dropped = det.get("dropped_networks") or {}
     if dropped:
@@ -123,6 +202,19 @@ def warning_sentences(st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -
         out.append(f"The regulariser acted in fewer than half of its steps in {len(low)} selected "
                    f"cell{'s' if len(low) > 1 else ''}: {_names(named)}; those rows compare the baseline with itself "
                    f"({where}).")
+    weak = activity_table.negligible_cells(frame[frame["network"].isin(nets)], st["selected"])
+    if weak:
+        named = [f"{label(treatment)} on {network} (median {ratio:.2g})" for network, treatment, _, ratio in weak]
+        out.append(f"The regulariser's gradient was under 1 % of the CE gradient on most steps in {len(weak)} selected "
+                   f"cell{'s' if len(weak) > 1 else ''}: {_names(named)}; negligible, in effect the baseline "
+                   f"({_link('activity', anchors.get('activity'))}).")
+    killing = activity_table.killing_cells(frame[frame["network"].isin(nets)], st["selected"])
+    if killing:
+        named = [f"{label(c[1])} on {c[0]} ({c[3]:.1f} constant neurons per batch against {c[4]:.1f}, {c[5]})"
+                 for c in killing]
+        plural = "s" if len(killing) > 1 else ""
+        out.append(f"The regulariser is killing neurons in {len(killing)} selected cell{plural}: {_names(named)} "
+                   f"({_link('activity', anchors.get('activity'))}).")
     collapsed = collapsed_runs(frame[frame["network"].isin(nets)])
     if not collapsed.empty:
         picked = [r for r in collapsed.itertuples() if (sel := st["selected"].get(r.network, {}).get(r.regulariser))
@@ -141,8 +233,8 @@ def warning_sentences(st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -
 
 def analysis_summary(name: str, st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -> str:
     """One paragraph (the linked analysis name, the test, the pairs, the power), then its warnings as a list."""
-    sentences = [test_sentence(st), pairs_sentence(st), power_sentence(st)]
-    text = f"**{_link(name, anchors.get('analysis:' + name))}.** " + " ".join(sentences)
+    sentences = [test_sentence(st), pairs_sentence(st), power_sentence(st), paired_sentence(st)]
+    text = f"**{_link(name, anchors.get('analysis:' + name))}.** " + " ".join(s for s in sentences if s)
     warnings = warning_sentences(st, det, frame, anchors)
     return text + "".join(f"\n\n- ⚠ {w}" if i == 0 else f"\n- ⚠ {w}" for i, w in enumerate(warnings))
 

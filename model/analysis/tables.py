@@ -11,7 +11,7 @@ import pandas as pd
 
 from model import atomic
 from model.analysis.paper import TABLE1
-from model.analysis.statistics import Analysis, natural_key
+from model.analysis.statistics import Analysis, can_reject, natural_key
 from model.analysis.treatments import LABELS, LABELS_LATEX, treatment_key
 
 
@@ -85,6 +85,14 @@ def paper_comparison(analysis: Analysis) -> pd.DataFrame | None:
     return frame.set_index(["network", "treatment"])
 
 
+def paper_caption(rule: str) -> str:
+    """What the Table 1 comparison's reproduced numbers are, per baseline rule."""
+    return ("reproduced under the matched rule: every cell, ∅ included, the expected test accuracy of the "
+            "validation-best of n draws at one n per network; the paper's numbers use its own rule"
+            if rule == "matched" else
+            "reproduced under the paper's rule: a regulariser's best weight by validation, ∅ the mean over its seeds")
+
+
 def paper_side_by_side(comparison: pd.DataFrame) -> pd.DataFrame:
     """Rows = treatments (paper labels), columns = networks, cells `reproduced (paper)` to 3 decimals."""
     cells = comparison.apply(lambda r: f"{r['reproduced']:.3f} ({r['paper']:.3f})", axis=1).unstack("network")
@@ -96,14 +104,14 @@ def paper_side_by_side(comparison: pd.DataFrame) -> pd.DataFrame:
 def intervals_table(analysis: Analysis) -> pd.DataFrame | None:
     """Rows = treatments, columns = networks, cells `mean [low, high]` of the selected cell's test accuracy over its
     seeds (the 95 % t-interval, `model.analysis.statistics.t_interval`; the mean alone for one seed); None when no
-    selected cell has more than one seed."""
+    selected cell has more than one seed, or when the cells are expected bests (the matched rule: no interval over
+    seeds)."""
     sel = analysis.selected
-    if not (sel["n_seeds"] > 1).any():
+    if not (sel["n_seeds"] > 1).any() or sel["budget"].notna().any():
         return None
     text = sel.apply(lambda r: f"{r['test_accuracy']:.3f} [{r['test_ci_low']:.3f}, {r['test_ci_high']:.3f}] "
                                f"(n={int(r['n_seeds'])})" if r["n_seeds"] > 1 else
-                     f"{r['test_accuracy']:.3f} (n=1" + (f", seed {int(r['seed'])}" if r["seed"] == r["seed"] else "")
-                     + ")", axis=1)
+                     f"{r['test_accuracy']:.3f} (n=1)", axis=1)
     table = sel.assign(text=text).pivot(index="treatment", columns="network", values="text")
     table = table.reindex(index=sorted(table.index, key=treatment_key), columns=sorted(table.columns, key=natural_key))
     table.index.name = "treatment"
@@ -111,10 +119,31 @@ def intervals_table(analysis: Analysis) -> pd.DataFrame | None:
 
 
 def paired_table(analysis: Analysis) -> pd.DataFrame | None:
-    """The paired tests against the baseline (`model.analysis.statistics.paired_tests`), one row per treatment."""
+    """The paired tests against the baseline (`model.analysis.statistics.paired_tests`), one row per treatment (the
+    CSV's columns as computed)."""
     if analysis.paired is None or analysis.paired.empty:
         return None
     return analysis.paired.set_index("treatment")
+
+
+def paired_shown(paired: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """`paired_table` for reading: counts as integers; p and p_holm as text, `cannot reject (m < …)` where the test's
+    smallest attainable p exceeds α (its p would only look like evidence); the probability of improvement with its
+    interval as `0.62 [0.41, 0.80]`."""
+    out = pd.DataFrame(index=paired.index)
+    out["n_pairs"] = paired["n_pairs"].astype(int).astype(str)
+    out["n_networks"] = paired["n_networks"].astype(int).astype(str)
+    out["median_difference"] = paired["median_difference"]
+    for col in ("p", "p_holm"):
+        out[col] = [f"{row[col]:.4f}" if can_reject(row["min_attainable_p"], alpha) else
+                    "–" if np.isnan(row["min_attainable_p"]) else
+                    f"cannot reject (smallest p {row['min_attainable_p']:.3g} > α)"
+                    for _, row in paired.iterrows()]
+    out["P(treatment > ∅) [95 %]"] = [
+        "–" if np.isnan(r["p_improvement"]) else
+        f"{r['p_improvement']:.2f} [{r['p_improvement_low']:.2f}, {r['p_improvement_high']:.2f}]"
+        for _, r in paired.iterrows()]
+    return out
 
 
 def labelled(table: pd.DataFrame, columns: bool = False) -> pd.DataFrame:
@@ -129,7 +158,8 @@ def selected_accuracy_table(selected: dict) -> tuple[pd.DataFrame, pd.DataFrame,
     ({network: {treatment: {test_accuracy, test_std, n_seeds, ...}}}).
 
     Returns (cells as text, rows = treatment labels, columns = networks: `0.953 ± 0.004` when the cell has more
-    than one seed, else `0.953`; bold mask = best mean per network at 3 d.p.; what the spread is, in words)."""
+    than one seed, else `0.953`; under the matched rule (cells with a `budget`) `0.953 (best of 3)`, an expectation
+    with no spread; bold mask = best mean per network at 3 d.p.; what the values are, in words)."""
     networks = sorted(selected, key=natural_key)
     treatments = sorted({t for cells in selected.values() for t in cells}, key=treatment_key)
     mean = pd.DataFrame({n: {t: selected[n].get(t, {}).get("test_accuracy") for t in treatments} for n in networks},
@@ -141,6 +171,8 @@ def selected_accuracy_table(selected: dict) -> tuple[pd.DataFrame, pd.DataFrame,
         if c is None or c.get("test_accuracy") is None:
             return "–"
         text = f"{c['test_accuracy']:.3f}"
+        if "budget" in c:
+            return text + f" (best of {c['budget']})"
         if c["n_seeds"] > 1 and c.get("test_std") is not None:
             text += f" ± {c['test_std']:.3f}"
         return text + (f" (n = {c['n_seeds']})" if len(seeds) > 1 else "")
@@ -149,7 +181,9 @@ def selected_accuracy_table(selected: dict) -> tuple[pd.DataFrame, pd.DataFrame,
     rounded = mean.round(3)
     bold = rounded.eq(rounded.max(axis=0), axis=1)
     table.index.name = "treatment"
-    words = ("1 seed per cell, so no spread" if seeds == [1] else
+    matched = any("budget" in c for cells in selected.values() for c in cells.values())
+    words = ("expected test accuracy of the validation-best of n draws, no spread" if matched else
+             "1 seed per cell, so no spread" if seeds == [1] else
              f"mean ± standard deviation over {seeds[0]} seeds" if len(seeds) == 1 else
              "mean ± standard deviation over n seeds; 1 seed: no spread")
     return labelled(table), bold, words
@@ -165,14 +199,21 @@ def nemenyi_from_json(p: dict, alpha: float) -> tuple[pd.DataFrame, pd.DataFrame
     return labelled(table, columns=True), bold
 
 
+def _latex_symbols(text: str) -> str:
+    """α and > of the readable tables' cells as LaTeX math (pdflatex has no text glyph for them)."""
+    return text.replace(">", "$>$").replace("α", r"$\alpha$")
+
+
 def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     """Write accuracies, nemenyi_p and average_ranks (.csv/.md/.tex), selected.csv, intervals (when a selected cell
     has several seeds) and paired_tests (.csv/.md/.tex) and, when Table 1 overlaps, paper_comparison (.csv/.md)
     into out_dir; return the paths."""
     out_dir = Path(out_dir)
     paths = []
-    for name, (table, bold) in {"accuracies": accuracy_table(analysis), "nemenyi_p": nemenyi_table(analysis),
-                                "average_ranks": (ranks_table(analysis), None)}.items():
+    made = {"accuracies": accuracy_table(analysis)}
+    if analysis.average_ranks is not None:  # one network: no ranks, no Nemenyi
+        made |= {"nemenyi_p": nemenyi_table(analysis), "average_ranks": (ranks_table(analysis), None)}
+    for name, (table, bold) in made.items():
         paths.append(atomic.write_text(out_dir / f"{name}.csv", table.to_csv()))
         md = to_markdown(labelled(table, columns=name == "nemenyi_p"), bold)
         paths.append(atomic.write_text(out_dir / f"{name}.md", md))
@@ -182,12 +223,16 @@ def write_all(analysis: Analysis, out_dir: str | Path) -> list[Path]:
     for name, table in (("intervals", intervals_table(analysis)), ("paired_tests", paired_table(analysis))):
         if table is not None:
             paths.append(atomic.write_text(out_dir / f"{name}.csv", table.to_csv()))
-            shown = table.astype({c: str for c in ("n_pairs", "n_networks") if c in table})  # counts as integers
+            shown = paired_shown(table, analysis.alpha) if name == "paired_tests" else table
             paths.append(atomic.write_text(out_dir / f"{name}.md", to_markdown(labelled(shown), digits=4)))
-            paths.append(atomic.write_text(out_dir / f"{name}.tex", to_latex(shown, digits=4,
+            tex = shown.rename(columns={"P(treatment > ∅) [95 %]": "P(improvement) [95 %]"}).map(
+                lambda v: _latex_symbols(v) if isinstance(v, str) else v)
+            paths.append(atomic.write_text(out_dir / f"{name}.tex", to_latex(tex, digits=4,
                                                                               row_labels=LABELS_LATEX)))
     comparison = paper_comparison(analysis)
     if comparison is not None:
         paths.append(atomic.write_text(out_dir / "paper_comparison.csv", comparison.to_csv()))
-        paths.append(atomic.write_text(out_dir / "paper_comparison.md", to_markdown(paper_side_by_side(comparison))))
+        paths.append(atomic.write_text(out_dir / "paper_comparison.md", f"Baseline rule: "
+                                       f"{paper_caption(analysis.baseline_rule)}.\n\n"
+                                       + to_markdown(paper_side_by_side(comparison))))
     return paths

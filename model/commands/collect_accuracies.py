@@ -5,7 +5,6 @@ are listed in ACCURACIES.incomplete.csv (columns task_id, status, detail) and on
 sweep's tasks are collected, and RUNS_ROOT defaults to its output root. The work is in model/analysis/accuracies.py.
 """
 import sys
-from pathlib import Path
 
 from model import cli
 from model.analysis import accuracies
@@ -17,17 +16,12 @@ EXIT_CODES = {0: "CSV written (unfinished runs are listed, not an error)", 2: "b
 
 
 def work(args) -> int:
-    expected, root = None, args.root
     if args.sweep:
-        from model.sweeps import grid
-
-        tasks = grid.load(args.sweep)
-        expected = [task.task_id for task in tasks]
-        if root is None and tasks:  # run_dir = <output root>/<task id>
-            root = Path(*Path(tasks[0].run_dir).parts[:-len(Path(tasks[0].task_id).parts)])
-    if root is None:
+        collection = accuracies.collect_sweep(args.sweep, args.root)
+    elif args.root is not None:
+        collection = accuracies.collect(args.root)
+    else:
         raise PipelineError("give RUNS_ROOT, or --sweep SWEEP.json to collect that sweep's runs")
-    collection = accuracies.collect(root, expected)
     csv, side = accuracies.write(collection, args.out, force=args.force)
     print(f"{len(collection.frame)} finished runs → {csv}; {len(collection.incomplete)} not finished → {side}")
     return 0

@@ -4,10 +4,8 @@ For tests and offline trials of the loader and the downloader (serve the zip ove
 --url at it), never for results.
 """
 import sys
-from pathlib import Path
 
 from model import cli
-from model.errors import PipelineError
 from model.zoo import pgdl_replica
 
 EXAMPLES = [
@@ -28,14 +26,12 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise PipelineError(f"{out}: exists and is not empty; use --force")
-    pgdl_replica.write_replica(out, seed=args.seed)
+    out = pgdl_replica.write_replica(args.out, seed=args.seed, force=args.force)
     if args.zip:
         pgdl_replica.write_zip(out, args.zip)
     print(args.zip or out)
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,7 @@
 """Neural persistence and deep graph persistence of every finished run of a sweep and of PGDL models → tidy CSV.
 
-Columns: model.measures.table.COLUMNS (run_id, measure, value, layer, source, ...). An existing --out keeps its rows;
-only networks not in it are measured (--force recomputes everything).
+Columns: model.measures.measures_table.COLUMNS (run_id, measure, value, layer, source, ...). An existing --out keeps
+its rows; only networks not in it are measured (--force recomputes everything).
 """
 import logging
 import os
@@ -11,8 +11,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no C++ start-up lines
 
 from model import cli
-from model.errors import PipelineError
-from model.measures import table
+from model.measures import measures_table
 
 EXAMPLES = [
     '{prog} --runs experiments/demo --out experiments/demo/measures.csv',
@@ -39,12 +38,8 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
-    for folder in args.runs + args.pgdl:
-        if not folder.is_dir():
-            raise PipelineError(f"{folder}: no such folder")
-    existing = table.read(args.out) if args.out.exists() else None
-    measures, errors = table.update(existing, args.runs, args.pgdl, data_root=args.data_root, force=args.force)
-    table.write(measures, args.out)
+    measures, errors = measures_table.update_file(args.out, args.runs, args.pgdl, data_root=args.data_root,
+                                                  force=args.force)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     logging.info("%s: %d networks, %d rows", args.out, measures["run_id"].nunique(), len(measures))

@@ -7,7 +7,9 @@ no live claim), partial (started, stopped, resumable), pending (spec.json writte
 missing (no run folder yet).
 Column `acted`: over the cell's finished runs, the mean % of training steps in which the regulariser's gradient was
 applied (DONE.json's regulariser_activity; `model.runs.activity_record`), "!" under 50 %; "-" for the baseline, for
-runs recorded before the accounting and for cells with no finished run.
+runs recorded before the accounting and for cells with no finished run. Column `grad ratio`: how strongly,
+‖ω∇R‖/‖∇CE‖ over the measured steps, median [min, max], "negligible" when under 1 % on most steps
+(`model.sweeps.status`).
 Read-only: it looks at the run folders (DONE.json, RUNNING.json, FAILED.json, history.csv, SLURM.json), asks
 `squeue` for the state of the Slurm jobs they name, and changes nothing. The work is in model/sweeps/status.py.
 """

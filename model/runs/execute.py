@@ -24,6 +24,7 @@ from model import atomic, cli
 from model.errors import SpecError
 from model.runs import claims, overrides, provenance, run_folder, task_log
 from model.runs.spec import Spec
+from model.zoo.catalogue import get_network
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,11 @@ class Prepared:
 
 def prepare(spec: Spec) -> Prepared:
     """Resolve the network, load its data and build the regulariser; raises `PipelineError`, writes nothing."""
-    from model.regularisers import registry
-    from model.zoo.catalogue import get_network
+    from model.regularisers import registry  # TensorFlow: here, so "already done" and a bad spec need none of it
 
     network = get_network(spec.network, data_root=spec.data_root, profile=spec.profile)
     splits = network.load_data()
-    try:
-        regulariser = registry.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)
-    except TypeError as err:
-        raise SpecError(f"field 'regulariser_options' = {spec.regulariser_options!r}: {err}") from None
+    regulariser = registry.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)  # checked by Spec
     return Prepared(spec, network, splits, regulariser)
 
 
@@ -94,9 +91,15 @@ def run(prepared: Prepared, force: bool = False, claim: claims.Claim | None = No
     Raises `claims.ClaimHeld` when another live process trains it (`claims.ClaimLost` when one took the claim over
     mid-training); other errors, up to writing `DONE.json`, write `FAILED.json` and propagate.
     """
-    spec, run_dir = prepared.spec, prepared.spec.run_dir
     if not force:
-        check_same_spec(spec, run_dir)
+        check_same_spec(prepared.spec, prepared.spec.run_dir)
+    return _train_unless_done(prepared, force, claim)
+
+
+def _train_unless_done(prepared: Prepared, force: bool, claim: claims.Claim | None = None) -> tuple[dict, bool]:
+    """`run` once the run folder's spec is known to be this one (or `force`)."""
+    run_dir = prepared.spec.run_dir
+    if not force:
         done = run_folder.read_done(run_dir)
         if done is not None:
             return done, False
@@ -112,7 +115,7 @@ def run(prepared: Prepared, force: bool = False, claim: claims.Claim | None = No
 def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim) -> dict:
     """Train under a held claim, logging to train.log; DONE.json on success, FAILED.json (and the trace in the log)
     on an error."""
-    from model.runs import training
+    from model.runs import training  # TensorFlow: imported only when a run trains (see prepare)
 
     spec = prepared.spec
     log.info("%s: %s", spec.task_id, json.dumps(spec.to_dict(), sort_keys=True))
@@ -173,12 +176,11 @@ def main(argv=None) -> int:
 
 def _execute(args) -> int:
     spec = Spec.from_file(args.spec, overrides.parse(args.overrides))
-    if not args.force and run_folder.is_done(spec.run_dir):
-        check_same_spec(spec, spec.run_dir)
-        print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")
-        return 0
     if not args.force:
-        check_same_spec(spec, spec.run_dir)
+        check_same_spec(spec, spec.run_dir)  # once, before anything is loaded
+        if run_folder.is_done(spec.run_dir):
+            print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")
+            return 0
     try:
         # claimed now when the folder exists (a driver wrote it): the run is `running` while TensorFlow loads
         with claims.Claim(spec.run_dir) if spec.run_dir.is_dir() else contextlib.nullcontext() as claim:
@@ -195,9 +197,9 @@ def _execute(args) -> int:
 
 
 def _train_or_fail(prepared: Prepared, args, claim) -> tuple[dict, bool]:
-    """`run`, with a failed training turned into exit 1 (its FAILED.json says why); a held claim propagates."""
+    """`_train_unless_done` with a failed training turned into exit 1 (FAILED.json says why); a held claim propagates."""
     try:
-        return run(prepared, force=args.force, claim=claim)
+        return _train_unless_done(prepared, args.force, claim)  # the spec was checked above
     except claims.ClaimHeld:
         raise
     except Exception as err:

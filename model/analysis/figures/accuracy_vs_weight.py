@@ -1,6 +1,7 @@
 """Accuracy against the regulariser weight, one PNG per network: validation and test accuracy (mean ± std over
 seeds) per regulariser panel (at most `plotting.PANELS_PER_ROW` per row, the page's width), the baseline as black
-lines, collapsed points as markers on the lower edge; one legend below the panels."""
+lines with its spread over seeds as grey bands (mean ± std; a baseline whose seeds spread from 0.26 to 0.72 must not
+look like one number), collapsed points as markers on the lower edge; one legend below the panels."""
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,8 @@ from model.analysis.treatments import BASELINE, COLLAPSE_FRACTION, colour, label
 
 def plot(frame: pd.DataFrame, network: str, out_dir: Path) -> Path:
     """Mean (± std over seeds) validation and test accuracy against the weight, one panel per regulariser in its
-    colour, each panel on its own y axis zoomed on the points that did not collapse; the baseline as black lines.
+    colour, each panel on its own y axis zoomed on the points that did not collapse; the baseline as black lines
+    (its mean over seeds) with a grey band of ± one standard deviation over its seeds when it has several.
     Returns the PNG path."""
     plt = plotting.pyplot()
     runs_ = frame[frame["network"] == network]
@@ -29,7 +31,9 @@ def plot(frame: pd.DataFrame, network: str, out_dir: Path) -> Path:
     for ax, reg in zip(axes, regs):
         cell = runs_[(runs_["regulariser"] == reg) & (runs_["weight"] > 0)]
         agg = cell.groupby("weight")[["val_accuracy", "test_accuracy"]].agg(["mean", "std", "count"])
-        shown = [] if base.empty else [base["val_accuracy"].mean(), base["test_accuracy"].mean()]
+        spread = {col: float(base[col].std()) if base[col].count() > 1 else 0.0
+                  for col in ("val_accuracy", "test_accuracy")}
+        shown = [] if base.empty else [base[col].mean() + sign * spread[col] for col in spread for sign in (-1, 1)]
         for col, style, face in (("val_accuracy", "o-", colour(reg)), ("test_accuracy", "s--", "white")):
             mean, std = agg[(col, "mean")], agg[(col, "std")].fillna(0.0)
             ok = mean >= floor
@@ -51,10 +55,16 @@ def plot(frame: pd.DataFrame, network: str, out_dir: Path) -> Path:
                             fontsize=plotting.TEXT_PT - 1, color=colour(reg))
         ax.margins(x=0.12)
         if not base.empty:
-            for col, style in (("val_accuracy", ":"), ("test_accuracy", "-.")):
-                ax.axhline(base[col].mean(), color=colour(BASELINE), ls=style, lw=1, gid=treatment_gid(BASELINE))
+            for col, style, shade in (("val_accuracy", ":", "0.85"), ("test_accuracy", "-.", "0.75")):
+                mean = base[col].mean()
+                ax.axhline(mean, color=colour(BASELINE), ls=style, lw=1, gid=treatment_gid(BASELINE))
+                if spread[col] > 0:
+                    ax.axhspan(mean - spread[col], mean + spread[col], color=shade, alpha=0.45, lw=0, zorder=0,
+                               gid=f"baseline_band:{col}")
         n = int(agg[("val_accuracy", "count")].max()) if not agg.empty else 0
-        ax.text(0.02, 0.02, "1 seed: no spread" if n == 1 else f"± std, {n} seeds", transform=ax.transAxes,
+        n_base = int(base["seed"].nunique()) if not base.empty else 0
+        ax.text(0.02, 0.02, ("1 seed: no spread" if n == 1 else f"± std, {n} seeds")
+                + (f"; grey: ∅ ± std, {n_base} seeds" if n_base > 1 else ""), transform=ax.transAxes,
                 fontsize=plotting.TEXT_PT - 1, color="0.35", va="bottom")
         ax.set_xscale("log")
         ax.set_title(label(reg), color=colour(reg), weight="bold")
