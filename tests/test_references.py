@@ -33,7 +33,7 @@ def texts() -> list[tuple[str, str]]:
         path = REPO / name
         if name.endswith(".md") or (name.startswith("configs/") and name.endswith(".json")):
             out.append((name, path.read_text(encoding="utf-8")))
-        elif name.endswith(".py") and name != "tests/test_references.py":
+        elif name.endswith(".py") and name not in ("tests/test_references.py", "tests/test_docs.py"):  # the checkers
             source = path.read_text(encoding="utf-8")
             tree = ast.parse(source)
             docs = [ast.get_docstring(node) or "" for node in ast.walk(tree)

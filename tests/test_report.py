@@ -86,7 +86,7 @@ def test_report_has_every_section_and_image(sweep, built):
     assert "Iman–Davenport F =" in text and "**" in text  # numbers and the bold best per network
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert "## mnist" not in text  # a single block: its analysis is the combined one, shown once
-    # CD diagram, expected best of n (issue 24), accuracy-vs-weight and curves per network, 2 measures figures
+    # CD diagram, expected best of n, accuracy-vs-weight and curves per network, 2 measures figures
     assert len(images) == 1 + 1 + 3 + 3 + 2
     for image in images:
         assert (built.dir / image).stat().st_size > 1000
@@ -237,7 +237,7 @@ def test_accuracy_panels_have_their_own_axis_mark_collapsed_points_and_say_1_see
     assert texts1.count("1 seed: no spread") == 3 and "val 0.12\ntest 0.12" in texts1
     panel = {ax.get_title(): ax for ax in fig1.axes}
     assert panel["T2"].get_ylim()[0] > 0.5  # zoomed on the points that did not collapse
-    # issue 24: the baseline's spread over its seeds is drawn (a grey band per accuracy) and said
+    # the baseline's spread over its seeds is drawn (a grey band per accuracy) and said
     assert [t.get_text() for ax in fig2.axes for t in ax.texts].count("± std, 2 seeds; grey: ∅ ± std, 2 seeds") == 3
     bands = [p for ax in fig2.axes for p in ax.patches if str(p.get_gid()).startswith("baseline_band:")]
     assert len(bands) == 2 * 3  # validation and test, in each of the 3 panels

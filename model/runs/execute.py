@@ -197,7 +197,7 @@ def _execute(args) -> int:
 
 
 def _train_or_fail(prepared: Prepared, args, claim) -> tuple[dict, bool]:
-    """`_train_unless_done` with a failed training turned into exit 1 (FAILED.json says why); a held claim propagates."""
+    """`_train_unless_done`, a failed training turned into exit 1 (FAILED.json says why); a held claim propagates."""
     try:
         return _train_unless_done(prepared, args.force, claim)  # the spec was checked above
     except claims.ClaimHeld:

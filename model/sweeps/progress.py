@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 from model.runs import run_folder
-from model.sweeps.status import last_epoch
 
 BAR_WIDTH = 30
 WATCH_SECONDS = 5.0  # how often a driver looks at its running tasks' epochs
@@ -159,7 +158,7 @@ class Progress:
             running = dict(self.running)
         news = []
         for task_id, job in running.items():
-            last = last_epoch(Path(job.run_dir))
+            last = run_folder.last_epoch(Path(job.run_dir))
             if "epoch" not in last:
                 continue
             seen = self.epochs.get(task_id)
