@@ -202,6 +202,30 @@ class TensorBoardScalars(keras.callbacks.Callback):
             writer.close()
 
 
+KEPT_METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "val_loss")  # of the kept weights, as in DONE.json
+
+
+def write_kept_metrics(log_dir: Path, hparams: dict, result: dict, step: int) -> bool:
+    """The HParams dashboard's metrics of one run: `kept/<name>` scalars of the kept weights (`result`: name →
+    value for each of `KEPT_METRICS`, the numbers DONE.json records, test accuracy included) at the kept epoch
+    `step`, and the experiment's config naming those metrics only (the dashboard would otherwise show the last
+    epoch's value of every per-epoch scalar, which is not the run's result when best weights were restored).
+    Returns False, writing nothing, when the `tensorboard` package is not installed."""
+    try:
+        from tensorboard.plugins.hparams import api as hp
+    except ImportError:
+        return False
+    writer = tf.summary.create_file_writer(str(log_dir))
+    with writer.as_default():
+        hp.hparams_config(hparams=[hp.HParam(name) for name in hparams],
+                          metrics=[hp.Metric(f"kept/{name}", display_name=f"{name} (kept epoch)")
+                                   for name in KEPT_METRICS])
+        for name in KEPT_METRICS:
+            tf.summary.scalar(f"kept/{name}", float(result[name]), step=step)
+    writer.close()
+    return True
+
+
 class Heartbeat(keras.callbacks.Callback):
     """Calls `beat()` (the run claim's heartbeat) after every epoch."""
 

@@ -28,6 +28,7 @@ from model.runs.callbacks import (
     History,
     TensorBoardScalars,
     load_checkpoint,
+    write_kept_metrics,
 )
 
 log = logging.getLogger(__name__)
@@ -348,10 +349,14 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
 
     train_m, val_m, test_m = (evaluate(splits.x_train, splits.y_train), evaluate(splits.x_val, splits.y_val),
                               evaluate(splits.x_test, splits.y_test))
+    kept_epoch = stopper.best_epoch if restore else epochs
+    write_kept_metrics(run_dir / run_folder.TENSORBOARD, hparams(spec),
+                       {"train_accuracy": train_m["accuracy"], "val_accuracy": val_m["accuracy"],
+                        "test_accuracy": test_m["accuracy"], "val_loss": val_m["loss"]}, step=kept_epoch)
     return TrainResult(
         train_accuracy=float(train_m["accuracy"]), val_accuracy=float(val_m["accuracy"]),
         test_accuracy=float(test_m["accuracy"]), val_loss=float(val_m["loss"]), epochs=epochs,
-        best_epoch=stopper.best_epoch, kept_epoch=stopper.best_epoch if restore else epochs,
+        best_epoch=stopper.best_epoch, kept_epoch=kept_epoch,
         stop_reason="early_stopping" if stopper.stopped else "max_epochs", restored_best=restore,
         iterations=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
         wall_seconds=clock["wall_seconds"], resumed_from_epoch=first_epoch,

@@ -1,6 +1,6 @@
 """Where a sweep stands, as data and as text: each task's state (`model.runs.state`: done / running / failed /
-partial / missing) per grid cell and per network; the running tasks with their epoch, last validation accuracy, host
-and heartbeat age; why each failed task failed; the Slurm job of each unfinished task submitted with
+partial / pending / missing) per grid cell and per network; the running tasks with their epoch, last validation
+accuracy, host and heartbeat age; why each failed task failed; the Slurm job of each unfinished task submitted with
 `--executor slurm`. `rows(tasks)` is the contract (`scripts/sweep_status.py --json` prints it); `text` and
 `slurm_table` format it. Reads run folders only; changes nothing.
 
@@ -12,29 +12,14 @@ strongly, ‖ω∇R‖/‖∇CE‖ over the measured steps of the cell's finishe
 "negligible" when the regulariser acted but was under 1 % of the CE gradient on most steps
 (`activity_record.negligible`).
 """
-import csv
 import statistics
 import time
-from collections import deque
 
 from model.runs import run_folder, state
 from model.runs.activity_record import ACTED_THRESHOLD, negligible
 from model.sweeps import slurm
 
 RATIO_KEYS = ("grad_ratio_median", "grad_ratio_min", "grad_ratio_max", "grad_ratio_under_1pct", "mean_grad_ratio")
-
-
-def last_epoch(run_dir) -> dict:
-    """The last row of the run's history.csv as {column: float}, or {} when there is none."""
-    try:
-        with open(run_dir / run_folder.HISTORY, newline="", encoding="utf-8") as f:
-            last = deque(csv.DictReader(f), maxlen=1)
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return {}
-    try:
-        return {k: float(v) for k, v in last[0].items()} if last else {}
-    except (TypeError, ValueError):
-        return {}
 
 
 def rows(tasks, now: float | None = None) -> list[dict]:
@@ -52,7 +37,7 @@ def rows(tasks, now: float | None = None) -> list[dict]:
                "heartbeat_age_s": None, "applied_fraction": None, **dict.fromkeys(RATIO_KEYS), "error": None,
                "error_type": None}
         if status in ("running", "partial", "failed"):
-            history = last_epoch(task.run_dir)
+            history = run_folder.last_epoch(task.run_dir)
             row["epoch"] = int(history["epoch"]) if "epoch" in history else None
             row["val_accuracy"] = history.get("val_accuracy")
         if status == "done":
