@@ -38,7 +38,8 @@ def full_matrix(id):
     def with_diagnostics(activations, weights):  # the Regulariser contract: (value, Diagnostics); none reported here
         return fn(activations, weights), registry.Diagnostics.none()
 
-    return registry.Regulariser(id=id, sampling=1.0, options=dict(registry.DEFAULT_OPTIONS), uses_activations=True,
+    return registry.Regulariser(id=id, sampling=1.0, options=dict(registry.DEFAULT_OPTIONS, dead_neurons="safe"),
+                                uses_activations=True,
                                 pairing="numpy", xla=False, fn=with_diagnostics)
 
 
@@ -158,9 +159,11 @@ def test_digits_training_fast_path_equals_full_matrix_regulariser(tmp_path, floa
     (measured: max weight difference 6e-10 after one epoch, 1.2e-7 after two, against 2e-11 and 3.6e-9 for the TF
     path), hence its looser weight tolerance. pairing "numpy" is the fused host kernel (the CPU path), "tf" the
     in-graph path (the GPU path, here on the CPU), which `train` compiles with XLA as on a GPU: XLA's fused ops round
-    the whole step differently, so it gets the looser tolerance too; corr and decov run as on a CPU, without XLA."""
+    the whole step differently, so it gets the looser tolerance too; corr and decov run as on a CPU, without XLA.
+    The reference keeps constant neurons as correlation-0 neurons, i.e. `dead_neurons="safe"`, not the default
+    `"exclude"` (under which T1's value and T2's gradient differ once a neuron is constant on a batch)."""
     results = {}
-    for name, reg in (("fast", registry.make(id, pairing=pairing)), ("full", full_matrix(id))):
+    for name, reg in (("fast", registry.make(id, pairing=pairing, dead_neurons="safe")), ("full", full_matrix(id))):
         spec = Spec.from_dict({"network": "digits/0", "regulariser": id, "weight": 0.01, "batch_size": 128,
                                "max_epochs": 2, "output_root": str(tmp_path / name),
                                "optimizer": {"learning_rate": 0.05, "schedule": "constant"}})

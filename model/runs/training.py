@@ -317,9 +317,6 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
         first_epoch, rows, clock["wall_seconds"] = state["epoch"], state["history"], state["wall_seconds"]
         log.info("%s: resuming after epoch %d", run_dir, first_epoch)
     history = History(run_dir / run_folder.HISTORY, rows, clock)
-    if model.activity is not None:
-        collect = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: model.activity.collect())
-        callbacks = [*callbacks, collect]
     callbacks = [*callbacks, stopper, history, Checkpoint(checkpoint_path, spec.checkpoint_every, stopper, rows, clock),
                  Heartbeat(heartbeat),
                  TensorBoardScalars(run_dir / run_folder.TENSORBOARD, hparams(spec), trial_id=spec.task_id)]
