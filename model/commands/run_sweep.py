@@ -18,7 +18,9 @@ an error before any task starts, unless --allow-cpu. Each settled task prints a 
 with every failed task and its one-line reason; each task's full log is `train.log` in its run folder. `--set` wins
 over the sweep's base, block and cell `set` (the driver names every cell `set` it replaced). Exit status: 0 every task
 done (or, detached, submitted), 1 some task failed, 2 bad input, a missing sbatch, an unknown partition or a rejected
-submission (nothing of it queued).
+submission (nothing of it queued). With the local executor, SIGTERM or SIGINT (`docker stop`, Ctrl-C) stops the
+worker politely: no task starts, the running ones checkpoint and release their claims (another worker resumes them
+at once), and it exits 0 (1 if some task failed) within seconds.
 """
 import argparse
 import os
@@ -29,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 from model import cli
 from model.errors import SpecError
 from model.runs import provenance, run_folder
-from model.sweeps import executors, grid, options, sbatch, slurm
+from model.sweeps import executors, grid, options, sbatch, shutdown, slurm
 from model.sweeps.progress import Progress
 
 
@@ -60,6 +62,13 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
+    if args.executor != "local":
+        return sweep(args)
+    with shutdown.handling():
+        return sweep(args)
+
+
+def sweep(args) -> int:
     overrides = grid.parse_overrides(args.overrides)
     chosen = grid.parse_subset(args.only)
     tasks = grid.load(args.sweep, overrides)
@@ -90,6 +99,8 @@ def run(args) -> int:
               f"python scripts/sweep_status.py {args.sweep}")
         return 0
     print("\n".join(bar.summary(outcomes)))
+    if shutdown.requested.is_set():
+        print("stopped on a signal: the unfinished tasks resume from their checkpoints on the next run of any worker")
     if any(o.status == "failed" for o in outcomes):
         print(f"failed tasks are tried again by the next run; logs: <run folder>/{run_folder.LOG}; "
               f"status: python scripts/sweep_status.py {args.sweep}")

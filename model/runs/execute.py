@@ -4,8 +4,10 @@ Validates the spec and everything it names (network, data, regulariser) before w
 done" when the run folder's `DONE.json` parses (unless --force); otherwise claims the run (`RUNNING.json`), trains,
 resuming from the last checkpoint, and writes `DONE.json` last (results, provenance: `model.runs.provenance`), or
 `FAILED.json` with a one-line reason. While it holds the claim it logs to the run folder's `train.log`
-(`model.runs.task_log`: epochs, warnings, a failure's reason then its trace). Exit codes:
-0 trained or already done, 1 the run failed, 2 bad input (nothing written), 3 another live process holds the claim.
+(`model.runs.task_log`: epochs, warnings, a failure's reason then its trace). SIGTERM or SIGINT stops it politely
+(`model.runs.stop_request`): at the next safe point, with a checkpoint, the claim released. Exit codes:
+0 trained or already done, 1 the run failed, 2 bad input (nothing written), 3 another live process holds the claim,
+4 stopped by a signal (resumes from its checkpoint).
 Must not schedule anything (executors do) or know about sweeps.
 """
 import argparse
@@ -22,6 +24,7 @@ from model import atomic, cli
 from model.errors import SpecError
 from model.runs import claims, provenance, run_folder, task_log
 from model.runs.spec import Spec
+from model.runs.stop_request import EXIT_STOPPED, Interrupted, StopRequest
 from model.zoo.catalogue import get_network
 
 log = logging.getLogger(__name__)
@@ -81,35 +84,40 @@ def check_same_spec(spec: Spec, run_dir: Path) -> None:
                     "differ); rerun with --force to replace it or choose another output_root")
 
 
-def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
+def run(prepared: Prepared, force: bool = False, stop: StopRequest | None = None) -> tuple[dict, bool]:
     """Train the run unless it is finished (and not `force`); return its `DONE.json` record and whether this call
     trained it (False when another process finished it first).
 
     Raises `claims.ClaimHeld` when another live process trains it (`claims.ClaimLost` when one took the claim over
-    mid-training); other errors, up to writing `DONE.json`, write `FAILED.json` and propagate.
+    mid-training), and `Interrupted` when `stop` (the process's `StopRequest`) stopped it, checkpointed, with the
+    claim released; other errors, up to writing `DONE.json`, write `FAILED.json` and propagate.
     """
     if not force:
         check_same_spec(prepared.spec, prepared.spec.run_dir)
-    return _train_unless_done(prepared, force)
+    return _train_unless_done(prepared, force, stop)
 
 
-def _train_unless_done(prepared: Prepared, force: bool) -> tuple[dict, bool]:
+def _train_unless_done(prepared: Prepared, force: bool, stop: StopRequest | None = None) -> tuple[dict, bool]:
     """`run` once the run folder's spec is known to be this one (or `force`)."""
-    run_dir = prepared.spec.run_dir
+    run_dir, stop = prepared.spec.run_dir, stop or StopRequest()
     if not force:
         done = run_folder.read_done(run_dir)
         if done is not None:
             return done, False
-    with claims.Claim(run_dir) as claim:
+    with stop.deferred(), claims.Claim(run_dir) as claim:  # a signal from here on stops at a safe point
         if force:
             clear_outputs(run_dir)
         elif run_folder.is_done(run_dir):  # finished by another process while we were checking
             return run_folder.read_done(run_dir), False
         with task_log.attached(run_dir, forced=force):
-            return _train(prepared, run_dir, claim), True
+            try:
+                return _train(prepared, run_dir, claim, stop), True
+            except Interrupted as err:
+                log.warning("%s: %s", run_dir, err)
+                raise
 
 
-def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim) -> dict:
+def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim, stop: StopRequest) -> dict:
     """Train under a held claim, logging to train.log; DONE.json on success, FAILED.json (and the trace in the log)
     on an error."""
     from model.runs import training  # TensorFlow: imported only when a run trains (see prepare)
@@ -121,7 +129,7 @@ def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim) -> dict:
         origin = provenance.at_start(run_folder.now())
         log.info("%s: training on %s", run_dir, provenance.describe(origin["device"]))
         outcome = training.train(spec, prepared.network, prepared.splits, prepared.regulariser, run_dir,
-                                 heartbeat=claim.heartbeat)
+                                 heartbeat=claim.heartbeat, stop=stop)
         activity = outcome.regulariser_activity
         if activity is not None and activity["flagged"]:
             log.warning("%s: %s", run_dir, activity["warning"])
@@ -150,15 +158,21 @@ def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim) -> dict:
 
 def main(argv=None) -> int:
     """Exit codes: 0 done (or already done), 1 training failed (FAILED.json says why), 2 bad input, 3 claimed by
-    another process."""
+    another process, 4 stopped by SIGTERM/SIGINT (`EXIT_STOPPED`; resumes from its checkpoint)."""
     parser = argparse.ArgumentParser(prog="python -m model.runs.execute", description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", help="spec file (JSON); a run folder's spec.json is one")
     parser.add_argument("--force", action="store_true", help="retrain from scratch even if finished")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    return cli.run(_execute, parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        with StopRequest().installed() as stop:
+            return cli.run(lambda parsed: _execute(parsed, stop), args)
+    except Interrupted as err:
+        print(f"{err}", file=sys.stderr)
+        return EXIT_STOPPED
 
 
-def _execute(args) -> int:
+def _execute(args, stop: StopRequest) -> int:
     spec = Spec.from_file(args.spec)
     if not args.force:
         check_same_spec(spec, spec.run_dir)  # once, before anything is loaded
@@ -167,7 +181,7 @@ def _execute(args) -> int:
             return 0
     prepared = prepare(spec)
     try:
-        record, trained = _train_unless_done(prepared, force=args.force)
+        record, trained = _train_unless_done(prepared, force=args.force, stop=stop)
     except claims.ClaimHeld as err:
         raise cli.CommandFailed(str(err), 3) from None
     except Exception as err:  # the run failed; FAILED.json says why
@@ -186,4 +200,7 @@ def _execute(args) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code == EXIT_STOPPED:  # stopped on a signal, everything on disk: no slow teardown
+        cli.exit_at_once(code)
+    sys.exit(code)
