@@ -99,6 +99,7 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2, poll_seconds: 
             else:  # trained by another process (or just released by it: looked at again next round)
                 touched.add(job.task_id)
                 waiting.append(job)
+        waits.report(waiting)
         if in_flight:
             job, returncode, tail = wait()
             in_flight -= 1
@@ -117,7 +118,6 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2, poll_seconds: 
                 if progress is None:
                     log.info("%s: %s%s", job.task_id, result.status, f" ({result.reason})" if result.reason else "")
         elif waiting:
-            waits.report(waiting)
             time.sleep(poll_seconds)
         todo.extend(waiting)
     return [outcomes[job.task_id] for job in jobs]
