@@ -38,6 +38,8 @@ WORKDIR /app
 # hashes, pip installs exactly that (the installers' versions are the Makefile's).
 ARG EXTRAS="ray gpu tensorboard"
 COPY pyproject.toml uv.lock ./
+# SC2046: splitting EXTRAS into one `--extra NAME` per word is the point
+# hadolint ignore=SC2046
 RUN --mount=type=secret,id=ca_bundle --mount=type=secret,id=pip_conf \
     if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \
     && if [ -s /run/secrets/pip_conf ]; then export PIP_CONFIG_FILE=/run/secrets/pip_conf; fi \

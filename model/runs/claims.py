@@ -215,6 +215,7 @@ class Claim:
         self.heartbeat_seconds = HEARTBEAT_SECONDS if heartbeat_seconds is None else heartbeat_seconds
         self.started = now()
         self.lost: ClaimLost | None = None
+        self.took_over: dict | None = None  # the stale claim this one replaced, if any
         self._lock = threading.Lock()  # one writer at a time: the beating thread or the trainer
         self._stop = threading.Event()
         self._beating: threading.Thread | None = None
@@ -256,7 +257,7 @@ class Claim:
         if read_json(aside) != claim:  # we moved a fresh claim made meanwhile: put it back
             os.replace(aside, self.path)
             raise ClaimHeld(self.path.parent, read_json(self.path) or {})
-        log.warning("%s: took over a stale claim (%s)", self.path.parent, describe(claim or {}))
+        self.took_over = claim or {}
         aside.unlink(missing_ok=True)
 
     def _record(self) -> dict:

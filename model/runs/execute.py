@@ -110,6 +110,8 @@ def _train_unless_done(prepared: Prepared, force: bool, stop: StopRequest | None
         elif run_folder.is_done(run_dir):  # finished by another process while we were checking
             return run_folder.read_done(run_dir), False
         with task_log.attached(run_dir, forced=force):
+            if claim.took_over is not None:
+                log.warning("%s: took over a stale claim (%s)", run_dir, claims.describe(claim.took_over))
             try:
                 return _train(prepared, run_dir, claim, stop), True
             except Interrupted as err:
