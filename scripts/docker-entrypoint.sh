@@ -15,7 +15,7 @@ set -eu
 # another user than the container runs as).
 writable() {
   [ -w "$1" ] && return 0
-  echo "error: $1 is not writable by this container's user (uid $(id -u), gid $(id -g)); run the container as" \
+  echo "error: $(pwd)/$1 is not writable by this container's user (uid $(id -u), gid $(id -g)); run the container as" \
        "the owner of the folder you mount there: docker run --user \"\$(id -u):\$(id -g)\" ..., or give that user" \
        "write access (chown/chmod the folder on the host)" >&2
   exit 2

@@ -20,7 +20,7 @@ import pytest
 from model.runs import run_folder
 
 IMAGE = os.environ.get("DOCKER_TEST_IMAGE")
-EPOCHS = 300
+EPOCHS = 100
 HOST = "docker-test-host"
 CELLS = [("digits/0", "none", 0.0, 0), ("digits/0", "t1", 0.01, 0), ("digits/0", "l2", 0.001, 0),
          ("digits/2", "t2", 0.01, 1)]

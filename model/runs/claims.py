@@ -299,7 +299,7 @@ class Claim:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         if self._beating is not None:
-            self._beating.join()
+            self._beating.join(timeout=5)  # a beat stuck on a slow file server must not hold up a stop
         with self._lock:
             if self._ours(read_json(self.path) or {}):
                 self.path.unlink(missing_ok=True)
