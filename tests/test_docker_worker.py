@@ -122,7 +122,7 @@ def test_two_docker_workers_stopped_and_killed_mid_task_train_every_task_exactly
         log = logs.stdout + logs.stderr
         assert code == "0", log[-3000:]
     finally:
-        docker("rm", "-f", *names, check=False)
+        docker("rm", "-f", "-v", *names, check=False)  # -v: their anonymous /app/data volumes too
 
     b_task = "/".join(b_run.relative_to(root / "runs").parts)
     assert f"{b_task}: trained by another process (host {b}" in log, log[-3000:]
