@@ -1,28 +1,15 @@
 """Run every unfinished task of a sweep file, on this machine's GPUs/CPUs, on a Ray cluster or on a Slurm cluster.
 
-    python scripts/run_sweep.py configs/digits/sweep_small.json                # local: one slot per GPU, or CPUs
-    python scripts/run_sweep.py SWEEP.json --dry-run                            # number of tasks and their ids
-    python scripts/run_sweep.py SWEEP.json --only network=mnist/0 --only weight=0.0,0.01 --set max_epochs=2
-                                                                                # try a few tasks, briefly
-    python scripts/run_sweep.py SWEEP.json --gpus 0,1 --tasks-per-gpu 2        # two tasks at a time on each GPU
-    python scripts/run_sweep.py SWEEP.json --gpus 0 --allow-cpu                # GPU 0 if TensorFlow sees it, else CPU
-    python scripts/run_sweep.py SWEEP.json --executor ray --address HEAD:6379  # join a Ray cluster
-    python scripts/run_sweep.py SWEEP.json --executor slurm --partition gpu    # one Slurm job array, 1 GPU per task
-    python scripts/run_sweep.py SWEEP.json --executor slurm --detach           # submit and return (sweep_status.py)
-    python scripts/run_sweep.py SWEEP.json --executor slurm --print-sbatch > sweep.sbatch   # then: sbatch sweep.sbatch
-
 Finished tasks (DONE.json) are skipped, interrupted ones resume, failed ones are tried again; tasks that another
 process is training are waited for. GPUs to use (--gpus, or those nvidia-smi lists) that TensorFlow does not see are
 an error before any task starts, unless --allow-cpu. Each settled task prints a line
-`[k/N] <task id>: done in 3m12s (val 0.941) · 412 left · ETA 5h10m` (a bar follows on a terminal), the end a summary
-with every failed task and its one-line reason; each task's full log is `train.log` in its run folder. `--set` wins
-over the sweep's base, block and cell `set` (the driver names every cell `set` it replaced). Exit status: 0 every task
-done (or, detached, submitted), 1 some task failed, 2 bad input, a missing sbatch, an unknown partition or a rejected
-submission (nothing of it queued). With the local executor, SIGTERM or SIGINT (`docker stop`, Ctrl-C) stops the
-worker politely: no task starts, the running ones checkpoint and release their claims (another worker resumes them
-at once), and it exits 0 (1 if some task failed) within seconds.
+`[k/N] <task id>: done in 3m12s (val 0.941) · 412 left · ETA 5h10m`; on a terminal a progress line follows, with the
+running tasks' epochs. The end is a summary with every failed task and its one-line reason; each task's full log is
+`train.log` in its run folder. `--set` wins over the sweep's base, block and cell `set` (the driver names every cell
+`set` it replaced). With the local executor, SIGTERM or SIGINT (`docker stop`, Ctrl-C)
+stops the worker politely: no task starts, the running ones checkpoint and release their claims (another worker
+resumes them at once), and it exits 0 (1 if some task failed) within seconds.
 """
-import argparse
 import os
 import sys
 
@@ -31,12 +18,28 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 from model import cli
 from model.errors import SpecError
 from model.runs import provenance, run_folder
+from model.runs.overrides import parse as parse_overrides
 from model.sweeps import executors, grid, options, sbatch, shutdown, slurm
-from model.sweeps.progress import Progress
+from model.sweeps.progress import WATCH_SECONDS, Progress
+
+EXAMPLES = [
+    "{prog} configs/digits/sweep_small.json                # local: one slot per GPU, or CPU workers",
+    "{prog} SWEEP.json --dry-run                            # number of tasks and their ids",
+    "{prog} SWEEP.json --only network=mnist/0 --only weight=0.0,0.01 --set max_epochs=2   # try a few tasks, briefly",
+    "{prog} SWEEP.json --set max_epochs=2 --set output_root=/scratch/try   # override fields of every task",
+    "{prog} SWEEP.json --gpus 0,1 --tasks-per-gpu 2        # two tasks at a time on each GPU",
+    "{prog} SWEEP.json --gpus 0 --allow-cpu                # GPU 0 if TensorFlow sees it, else CPU",
+    "{prog} SWEEP.json --executor ray --address HEAD:6379  # join a Ray cluster",
+    "{prog} SWEEP.json --executor slurm --partition gpu    # one Slurm job array, 1 GPU per task",
+    "{prog} SWEEP.json --executor slurm --detach           # submit and return (follow with sweep-status)",
+    "{prog} SWEEP.json --executor slurm --print-sbatch > sweep.sbatch   # then: sbatch sweep.sbatch",
+]
+EXIT_CODES = {0: "every task done (or, detached, submitted)", 1: "some task failed (listed at the end)",
+              2: "bad input, a missing sbatch, an unknown partition or a rejected submission (nothing of it queued)"}
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("run-sweep", __doc__, EXAMPLES, EXIT_CODES)
     p.add_argument("sweep", help="sweep file (JSON: base spec + grid)")
     p.add_argument("--executor", choices=executors.EXECUTORS, default="local")
     p.add_argument("--dry-run", action="store_true", help="print the number of tasks and their ids; run nothing")
@@ -69,7 +72,7 @@ def run(args) -> int:
 
 
 def sweep(args) -> int:
-    overrides = grid.parse_overrides(args.overrides)
+    overrides = parse_overrides(args.overrides)
     chosen = grid.parse_subset(args.only)
     tasks = grid.load(args.sweep, overrides)
     for line in grid.overridden(grid.read(args.sweep), overrides):
@@ -88,22 +91,23 @@ def sweep(args) -> int:
     options.check(args)
     if args.print_sbatch:
         return print_sbatch(args, tasks)
-    bar = Progress()
+    bar = Progress(watch_seconds=WATCH_SECONDS)
     backend = {"max_retries": args.max_retries, "progress": bar, **options.for_backend(args)}
     grid.write_specs(tasks)
     outcomes = executors.run(tasks, args.executor, **backend)
+    bar.close()  # the bar's line ends before anything else is printed
     if args.detach:
         counts, jobs = slurm.detached_summary(outcomes)
         print(f"{len(outcomes)} tasks: {counts['submitted']} submitted (Slurm job {', '.join(jobs) or 'none'}), "
               f"{counts['skipped']} already done, {counts['running']} trained by other processes; follow them: "
-              f"python scripts/sweep_status.py {args.sweep}")
+              f"{cli.prog('sweep-status')} {args.sweep}")
         return 0
     print("\n".join(bar.summary(outcomes)))
     if shutdown.requested.is_set():
         print("stopped on a signal: the unfinished tasks resume from their checkpoints on the next run of any worker")
     if any(o.status == "failed" for o in outcomes):
         print(f"failed tasks are tried again by the next run; logs: <run folder>/{run_folder.LOG}; "
-              f"status: python scripts/sweep_status.py {args.sweep}")
+              f"status: {cli.prog('sweep-status')} {args.sweep}")
         return 1
     return 0
 

@@ -4,7 +4,9 @@ A run folder is `<output_root>/<task_id>` (see `model.runs.spec.Spec.task_id`). 
 object with a `task_id`; nothing else (a `spec.json`, checkpoints, weights, a `FAILED.json`) means finished. This module
 must not know how a run is trained.
 """
+import csv
 import json
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,3 +63,16 @@ def write_failed(run_dir: Path, error: BaseException) -> None:
     run's `train.log`, not here."""
     record = {"error": failure_reason(error), "type": type(error).__name__, "time": now()}
     atomic.write_json(Path(run_dir) / FAILED, record)
+
+
+def last_epoch(run_dir) -> dict:
+    """The last row of the run's history.csv as {column: float}, or {} when there is none."""
+    try:
+        with open(Path(run_dir) / HISTORY, newline="", encoding="utf-8") as f:
+            last = deque(csv.DictReader(f), maxlen=1)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    try:
+        return {k: float(v) for k, v in last[0].items()} if last else {}
+    except (TypeError, ValueError):
+        return {}

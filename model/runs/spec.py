@@ -30,6 +30,7 @@ from pathlib import Path
 from model.errors import SpecError
 from model.profiles import PROFILES
 from model.regularisers.names import IDS, PAPER_OPTIONS, check
+from model.runs.overrides import merged
 
 INT_LIMIT = 2 ** 31 - 1  # the largest count (epochs, batch size, buffer, steps) TensorFlow's int32 holds
 SEED_LIMIT = 2 ** 32  # seeds are in [0, 2**32): what `keras.utils.set_random_seed` and NumPy accept
@@ -123,8 +124,9 @@ class Spec:
                                      "variable's regulariser gradient is zeroed")
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Spec":
-        """Read and validate a spec file; any problem raises `SpecError` naming the file."""
+    def from_file(cls, path: str | Path, overrides: dict | None = None) -> "Spec":
+        """Read and validate a spec file, with `overrides` (`model.runs.overrides.parse`) applied over its fields;
+        any problem raises `SpecError` naming the file."""
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -136,6 +138,10 @@ class Spec:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise SpecError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+        if overrides:
+            if not isinstance(data, dict):
+                raise SpecError(f"{path}: expected a JSON object, got {type(data).__name__}")
+            return cls.from_dict(merged(data, overrides), source=f"{path} with --set")
         return cls.from_dict(data, source=str(path))
 
     @classmethod

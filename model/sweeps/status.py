@@ -1,50 +1,43 @@
 """Where a sweep stands, as data and as text: each task's state (`model.runs.state`: done / running / failed /
-partial / missing) per grid cell and per network; the running tasks with their epoch, last validation accuracy, host
-and heartbeat age; why each failed task failed; the Slurm job of each unfinished task submitted with
+partial / pending / missing) per grid cell and per network; the running tasks with their epoch, last validation
+accuracy, host and heartbeat age; why each failed task failed; the Slurm job of each unfinished task submitted with
 `--executor slurm`. `rows(tasks)` is the contract (`scripts/sweep_status.py --json` prints it); `text` and
 `slurm_table` format it. Reads run folders only; changes nothing.
 
 Column `acted`: over the cell's finished runs, the mean % of training steps in which the regulariser's gradient was
 applied (DONE.json's regulariser_activity; `model.runs.activity_record`), "!" under ACTED_THRESHOLD; "-" for the
-baseline, for runs recorded before the accounting and for cells with no finished run.
+baseline, for runs recorded before the accounting and for cells with no finished run. Column `grad ratio`: how
+strongly, ‖ω∇R‖/‖∇CE‖ over the measured steps of the cell's finished runs, the median of their medians and
+[smallest minimum, largest maximum] (runs recorded before those keys: their mean ratio, marked "mean"), followed by
+"negligible" when the regulariser acted but was under 1 % of the CE gradient on most steps
+(`activity_record.negligible`).
 """
-import csv
+import statistics
 import time
-from collections import deque
 
 from model.runs import run_folder, state
-from model.runs.activity_record import ACTED_THRESHOLD
+from model.runs.activity_record import ACTED_THRESHOLD, negligible
 from model.sweeps import slurm
 
-
-def last_epoch(run_dir) -> dict:
-    """The last row of the run's history.csv as {column: float}, or {} when there is none."""
-    try:
-        with open(run_dir / run_folder.HISTORY, newline="", encoding="utf-8") as f:
-            last = deque(csv.DictReader(f), maxlen=1)
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return {}
-    try:
-        return {k: float(v) for k, v in last[0].items()} if last else {}
-    except (TypeError, ValueError):
-        return {}
+RATIO_KEYS = ("grad_ratio_median", "grad_ratio_min", "grad_ratio_max", "grad_ratio_under_1pct", "mean_grad_ratio")
 
 
 def rows(tasks, now: float | None = None) -> list[dict]:
     """One row per task, in sweep order: task_id, network, cell, state; epoch and max_epochs, val_accuracy (last
     epoch's, fraction) for a started run; host and heartbeat_age_s (seconds since its claim's last heartbeat) for a
     running one; applied_fraction (of training steps whose regulariser gradient was applied, DONE.json's
-    regulariser_activity) for a finished one; error and error_type for a failed one. Values are None where they do
-    not apply."""
+    regulariser_activity) and ‖ω∇R‖/‖∇CE‖ over its measured steps (`RATIO_KEYS`, as DONE.json names them) for a
+    finished one; error and error_type for a failed one. Values are None where they do not apply."""
     now = time.time() if now is None else now
     out = []
     for task in tasks:
         status = state.status(task.run_dir)
         row = {"task_id": task.task_id, "network": task.spec.network, "cell": task.cell, "state": status,
                "epoch": None, "max_epochs": task.spec.max_epochs, "val_accuracy": None, "host": None,
-               "heartbeat_age_s": None, "applied_fraction": None, "error": None, "error_type": None}
+               "heartbeat_age_s": None, "applied_fraction": None, **dict.fromkeys(RATIO_KEYS), "error": None,
+               "error_type": None}
         if status in ("running", "partial", "failed"):
-            history = last_epoch(task.run_dir)
+            history = run_folder.last_epoch(task.run_dir)
             row["epoch"] = int(history["epoch"]) if "epoch" in history else None
             row["val_accuracy"] = history.get("val_accuracy")
         if status == "done":
@@ -53,6 +46,7 @@ def rows(tasks, now: float | None = None) -> list[dict]:
             activity = done.get("regulariser_activity")
             if isinstance(activity, dict) and isinstance(activity.get("applied_fraction"), (int, float)):
                 row["applied_fraction"] = float(activity["applied_fraction"])
+                row |= {k: float(activity[k]) for k in RATIO_KEYS if isinstance(activity.get(k), (int, float))}
         if status == "running":
             claim = run_folder.read_json(task.run_dir / run_folder.RUNNING) or {}
             row["host"] = claim.get("host")
@@ -80,16 +74,18 @@ def as_json(table: list[dict]) -> dict:
 
 
 def count_lines(table: list[dict], key: str) -> list[str]:
-    """A table of states per `key` value, with a closing `all` line; per cell also the `acted` column."""
+    """A table of states per `key` value, with a closing `all` line; per cell also the `acted` and `grad ratio`
+    columns."""
     groups = counts(table, key)
     width = max(len(key), len("all"), *(len(g) for g in groups))
     acted = key == "cell"
     lines = [f"{key:<{width}} " + " ".join(f"{s:>8}" for s in state.STATES) + f" {'total':>8}"
-             + (f" {'acted':>7}" if acted else "")]
+             + (f" {'acted':>7}  grad ratio" if acted else "")]
     for name, c in groups.items():
-        fractions = [r["applied_fraction"] for r in table if r[key] == name and r["applied_fraction"] is not None]
+        done = [r for r in table if r[key] == name and r["applied_fraction"] is not None]
+        fractions = [r["applied_fraction"] for r in done]
         lines.append(f"{name:<{width}} " + " ".join(f"{c[s]:>8}" for s in state.STATES) + f" {sum(c.values()):>8}"
-                     + (f" {_acted(fractions):>7}" if acted else ""))
+                     + (f" {_acted(fractions):>7}  {_strength(done)}" if acted else ""))
     totals = {s: sum(c[s] for c in groups.values()) for s in state.STATES}
     lines.append(f"{'all':<{width}} " + " ".join(f"{totals[s]:>8}" for s in state.STATES) + f" {len(table):>8}")
     return lines
@@ -120,6 +116,23 @@ def _acted(fractions: list[float]) -> str:
         return "-"
     mean = sum(fractions) / len(fractions)
     return f"{100 * mean:.0f}%" + ("!" if mean < ACTED_THRESHOLD else "")
+
+
+def _strength(runs: list[dict]) -> str:
+    """The cell's ‖ω∇R‖/‖∇CE‖ (see the module docstring), "-" when no finished run measured it."""
+    if runs and all(r["grad_ratio_median"] is not None for r in runs):
+        text = (f"{statistics.median(r['grad_ratio_median'] for r in runs):.2g} "
+                f"[{min(r['grad_ratio_min'] for r in runs):.2g}, {max(r['grad_ratio_max'] for r in runs):.2g}]")
+        small = sum(r["grad_ratio_under_1pct"] for r in runs) / len(runs)
+        weak = negligible(small, None)
+    else:
+        means = [r["mean_grad_ratio"] for r in runs if r["mean_grad_ratio"] is not None]
+        if not means:
+            return "-"
+        text = f"{sum(means) / len(means):.2g} (mean)"
+        weak = negligible(None, sum(means) / len(means))
+    acted = sum(r["applied_fraction"] for r in runs) / len(runs) >= ACTED_THRESHOLD
+    return text + (" negligible" if acted and weak else "")
 
 
 def slurm_table(tasks) -> list[str]:
