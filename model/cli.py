@@ -147,7 +147,7 @@ def run(work, args) -> int:
 def exit_at_once(code: int) -> None:
     """Exit with `code` without the interpreter's teardown, after flushing the output and the logs: for a process
     stopping on a signal, whose results are all on disk. TensorFlow's teardown alone takes seconds (6 s measured at
-    load average 2.6, issue 23), and `docker stop` kills 10 s after its SIGTERM."""
+    load average 2.6), and `docker stop` kills 10 s after its SIGTERM."""
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1,4 +1,4 @@
-"""The per-GPU worker as the README runs it, in real containers (issue 23): two CPU workers share one experiments
+"""The per-GPU worker as the README runs it, in real containers: two CPU workers share one experiments
 folder on a small digits sweep, one is stopped with `docker stop` and one killed with `docker kill` mid-task, and a
 new worker finishes the sweep; every task trains exactly once and the interrupted ones resume from their checkpoints.
 

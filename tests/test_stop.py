@@ -1,4 +1,4 @@
-"""A worker's polite stop and the claims' liveness, with plain processes (issue 23; tests/test_docker_worker.py runs
+"""A worker's polite stop and the claims' liveness, with plain processes (tests/test_docker_worker.py runs
 the same in containers): SIGTERM to a sweep worker mid-task, the timer heartbeat, a dead claim taken over after
 `CLAIM_STALE_SECONDS`, and the trainer's stop within an epoch.
 
