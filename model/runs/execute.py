@@ -84,14 +84,24 @@ def check_same_spec(spec: Spec, run_dir: Path) -> None:
                     "differ); rerun with --force to replace it or choose another output_root")
 
 
+def check_run_folder(spec: Spec) -> None:
+    """Before anything is written: the run folder lies inside the spec's output root, every symlink resolved
+    (`SpecError`; the rule sweeps apply too), and its run-state files are regular files (`DataError`)."""
+    run_folder.check_inside_root(spec.run_dir, spec.output_root)
+    run_folder.check_state_files(spec.run_dir)
+
+
 def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
     """Train the run unless it is finished (and not `force`); return its `DONE.json` record and whether this call
     trained it (False when another process finished it first).
 
-    Raises `claims.ClaimHeld` when another live process trains it (`claims.ClaimLost` when one took the claim over
-    mid-training); other errors, up to writing `DONE.json`, write `FAILED.json` and propagate.
+    Raises `SpecError` / `DataError` (nothing written) for a run folder outside its output root or holding a
+    run-state file that is not a regular file (`check_run_folder`); `claims.ClaimHeld` when another live process
+    trains it (`claims.ClaimLost` when one took the claim over mid-training); other errors, up to writing
+    `DONE.json`, write `FAILED.json` and propagate.
     """
     spec, run_dir = prepared.spec, prepared.spec.run_dir
+    check_run_folder(spec)
     if not force:
         check_same_spec(spec, run_dir)
         done = run_folder.read_done(run_dir)
@@ -157,6 +167,7 @@ def main(argv=None) -> int:
 
 def _execute(args) -> int:
     spec = Spec.from_file(args.spec)
+    check_run_folder(spec)
     if not args.force and run_folder.is_done(spec.run_dir):
         check_same_spec(spec, spec.run_dir)
         print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")

@@ -3,14 +3,25 @@
 A run folder is `<output_root>/<task_id>` (see `model.runs.spec.Spec.task_id`). Finished ⇔ `DONE.json` parses as an
 object with a `task_id`; nothing else (a `spec.json`, checkpoints, weights, a `FAILED.json`) means finished. This module
 must not know how a run is trained.
+
+Files other processes write are read without error whatever they hold (`read_regular`, `read_json`): only a regular
+file is read (a directory, a symlink or a fifo named like a run-state file reads as absent, and a fifo never blocks
+the reader), and a writer refuses such a run folder in one line (`check_state_files`). Every command that writes a
+run folder first checks that it lies inside its output root (`check_inside_root`): one rule for sweeps and single
+runs.
 """
 import json
+import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
 from model import atomic
+from model.errors import DataError, SpecError
 
 DONE, FAILED, RUNNING, SPEC = "DONE.json", "FAILED.json", "RUNNING.json", "spec.json"
+SLURM = "SLURM.json"  # the Slurm job that last took the task (`model.sweeps.slurm`)
+STATE_FILES = (DONE, FAILED, RUNNING, SLURM)  # written by one process, read by others
 HISTORY, WEIGHTS, CHECKPOINTS, TENSORBOARD = "history.csv", "best.weights.h5", "checkpoints", "tensorboard"
 LOG = "train.log"  # the task process's log, appended by every attempt (`model.runs.task_log`)
 
@@ -20,13 +31,67 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def read_json(path: Path) -> dict | None:
-    """The JSON object in `path`, or None when it is missing or does not parse as an object."""
+def read_regular(path: Path) -> bytes | None:
+    """The bytes of `path` if it is a regular file (not a symlink, directory, fifo...), else None; never blocks."""
     try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in the regular file `path`, or None when it is missing, not a regular file, not UTF-8 or
+    does not parse as an object."""
+    data = read_regular(path)
+    try:
+        value = json.loads(data) if data is not None else None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
         return None
     return value if isinstance(value, dict) else None
+
+
+def file_kind(path: Path) -> str | None:
+    """What `path` is when it exists and is not a regular file (`directory`, `symlink`, `fifo`, `socket`,
+    `device`), else None."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return ("symlink" if stat.S_ISLNK(mode) else "directory" if stat.S_ISDIR(mode)
+            else "fifo" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device")
+
+
+def check_state_files(run_dir: Path) -> None:
+    """`DataError` naming the first run-state file (`STATE_FILES`) of `run_dir` that exists but is not a regular
+    file: no process could write it atomically (a directory named DONE.json would make every attempt train, then
+    fail), so the run is refused before anything is trained or written."""
+    for name in STATE_FILES:
+        what = file_kind(Path(run_dir) / name)
+        if what is not None:
+            raise DataError(f"{Path(run_dir) / name}: is a {what}, not a regular file; the pipeline writes {name} "
+                            "itself: remove it and run again")
+
+
+def check_inside_root(run_dir: Path, output_root) -> None:
+    """`SpecError` unless `run_dir`, with every symlink on its way resolved, lies inside `output_root` (spec
+    validation keeps `..` out of the names; this also catches a symlinked folder pointing elsewhere). The one
+    confinement rule of every command that writes run folders (sweeps: `model.sweeps.grid.write_specs`; single
+    runs: `model.runs.execute`)."""
+    root = Path(output_root).resolve()
+    resolved = Path(run_dir).resolve()
+    if not resolved.is_relative_to(root):
+        raise SpecError(f"{run_dir}: resolves to {resolved}, outside the output root {root}; refusing to write there")
 
 
 def read_done(run_dir: Path) -> dict | None:
