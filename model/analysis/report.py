@@ -11,7 +11,6 @@ in (`build(extra_sections=...)`: `scripts/make_report.py` adds the NP/DGP sectio
 figures are drawn by `model.analysis.figures`. This module arranges sections; it must not compute statistics (they
 are read from statistics.json).
 """
-import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -21,7 +20,16 @@ import numpy as np
 import pandas as pd
 
 from model import atomic
-from model.analysis import accuracies, activity_table, html, provenance_block, replicates, summary, tables
+from model.analysis import (
+    accuracies,
+    activity_table,
+    html,
+    provenance_block,
+    replicates,
+    statistics_file,
+    summary,
+    tables,
+)
 from model.analysis.figures import accuracy_vs_weight, plotting, training_curves
 from model.analysis.statistics import natural_key
 from model.analysis.treatments import COLLAPSE_FRACTION, label, treatment_key
@@ -295,15 +303,23 @@ def _statistics_folders(statistics_dir: Path) -> list[Path]:
     return folders[-1:] if len(folders) == 2 and folders[-1].name == "combined" else folders
 
 
-def read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv=None, title: str = "Report") -> Inputs:
-    """Read and check everything the sections need (DataError naming the file when something is missing)."""
+def read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv=None, title: str = "Report",
+                allow_unknown_treatments: bool = False) -> Inputs:
+    """Read and check everything the sections need (DataError naming the file when something is missing or
+    damaged, when the CSV's runs cannot be found, or when a regulariser is not a registry id, unless
+    `allow_unknown_treatments`)."""
     accuracies_csv, statistics_dir, out_dir = Path(accuracies_csv), Path(statistics_dir), Path(out_dir)
-    frame = accuracies.read(accuracies_csv)
+    frame = accuracies.read(accuracies_csv, allow_unknown_treatments)
+    if "run_dir" in frame:
+        lost = [run for run in frame["run_dir"] if run is not None and not Path(run).is_dir()]
+        if lost:
+            raise DataError(f"{accuracies_csv}: run_dir {lost[0]} is not a folder ({len(lost)} of {len(frame)} runs "
+                            "not found; run_dir is read relative to the CSV's own folder): keep the CSV where "
+                            "collect_accuracies.py wrote it, beside its runs, or collect again")
     folders = _statistics_folders(statistics_dir)
     if not folders:
         raise DataError(f"{statistics_dir}: no <block>/statistics.json; run extract_statistics.py first")
-    analyses = [AnalysisFolder(f.name, f, json.loads((f / "statistics.json").read_text()),
-                               json.loads(_read_text(f / "details.json") or "{}")) for f in folders]
+    analyses = [AnalysisFolder(f.name, f, *statistics_file.read(f)) for f in folders]
     if measures_csv and not Path(measures_csv).exists():
         raise DataError(f"{measures_csv}: no such measures CSV")
     incomplete_csv = accuracies_csv.with_name(accuracies_csv.stem + ".incomplete.csv")
@@ -315,7 +331,8 @@ def read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv=None, titl
 
 
 def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str | Path, measures_csv=None,
-          title: str = "Report", force: bool = False, extra_sections: tuple = ()) -> Path:
+          title: str = "Report", force: bool = False, extra_sections: tuple = (),
+          allow_unknown_treatments: bool = False) -> Path:
     """Write `<out_dir>/report.md`, its PNGs and the self-contained `<out_dir>/report.html`; return report.md's path.
 
     Training curves come from each run's history.csv, found through the CSV's `run_dir` column (skipped when the
@@ -326,7 +343,7 @@ def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str |
     report = out_dir / REPORT
     if report.exists() and not force:
         raise DataError(f"{report}: already exists; pass --force to overwrite it")
-    inp = read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv, title)
+    inp = read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv, title, allow_unknown_treatments)
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = SECTIONS + tuple(extra_sections)
     parts = {}
