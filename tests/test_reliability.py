@@ -94,6 +94,46 @@ def test_01_sweep_status_on_a_nan_history_exits_0(tmp_path):
     assert "internal error" not in proc.stderr
 
 
+@pytest.mark.parametrize("content", [b"epoch,accuracy,val_accuracy\n1,0.5,0.5\ninf,nan,abc\n", b"\xff\xfe\x00",
+                                     b"", b"epoch\n\"unclosed\n", "fifo"])
+def test_01_the_reports_training_curves_read_any_history(tmp_path, content):
+    _sweep(tmp_path / "runs", networks=("digits/0",))
+    run = tmp_path / "runs/digits/0/t1/0.1/seed_0"
+    (run / run_folder.HISTORY).unlink()
+    if content == "fifo":
+        os.mkfifo(run / run_folder.HISTORY)
+    else:
+        (run / run_folder.HISTORY).write_bytes(content)
+    frame = accuracies.collect(tmp_path / "runs").frame
+    selected = {t: {"weight": 0.0 if t == "none" else 0.1} for t in ("none", "t1", "l2")}
+    histories = report._histories(frame, selected)
+    assert {"none", "l2"} <= set(histories)
+    if "t1" in histories:
+        assert histories["t1"][0].dtypes.map(lambda d: d.kind == "f" or d.kind == "i").all()
+
+
+@pytest.mark.parametrize("value,needle", [("abc", "'abc'"), ("inf", "'inf'")])
+def test_01_a_measures_csv_with_text_or_inf_in_a_number_column_names_the_file(tmp_path, value, needle):
+    from model.measures import table
+
+    path = tmp_path / "measures.csv"
+    path.write_text(",".join(table.COLUMNS) + "\n" + f"r,np_total,{value},,run,digits,digits/0,t1,0.1,0,0.9,0.8\n")
+    with pytest.raises(DataError, match=f"{path}: column 'value' holds {needle}"):
+        table.read(path)
+
+
+@pytest.mark.parametrize("field,value", [("val_accuracy", "high"), ("test_accuracy", 7), ("seed", 0.5),
+                                         ("weight", float("inf")), ("test_accuracy", None)])
+def test_01_a_done_json_with_a_wrong_value_is_listed_not_collected(tmp_path, field, value):
+    _sweep(tmp_path / "runs", networks=("digits/0",))
+    done = tmp_path / "runs/digits/0/t1/0.1/seed_0" / run_folder.DONE
+    done.write_text(json.dumps({**json.loads(done.read_text()), field: value}))
+    collection = accuracies.collect(tmp_path / "runs")
+    assert len(collection.frame) == 2
+    (listed,) = collection.incomplete.itertuples()
+    assert listed.status == "partial" and str(done) in listed.detail and field in listed.detail
+
+
 # ---------------------------------------------------------------------------------------------- 2
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):

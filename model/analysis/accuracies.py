@@ -5,6 +5,7 @@ running, interrupted) and every expected task without a folder is listed in `Col
 silently dropped. This module reads run folders and CSVs; it must not train, select or test anything.
 """
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +49,17 @@ def _done_row(run: Path, done: dict, task_id: str) -> dict:
     row = {key: done.get(key) for key in COLUMNS + EXTRA_COLUMNS}
     activity = done.get("regulariser_activity")
     row["reg_applied_fraction"] = activity.get("applied_fraction") if isinstance(activity, dict) else None
-    try:
-        row["weight"], row["seed"] = float(row["weight"]), int(row["seed"])
-    except (TypeError, ValueError):
-        raise DataError(f"{path}: weight {row['weight']!r} / seed {row['seed']!r}: expected a number and an "
-                        "integer") from None
+    weight, seed = row["weight"], row["seed"]
+    if (isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0
+            or isinstance(seed, bool) or not isinstance(seed, (int, float)) or not math.isfinite(seed)
+            or seed != int(seed) or seed < 0):
+        raise DataError(f"{path}: weight {weight!r} / seed {seed!r}: expected a finite number >= 0 and an "
+                        "integer >= 0")
+    row["weight"], row["seed"] = float(weight), int(seed)
+    for key in ("val_accuracy", "test_accuracy"):
+        value = row[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isnan(value) or 0 <= value <= 1):
+            raise DataError(f"{path}: {key} {value!r}: expected a fraction in [0, 1]")
     row["task_id"] = task_id  # the folder's path relative to the root
     row["run_dir"] = run.as_posix()  # where the report finds history.csv again (`write` makes it CSV-relative)
     device, versions = done.get("device"), done.get("versions")

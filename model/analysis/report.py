@@ -11,6 +11,7 @@ in (`build(extra_sections=...)`: `scripts/make_report.py` adds the NP/DGP sectio
 figures are drawn by `model.analysis.figures`. This module arranges sections; it must not compute statistics (they
 are read from statistics.json).
 """
+import io
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -276,22 +277,31 @@ def _histories(frame: pd.DataFrame, selected: dict) -> tuple[dict, dict]:
             continue
         row = match.sort_values("seed").iloc[0]
         run = Path(str(row["run_dir"]))
-        if not (run / run_folder.HISTORY).exists():
+        data = run_folder.read_regular(run / run_folder.HISTORY)  # a fifo or a folder of that name: none
+        if data is None:
             continue
         done = run_folder.read_done(run) or {}
         kept = done.get("kept_epoch", row.get("best_epoch"))
         try:
-            kept = int(kept) if kept is not None and not pd.isna(kept) else None
-            out[treatment] = (pd.read_csv(run / run_folder.HISTORY), kept)
-        except (OSError, TypeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            log.warning("%s: cannot be read (%s); its training curves are left out", run, err)
+            kept = int(kept) if isinstance(kept, (int, float)) and not isinstance(kept, bool) and np.isfinite(kept) \
+                else None
+            out[treatment] = (_numeric(pd.read_csv(io.BytesIO(data))), kept)
+        except (OverflowError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            log.warning("%s: cannot be read (%s); its training curves are left out", run / run_folder.HISTORY, err)
             continue
         activity = done.get("regulariser_activity")
         fraction = activity.get("applied_fraction") if isinstance(activity, dict) else None
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not np.isfinite(fraction):
+            fraction = None  # not recorded, or not a number
         if fraction is None and "reg_applied" in out[treatment][0]:
             fraction = float(pd.to_numeric(out[treatment][0]["reg_applied"], errors="coerce").mean())
         applied[treatment] = fraction
     return out, applied
+
+
+def _numeric(history: pd.DataFrame) -> pd.DataFrame:
+    """history.csv (written by another process, any content) as numbers: text and ±inf become NaN (not drawn)."""
+    return history.apply(pd.to_numeric, errors="coerce").replace([np.inf, -np.inf], np.nan)
 
 
 # ------------------------------------------------------------------------------------------------ building
