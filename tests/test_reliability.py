@@ -239,6 +239,16 @@ def test_03_commands_on_a_full_disk_name_the_file_they_could_not_write(analysed,
     assert f"error: {full / 'report'}" in err and "No space left on device" in err, err
 
 
+def test_03_a_claim_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    from model.runs import claims
+
+    _no_space(monkeypatch, tmp_path)
+    with pytest.raises(OSError) as caught, claims.Claim(tmp_path):
+        pass
+    assert cli.one_line(caught.value) == f"{tmp_path / run_folder.RUNNING}: No space left on device"
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------------------------- 4
 def test_04_run_dirs_in_the_accuracies_csv_do_not_depend_on_the_readers_folder(tmp_path, monkeypatch):
     work, other = tmp_path / "work", tmp_path / "other"

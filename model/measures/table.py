@@ -148,8 +148,8 @@ def read(path: str | Path) -> pd.DataFrame:
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = frame[col][(values.isna() & frame[col].notna()) | np.isinf(values)]
         if not bad.empty:
-            raise DataError(f"{path}: column {col!r} holds {str(bad.iloc[0])!r} in row {int(bad.index[0]) + 2}; expected "
-                            "a finite number or an empty field")
+            raise DataError(f"{path}: column {col!r} holds {str(bad.iloc[0])!r} in row {int(bad.index[0]) + 2}; "
+                            "expected a finite number or an empty field")
         frame[col] = values
     return frame
 

@@ -229,6 +229,8 @@ class Claim:
             os.link(tmp, self.path)
         except FileExistsError:
             return False
+        except OSError as err:  # a full disk: say which file
+            atomic.name_the_file(err, self.path)
         finally:
             os.unlink(tmp)
         return True
