@@ -73,8 +73,10 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def write_many(files: dict) -> list[Path]:
     """Write each `{path: bytes}` atomically, with one `os.sync()` before the renames (no file appears under its
     name before its data is on disk) and one after (the renames are), in place of an `fsync` per file and folder.
-    All temporary files are written before the first rename: an error leaves every target as it was. An `OSError`
-    names the file."""
+    All temporary files are written before the first rename, so an error while writing (a full disk) leaves every
+    target as it was; each rename is atomic. An `OSError` names the file."""
+    if not files:
+        return []
     temporary = {}
     try:
         for path, data in files.items():
@@ -102,6 +104,11 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
+def json_bytes(obj) -> bytes:
+    """`obj` as the bytes `write_json` writes: indented, key-sorted JSON with a final newline, UTF-8."""
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
 def write_json(path: str | os.PathLike, obj) -> Path:
     """Write `obj` as indented, key-sorted JSON (with a final newline) to `path` atomically."""
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    return write_bytes(path, json_bytes(obj))

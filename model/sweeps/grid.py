@@ -240,7 +240,7 @@ def write_specs(tasks: list[Task]) -> None:
     for task in tasks:
         spec = task.spec.to_dict()
         if not _holds(task, spec):
-            wanted[task.spec_path] = (json.dumps(spec, indent=2, sort_keys=True) + "\n").encode("utf-8")
+            wanted[task.spec_path] = atomic.json_bytes(spec)
     try:
         atomic.write_many(wanted)
     except OSError as err:
