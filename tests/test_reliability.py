@@ -357,8 +357,10 @@ def test_07_a_run_state_file_that_is_not_a_regular_file_is_refused_in_one_line(t
     # readers: no hang on a fifo, no crash, never "done" or "running" on the strength of it
     assert state.status(task.run_dir) in ("failed", "partial")
     assert run_folder.read_json(task.run_dir / name) is None
-    status.text(status.rows([task]))
-    status.slurm_table([task]) if name != slurm.RECORD else None
+    lines = status.text(status.rows([task]))
+    shown = f"{task.task_id}: {'DataError: ' * (name == run_folder.FAILED)}{task.run_dir / name}: is a {kind}"
+    assert any(line.strip().startswith(shown) for line in lines), lines
+    assert status.slurm_table([task]) == []
     # writers: refused before training, naming the file and what it is
     prepared = execute.Prepared(task.spec, None, None, None)
     with pytest.raises(DataError, match=f"{task.run_dir / name}: is a {kind}, not a regular file"):

@@ -15,6 +15,7 @@ import math
 import time
 from collections import deque
 
+from model.errors import DataError
 from model.runs import run_folder, state
 from model.runs.activity_record import ACTED_THRESHOLD
 
@@ -85,6 +86,11 @@ def rows(tasks, now: float | None = None) -> list[dict]:
             record = run_folder.read_json(task.run_dir / run_folder.FAILED) or {}
             row["error"] = _text(record.get("error")) or "(no reason)"
             row["error_type"] = _text(record.get("type")) or "?"
+        if status != "done":
+            try:  # a DONE.json that is a folder, a RUNNING.json that is a symlink...: the run is refused until removed
+                run_folder.check_state_files(task.run_dir)
+            except DataError as err:
+                row["error"], row["error_type"] = str(err), "DataError"
         out.append(row)
     return out
 
@@ -140,6 +146,10 @@ def text(table: list[dict]) -> list[str]:
     if failed:
         lines += ["", "failed (tried again by the next run_sweep.py; trace in <run folder>/train.log):"]
         lines += [f"  {r['task_id']}: {r['error_type']}: {r['error']}" for r in failed]
+    blocked = [r for r in table if r["state"] != "failed" and r["error"] is not None]
+    if blocked:
+        lines += ["", "blocked (run_sweep.py refuses these until the file is removed):"]
+        lines += [f"  {r['task_id']}: {r['error']}" for r in blocked]
     return lines
 
 
