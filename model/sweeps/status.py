@@ -1,8 +1,9 @@
 """Where a sweep stands, as data and as text: each task's state (`model.runs.state`: done / running / failed /
 partial / missing) per grid cell and per network; the running tasks with their epoch, last validation accuracy, host
 and heartbeat age; why each failed task failed; the Slurm job of each unfinished task submitted with
-`--executor slurm`. `rows(tasks)` is the contract (`scripts/sweep_status.py --json` prints it); `text` and
-`slurm_table` format it. Reads run folders only; changes nothing.
+`--executor slurm`; a task whose run-state file (DONE.json, RUNNING.json...) is not a regular file, with the
+one-line refusal `model.runs.execute` gives it. `rows(tasks)` is the contract (`scripts/sweep_status.py --json`
+prints it); `text` and `slurm_table` format it. Reads run folders only, whatever they hold; changes nothing.
 
 Column `acted`: over the cell's finished runs, the mean % of training steps in which the regulariser's gradient was
 applied (DONE.json's regulariser_activity; `model.runs.activity_record`), "!" under ACTED_THRESHOLD; "-" for the
