@@ -106,7 +106,7 @@ def test_01_the_reports_training_curves_read_any_history(tmp_path, content):
         (run / run_folder.HISTORY).write_bytes(content)
     frame = accuracies.collect(tmp_path / "runs").frame
     selected = {t: {"weight": 0.0 if t == "none" else 0.1} for t in ("none", "t1", "l2")}
-    histories = report._histories(frame, selected)
+    histories, _ = report._histories(frame, selected)
     assert {"none", "l2"} <= set(histories)
     if "t1" in histories:
         assert histories["t1"][0].dtypes.map(lambda d: d.kind == "f" or d.kind == "i").all()
@@ -263,7 +263,7 @@ def test_04_run_dirs_in_the_accuracies_csv_do_not_depend_on_the_readers_folder(t
     assert all(Path(p).is_absolute() and Path(p).resolve().is_relative_to((work / "runs").resolve())
                for p in frame["run_dir"])
     inp = report.read_inputs(work / "tables/acc.csv", work / "tables/stats", other / "r")
-    histories = report._histories(inp.frame[inp.frame["network"] == "digits/0"],
+    histories, _ = report._histories(inp.frame[inp.frame["network"] == "digits/0"],
                                   inp.analyses[-1].st["selected"]["digits/0"])
     assert set(histories) == {"none", "t1", "l2"}
     raw = pd.read_csv(work / "tables/acc.csv")

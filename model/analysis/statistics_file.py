@@ -14,6 +14,7 @@ from model.runs.run_folder import read_regular
 
 STATISTICS, DETAILS = "statistics.json", "details.json"
 FRIEDMAN_KEYS = ("chi2", "chi2_p", "iman_davenport_f", "iman_davenport_p")
+REQUIRED = ("chi2", "chi2_p")  # the F approximation and its p are null when every network ranks alike
 CELL_NUMBERS = ("weight", "val_accuracy", "test_accuracy")
 
 
@@ -50,7 +51,8 @@ def _fail(path: Path, field: str, value, expected: str):
 
 
 def check_statistics(st: dict, path: Path) -> dict:
-    """`st` (statistics.json's object) when it holds the contract's keys with the right types; else `DataError`."""
+    """`st` (statistics.json's object) when it holds the contract's keys with the right types; else `DataError`.
+    With one network (no ranks) `friedman`, `average_ranks`, `nemenyi_p` and `critical_difference` are null."""
     missing = [k for k in ("n_networks", "treatments", "average_ranks", "friedman", "nemenyi_p", "critical_difference",
                            "alpha", "selected") if k not in st]
     if missing:
@@ -61,22 +63,49 @@ def check_statistics(st: dict, path: Path) -> dict:
     treatments = st["treatments"]
     if not isinstance(treatments, list) or not treatments or not all(isinstance(t, str) for t in treatments):
         _fail(path, "treatments", treatments, "a non-empty list of names")
-    for key in ("alpha", "critical_difference"):
-        if not _is_number(st[key], nullable=key == "critical_difference"):
-            _fail(path, key, st[key], "a number")
+    if not _is_number(st["alpha"]):
+        _fail(path, "alpha", st["alpha"], "a number")
+    if st["friedman"] is not None:
+        _check_ranked(st, treatments, path)
+    _check_selected(st["selected"], path)
+    paired = st.get("paired_tests", {})
+    if not isinstance(paired, dict) or not all(isinstance(t, dict) and all(
+            _is_number(v, True) or (isinstance(v, list) and all(_is_number(x, True) for x in v)) for v in t.values())
+            for t in paired.values()):
+        _fail(path, "paired_tests", paired, "treatment → {n_pairs, p_holm, ...: numbers or null}")
+    for key, value in paired.items():
+        if not _is_count(value.get("n_pairs", 0)) or len(value.get("p_improvement_ci95", [None, None])) != 2:
+            _fail(path, f"paired_tests.{key}", value, "n_pairs a whole number, p_improvement_ci95 [low, high]")
+    if st.get("baseline_selection", "paper") not in ("paper", "matched"):
+        _fail(path, "baseline_selection", st["baseline_selection"], "'paper' or 'matched'")
+    return st
+
+
+def _check_ranked(st: dict, treatments: list, path: Path) -> None:
+    """The ranks, the Friedman record, the Nemenyi p-values and the CD of an analysis of 2 or more networks."""
+    friedman = st["friedman"]
+    if not isinstance(friedman, dict) or any(k not in friedman or not _is_number(friedman[k], k not in REQUIRED)
+                                             for k in FRIEDMAN_KEYS):
+        _fail(path, "friedman", friedman, "an object of chi2, chi2_p (numbers), iman_davenport_f, iman_davenport_p "
+              "(numbers, or null when undefined)")
+    if "exact_p" in friedman and not (
+            _is_number(friedman["exact_p"], True) and _is_number(friedman.get("exact_min_p"), True)
+            and isinstance(friedman.get("exact_method"), str) and _is_count(friedman.get("exact_draws"))
+            and (friedman.get("exact_seed") is None or _is_count(friedman.get("exact_seed")))):
+        _fail(path, "friedman", friedman, "exact_p, exact_min_p (numbers or null), exact_method (text), "
+              "exact_draws (a whole number), exact_seed (a whole number or null)")
     ranks = st["average_ranks"]
     if not isinstance(ranks, dict) or any(not _is_number(ranks.get(t)) for t in treatments):
         _fail(path, "average_ranks", ranks, "a number per treatment")
-    friedman = st["friedman"]
-    if not isinstance(friedman, dict) or any(k not in friedman or not _is_number(friedman[k], "_p" not in k)
-                                             for k in FRIEDMAN_KEYS):
-        _fail(path, "friedman", friedman, "an object of chi2, iman_davenport_f (numbers, null for +inf) and chi2_p, "
-              "iman_davenport_p (numbers)")
     p = st["nemenyi_p"]
     if not isinstance(p, dict) or any(not isinstance(p.get(a), dict) or any(
             b not in p[a] or not _is_number(p[a][b], True) for b in treatments) for a in treatments):
         _fail(path, "nemenyi_p", p, "treatment → treatment → p-value (or null)")
-    selected = st["selected"]
+    if not _is_number(st["critical_difference"]):
+        _fail(path, "critical_difference", st["critical_difference"], "a number")
+
+
+def _check_selected(selected, path: Path) -> None:
     if not isinstance(selected, dict):
         _fail(path, "selected", selected, "network → treatment → selected cell")
     for network, cells in selected.items():
@@ -97,15 +126,9 @@ def check_statistics(st: dict, path: Path) -> dict:
             ci = cell.get("test_ci95", [None, None])
             if not isinstance(ci, list) or len(ci) != 2 or not all(_is_number(v, True) for v in ci):
                 _fail(path, f"{where}.test_ci95", ci, "[low, high]")
-            if "seed" in cell and not _is_count(cell["seed"]):
-                _fail(path, f"{where}.seed", cell["seed"], "a whole number")
-    paired = st.get("paired_tests", {})
-    if not isinstance(paired, dict) or any(not isinstance(t, dict) or any(
-            not _is_number(t.get(k), True) for k in ("median_difference", "p_holm")) for t in paired.values()):
-        _fail(path, "paired_tests", paired, "treatment → {median_difference, p_holm, ...}")
-    if st.get("baseline_selection", "paper") not in ("paper", "matched"):
-        _fail(path, "baseline_selection", st["baseline_selection"], "'paper' or 'matched'")
-    return st
+            for key in ("seed", "budget"):
+                if key in cell and not _is_count(cell[key]):
+                    _fail(path, f"{where}.{key}", cell[key], "a whole number")
 
 
 def check_details(det: dict, path: Path) -> dict:
@@ -118,7 +141,8 @@ def check_details(det: dict, path: Path) -> dict:
     if not isinstance(dropped, dict) or not all(isinstance(ts, list) and all(isinstance(t, str) for t in ts)
                                                 for ts in dropped.values()):
         _fail(path, "dropped_networks", dropped, "network → list of treatment names")
-    if not _is_number(det.get("q_alpha"), nullable=True):
+    q = det.get("q_alpha")
+    if q is not None and (isinstance(q, bool) or not isinstance(q, (int, float))):  # NaN with one network
         _fail(path, "q_alpha", det.get("q_alpha"), "a number")
     if not isinstance(det.get("nemenyi_p_variant", ""), str):
         _fail(path, "nemenyi_p_variant", det.get("nemenyi_p_variant"), "text")
