@@ -169,14 +169,18 @@ def test_02_make_report_command_on_an_empty_statistics_json_is_one_line(analysed
     assert_one_line_exit_2(proc, str(stats / "combined" / "statistics.json"))
 
 
-@pytest.mark.parametrize("selected", [[], {"digits/0": []}, {"digits/0": {"t1": {"weight": "x"}}},
-                                      {"digits/0": {"t1": {}}}])
-def test_02_a_statistics_json_with_a_damaged_selection_names_the_file(analysed, tmp_path, selected):
+@pytest.mark.parametrize("field,value", [("selected", []), ("selected", {"digits/0": []}),
+                                         ("selected", {"digits/0": {"t1": {"weight": "x"}}}),
+                                         ("selected", {"digits/0": {"t1": {}}}), ("paired_tests", {"t1": []}),
+                                         ("paired_tests", {"t1": {"n_pairs": 3, "p_improvement_ci95": 0.5}}),
+                                         ("friedman", {"chi2": "x"}), ("average_ranks", {"none": 1}),
+                                         ("nemenyi_p", {"none": {}}), ("critical_difference", None)])
+def test_02_a_statistics_json_with_a_damaged_field_names_the_file(analysed, tmp_path, field, value):
     stats = tmp_path / "statistics"
     shutil.copytree(analysed / "statistics", stats)
     path = stats / "combined" / "statistics.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), "selected": selected}))
-    with pytest.raises(DataError, match=f"{path}.*selected"):
+    path.write_text(json.dumps({**json.loads(path.read_text()), field: value}))
+    with pytest.raises(DataError, match=f"{path}.*{field}"):
         report.read_inputs(analysed / "accuracies.csv", stats, tmp_path / "r")
 
 

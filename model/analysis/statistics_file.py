@@ -74,7 +74,8 @@ def check_statistics(st: dict, path: Path) -> dict:
             for t in paired.values()):
         _fail(path, "paired_tests", paired, "treatment → {n_pairs, p_holm, ...: numbers or null}")
     for key, value in paired.items():
-        if not _is_count(value.get("n_pairs", 0)) or len(value.get("p_improvement_ci95", [None, None])) != 2:
+        ci = value.get("p_improvement_ci95", [None, None])
+        if not _is_count(value.get("n_pairs", 0)) or not isinstance(ci, list) or len(ci) != 2:
             _fail(path, f"paired_tests.{key}", value, "n_pairs a whole number, p_improvement_ci95 [low, high]")
     if st.get("baseline_selection", "paper") not in ("paper", "matched"):
         _fail(path, "baseline_selection", st["baseline_selection"], "'paper' or 'matched'")
