@@ -35,7 +35,7 @@ demo: $(STAMP)
 	$(PY) scripts/run_sweep.py $(DEMO_SWEEP) --executor local --workers $(JOBS) || test $$? -eq 1
 	$(PY) accuracies/collect_accuracies.py --sweep $(DEMO_SWEEP) --out $(DEMO_OUT)/accuracies.csv --force
 	$(PY) scripts/measure.py --runs $(DEMO_OUT)/runs --out $(DEMO_OUT)/measures.csv
-	$(PY) extract_statistics.py $(DEMO_OUT)/accuracies.csv --out $(DEMO_OUT)/statistics --force
+	$(PY) extract_statistics.py --accuracies $(DEMO_OUT)/accuracies.csv --out $(DEMO_OUT)/statistics --force
 	$(PY) scripts/make_report.py --accuracies $(DEMO_OUT)/accuracies.csv --statistics $(DEMO_OUT)/statistics \
 		--out $(DEMO_OUT)/report --title "Digits demo: $(DEMO_SWEEP)" --force
 	@echo "Report: $(DEMO_OUT)/report/report.md (one page with the figures: $(DEMO_OUT)/report/report.html)"
@@ -51,7 +51,7 @@ activity: $(STAMP)
 		--set output_root=$(ACTIVITY_OUT)/runs || test $$? -eq 1
 	$(PY) accuracies/collect_accuracies.py $(ACTIVITY_OUT)/runs --sweep $(ACTIVITY_SWEEP) --out $(ACTIVITY_OUT)/accuracies.csv \
 		--force
-	$(PY) extract_statistics.py $(ACTIVITY_OUT)/accuracies.csv --out $(ACTIVITY_OUT)/statistics --baseline matched \
+	$(PY) extract_statistics.py --accuracies $(ACTIVITY_OUT)/accuracies.csv --out $(ACTIVITY_OUT)/statistics --baseline matched \
 		--force
 	$(PY) scripts/make_report.py --accuracies $(ACTIVITY_OUT)/accuracies.csv --statistics $(ACTIVITY_OUT)/statistics \
 		--out $(ACTIVITY_OUT)/report --title "Did the regulariser act? $(ACTIVITY_SWEEP)" --force
@@ -82,8 +82,7 @@ reproduce: $(STAMP)
 	$(PY) scripts/run_sweep.py configs/paper/pgdl_$(PROFILE).json $(PLACE) $(SWEEP_ARGS) || test $$? -eq 1
 	$(PY) accuracies/collect_accuracies.py $(REPRO_OUT) --out $(REPRO_OUT)/accuracies.csv --force
 	$(PY) scripts/measure.py --runs $(REPRO_OUT) --pgdl $(DATA)/pgdl/input_data/task1_v4 --out $(REPRO_OUT)/measures.csv
-	$(PY) extract_statistics.py $(REPRO_OUT)/accuracies.csv --out $(REPRO_OUT)/statistics --force \
-		$(if $(filter paper,$(PROFILE)),--nemenyi-p capped --drop-paper-weights)
+	$(PY) extract_statistics.py --accuracies $(REPRO_OUT)/accuracies.csv --out $(REPRO_OUT)/statistics --force
 	$(PY) scripts/make_report.py --accuracies $(REPRO_OUT)/accuracies.csv --statistics $(REPRO_OUT)/statistics \
 		--out $(REPRO_OUT)/report --title "Decorrelating neurons using persistence: $(PROFILE) profile" --force
 	@echo "Report: $(REPRO_OUT)/report/report.md (one page with the figures: $(REPRO_OUT)/report/report.html)"

@@ -1,6 +1,9 @@
-"""Shared plumbing of the command-line tools: logging setup (one log format for all) and the one rule for errors.
+"""Shared plumbing of the command-line tools: the parser every command starts from, logging setup (one log format
+for all) and the one rule for errors.
 
-Every command is `main(argv) -> int` that parses its arguments and returns `run(work, args)`. The rule: an error
+Every command is `main(argv) -> int` that builds its parser with `parser(...)` (usage naming the command as the user
+typed it, `--version`, and a help epilog with examples and exit codes), parses its arguments and returns
+`run(work, args)`. The rule: an error
 reaches the user as one line on stderr, `error: <message>`, and the command exits 2; its
 traceback goes to the error log, never to the terminal (unless --debug). A `PipelineError` (bad input) is its own
 message; an `OSError` (a full disk, a read-only folder, a file where a folder goes) names the file and the system's
@@ -8,8 +11,10 @@ reason; anything else is an internal error, named by its type and message, whose
 `CommandFailed` (the command ran but did not succeed) prints its message and exits with its own code (e.g. 1 for a
 failed training, 3 for a task claimed by another process).
 The error log is `$MODEL_ERROR_LOG`, default `<system temp folder>/decorrelating-neurons-errors.log` (appended).
-Warnings print as `warning: <message>`. This module must not know what any particular tool does.
+Warnings print as `warning: <message>`. This module must not know what any particular tool does (it knows their
+names and entry files only, to say how to start them).
 """
+import argparse
 import logging
 import os
 import sys
@@ -20,8 +25,55 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from model.errors import PipelineError
+from model.version import version
 
+PACKAGE_ROOT = Path(__file__).resolve().parent  # model/
+SCRIPT_PREFIX = "dnp-"  # console scripts of the installed package: dnp-run-sweep, dnp-sweep-status, ...
+INTERRUPTED = 130
 LOG_FORMAT, LOG_DATE_FORMAT = "%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"
+
+# each command's entry-point file in a checkout (console script `dnp-<key>`; module `model.commands.<key with _>`)
+ENTRY_FILES = {"run-experiment": "scripts/run_experiment.py", "run-sweep": "scripts/run_sweep.py",
+               "sweep-status": "scripts/sweep_status.py", "collect-accuracies": "accuracies/collect_accuracies.py",
+               "extract-statistics": "extract_statistics.py", "make-report": "scripts/make_report.py",
+               "measure": "scripts/measure.py", "prepare-mnist": "scripts/prepare_mnist.py",
+               "make-mnist-zoo": "scripts/make_mnist_zoo.py", "download-pgdl": "scripts/download_pgdl.py",
+               "make-pgdl-replica": "scripts/make_pgdl_replica.py"}
+
+
+def prog(script: str, own: bool = False) -> str:
+    """Command `script` (a key of `ENTRY_FILES`) as the user types it, in the style this process was started in:
+    as a module of this package, `python -m <that module>` (`own`: this process's command) or
+    `python -m model.commands.<name>`; as an entry-point file, `python <the path as typed>` (`own`) or
+    `python <entry file>`; else the console script `dnp-<script>` (also when `main(argv)` is called from Python).
+    For `usage:`, the examples, and hints naming another command."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    path = Path(argv0)
+    if path.suffix != ".py":
+        return SCRIPT_PREFIX + script
+    try:
+        module = path.resolve().with_suffix("").relative_to(PACKAGE_ROOT)
+    except ValueError:
+        return f"python {argv0 if own else ENTRY_FILES[script]}"
+    return f"python -m {'.'.join(('model', *module.parts)) if own else 'model.commands.' + script.replace('-', '_')}"
+
+
+def parser(script: str, description: str, examples: list[str], exit_codes: dict[int, str],
+           notes: str = "") -> argparse.ArgumentParser:
+    """An `ArgumentParser` for the command whose console script is `dnp-<script>`: `prog` from `prog(script)`,
+    `--version`, and an epilog listing `examples` (each `{prog}` replaced by the command as typed, a `# comment`
+    allowed), `notes` (a paragraph, e.g. the columns of a file it reads) and `exit_codes` (code -> meaning; 130, an
+    interruption, is added: `run` returns it for every command)."""
+    name = prog(script, own=True)
+    lines = ["examples:", *(f"  {e.format(prog=name)}" for e in examples)]
+    if notes:
+        lines += ["", notes.strip("\n")]
+    codes = {**exit_codes, INTERRUPTED: "interrupted (Ctrl-C)"}
+    lines += ["", "exit status:", *(f"  {code:<3} {meaning}" for code, meaning in sorted(codes.items()))]
+    p = argparse.ArgumentParser(prog=name, description=description, epilog="\n".join(lines),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"%(prog)s (decorrelating-neurons) {version()}")
+    return p
 
 
 class CommandFailed(Exception):
@@ -91,6 +143,6 @@ def run(work, args) -> int:
         return err.code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except Exception as err:
         return report(err, debug)

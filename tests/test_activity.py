@@ -51,11 +51,15 @@ def test_a_constant_neuron_zeroes_the_paper_profiles_regulariser_and_not_the_cor
     assert activity["steps"] == steps == record["iterations"]
     # the ratio: every step where the paper profile takes the gradients apart anyway, else every 10th (step 0)
     assert activity["grad_ratio_steps"] == (steps if profile == "paper" else 1)
+    assert activity["grad_ratio_min"] <= activity["grad_ratio_median"] <= activity["grad_ratio_max"]
+    if profile == "corrected":  # one measured step: its ratio is the mean, the median and the range
+        assert activity["grad_ratio_min"] == activity["grad_ratio_max"] == pytest.approx(activity["mean_grad_ratio"])
     assert (history["reg_constant_neurons"] >= 1).all() and activity["mean_constant_neurons"] >= 1
     if profile == "paper":  # dead_neurons: zero_grad
         assert (history["reg_applied"] == 0.0).all() and (history["reg_zeroed_dead_neurons"] == 1.0).all()
         assert activity["applied"] == 0 and activity["zeroed_dead_neurons"] == steps
         assert activity["applied_fraction"] == 0.0 and activity["flagged"] and activity["mean_grad_ratio"] == 0.0
+        assert activity["grad_ratio_max"] == 0.0 and activity["grad_ratio_under_1pct"] == 1.0
         assert record["warnings"] == [activity["warning"]] and "acted in 0 of 10 steps" in activity["warning"]
     else:
         assert (history["reg_applied"] == 1.0).all() and activity["applied"] == steps
@@ -68,6 +72,8 @@ def test_a_constant_neuron_zeroes_the_paper_profiles_regulariser_and_not_the_cor
 
     frame = accuracies.collect(spec.output_root).frame
     assert frame["reg_applied_fraction"].tolist() == [activity["applied_fraction"]]
+    for column, key in accuracies.ACTIVITY_FIELDS.items():  # how strongly, and the constant neurons, beside it
+        assert frame[column].tolist() == [activity[key]], column
     section = activity_report.section(frame, {"digits/0": {"t1": {"weight": 0.1}}}, "digits")
     assert ("Selected cells under 50 %: digits/0 T1 (ω = 0.1, 0 %)" in section) == (profile == "paper")
     assert ("**0 %!**" in section) == (profile == "paper") and ("100 %*" in section) == (profile == "corrected")
@@ -128,3 +134,59 @@ def test_the_gradient_ratio_is_the_ratio_of_global_norms():
     history = model.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0).history
     assert history["reg_grad_ratio"][0] == pytest.approx(expected, rel=1e-5)
     assert "reg_constant_neurons" not in history and history["reg_applied"] == [1.0]
+
+
+def strength_frame():
+    """Hand-made accuracies rows for digits/0: the baseline (2 seeds, no activity record, as ω = 0 runs are), and
+    T1 at three weights (2 seeds): 1e-5 acts negligibly, 0.01 acts, 0.1 acts and holds 2.5× the constant neurons of
+    the lowest weight; T2 at 0.01 never acts; C at 0.01 was recorded before the ratio's median (mean only)."""
+    cols = ["network", "regulariser", "weight", "seed", "test_accuracy", "reg_applied_fraction",
+            "reg_grad_ratio_median", "reg_grad_ratio_min", "reg_grad_ratio_max", "reg_grad_ratio_under_1pct",
+            "reg_grad_ratio_mean", "reg_constant_neurons"]
+    rows = []
+    for seed in (0, 1):
+        rows += [("digits/0", "none", 0.0, seed, 0.96, None, None, None, None, None, None, None),
+                 ("digits/0", "t1", 1e-05, seed, 0.96, 1.0, 0.001 + seed * 0.001, 0.0, 0.02 + seed, 0.9, 0.002, 17.0),
+                 ("digits/0", "t1", 0.01, seed, 0.95, 1.0, 0.3, 0.01, 2.0, 0.1, 0.4, 20.0 + seed),
+                 ("digits/0", "t1", 0.1, seed, 0.50, 1.0, 1.5, 0.2, 9.0, 0.0, 2.0, 42.0 + seed),
+                 ("digits/0", "t2", 0.01, seed, 0.96, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 17.0),
+                 ("digits/0", "corr", 0.01, seed, 0.96, 1.0, None, None, None, None, 0.005, 16.0)]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_how_strongly_it_acted_and_what_it_did_to_the_neurons_per_cell():
+    cells = activity_report.cell_activity(strength_frame()).set_index(["regulariser", "weight"])
+    weak, fine, killer = cells.loc[("t1", 1e-05)], cells.loc[("t1", 0.01)], cells.loc[("t1", 0.1)]
+    assert (weak["ratio_median"], weak["ratio_min"], weak["ratio_max"]) == (pytest.approx(0.0015), 0.0, 1.02)
+    assert weak["negligible"] and not fine["negligible"] and not killer["negligible"]
+    assert not cells.loc[("t2", 0.01), "negligible"] and cells.loc[("t2", 0.01), "inactive"]  # inactive is stronger
+    older = cells.loc[("corr", 0.01)]  # recorded before the median: the mean decides, no range
+    assert older["ratio_from"] == "mean" and older["negligible"] and np.isnan(older["ratio_min"])
+    # the baseline records no constant neurons: each regulariser's lowest weight is the reference
+    assert killer["reference_kind"] == "lowest ω" and killer["constant_reference"] == 17.0 and killer["killing"]
+    assert not fine["killing"] and pd.isna(weak["reference_kind"]) and not weak["killing"]
+    # with a baseline that records them, the baseline is the reference
+    frame = strength_frame()
+    frame.loc[frame["regulariser"] == "none", "reg_constant_neurons"] = 21.0
+    cells = activity_report.cell_activity(frame).set_index(["regulariser", "weight"])
+    assert cells.loc[("t1", 0.1), "reference_kind"] == "baseline" and cells.loc[("t1", 0.1), "killing"]
+    assert not cells.loc[("t1", 1e-05), "killing"]
+
+
+def test_each_flag_reaches_the_reports_top_lines_and_its_section():
+    frame = strength_frame()
+    selected = {"digits/0": {"t1": {"weight": 1e-05}, "t2": {"weight": 0.01}, "corr": {"weight": 0.01}}}
+    assert activity_report.negligible_cells(frame, selected) == [("digits/0", "t1", 1e-05, pytest.approx(0.0015)),
+                                                                  ("digits/0", "corr", 0.01, 0.005)]
+    lines = activity_report.top_line(frame, {"a": selected, "b": {"digits/0": {"t1": {"weight": 0.1}}}})
+    text = "\n".join(lines)
+    assert "acted in fewer than 50 % of the training steps** (digits/0 T2 (ω = 0.01: 0 %))" in text
+    assert "the regulariser's effect was negligible**" in text and "digits/0 T1 (ω = 1e-05: median 0.0015)" in text
+    assert ("the regulariser is killing neurons**: constant neurons per batch ≥ 2× the reference's (digits/0 T1 "
+            "(ω = 0.1: 42.5 against 17.0, lowest ω))") in text
+    section = activity_report.section(frame, selected, "digits")
+    assert "**0.0015 [0, 1] negligible***" in section and "0.005 (mean)" in section
+    assert "**42.5 (2.5×) killing**" in section and "lowest ω" in section
+    assert "Selected cells negligible: digits/0 T1 (ω = 1e-05, median 0.0015)" in section
+    healthy = {"digits/0": {"t1": {"weight": 0.01}}}
+    assert activity_report.top_line(frame, {"a": healthy}) == []

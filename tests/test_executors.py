@@ -285,9 +285,9 @@ def test_local_sweep_finishes_the_rest_and_reports_the_failing_task(reference, c
 
     assert sweep_status.main([str(path)]) == 1  # mnist/0 failed
     out = capsys.readouterr().out.splitlines()
-    table = {line.split()[0]: line.split()[1:7] for line in out[1:6]}
-    assert table["none/0.0"] == ["1", "0", "1", "0", "0", "2"]  # digits/0 done, mnist/0 failed
-    assert table["all"] == ["4", "0", "1", "0", "0", "5"]
+    table = {line.split()[0]: line.split()[1:8] for line in out[1:6]}  # done ... pending, missing, total
+    assert table["none/0.0"] == ["1", "0", "1", "0", "0", "0", "2"]  # digits/0 done, mnist/0 failed
+    assert table["all"] == ["4", "0", "1", "0", "0", "0", "5"]
     [reason] = [line for line in out if line.startswith("  mnist/0/none/0.0/seed_0: ")]
     assert "no-such-data" in reason
 

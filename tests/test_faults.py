@@ -1,5 +1,5 @@
-"""Regression tests of issue 19's reproduced faults, one (or more) per numbered item: nothing written outside the
-named folders, every reader robust to any content, one line and exit 2 instead of a traceback, bounded retries.
+"""Regression tests of reproduced faults, one (or more) per numbered item (`test_<n>_...`): nothing written outside
+the named folders, every reader robust to any content, one line and exit 2 instead of a traceback, bounded retries.
 
 Full disks and read-only folders are real small tmpfs mounts (root only, else skipped); a command that needs one
 runs in its own mount namespace (`unshare --mount`), so no mount outlives it.
@@ -485,8 +485,8 @@ def test_12_extract_statistics_out_naming_an_existing_file_is_one_line(tmp_path)
             for i in range(3) for t in ("none", "t1")]
     _frame(rows).to_csv(tmp_path / "acc.csv", index=False)
     (tmp_path / "stats").write_text("a file")
-    proc = command(["python", ROOT / "extract_statistics.py", tmp_path / "acc.csv", "--out", tmp_path / "stats"],
-                   cwd=tmp_path)
+    proc = command(["python", ROOT / "extract_statistics.py", "--accuracies", tmp_path / "acc.csv",
+                    "--out", tmp_path / "stats"], cwd=tmp_path)
     assert_one_line_exit_2(proc, str(tmp_path / "stats"), "folder")
     (tmp_path / "dir.csv").mkdir()
     proc = command(["python", ROOT / "accuracies" / "collect_accuracies.py", tmp_path, "--out", tmp_path / "dir.csv"],

@@ -96,7 +96,7 @@ def test_fused_inside_a_tf_function_with_a_dynamic_batch():
 
 def test_the_exact_case_has_zero_length_bars_and_the_policies_act_on_it():
     x = tf.concat(cases(tf.float64)["exact_zero_bars"], axis=1)
-    deaths, _ = registry.mst_deaths(x, pairing="numpy")
+    deaths, _, _ = registry.mst_deaths(x, pairing="numpy")
     assert (deaths.numpy() == 0).sum() == 2
     for id in ("t1", "t2"):
         _, (dead_zeroed, bars_zeroed, constant) = fused.topological_loss(x, id, "zero_loss")
@@ -154,3 +154,13 @@ def test_registry_diagnostics_come_from_the_fused_kernel():
     exact = cases(tf.float64)["exact_zero_bars"]
     _, diagnostics = registry.make("t1", zero_length_bars="zero_loss").value_and_diagnostics(exact, [])
     assert bool(diagnostics.bars_zeroed) and int(diagnostics.constant_neurons) == 0
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_the_fused_kernel_detects_constant_columns_at_a_batch_of_4096(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4096, 30)).astype(dtype)
+    x[:, ::3] = rng.uniform(0.01, 10.0, 10).astype(dtype)     # exactly constant columns at arbitrary values
+    for dead_mode in fused.DEAD.values():
+        value, grad, _, _, constant, _ = fused.host_kernel(x, fused.IDS["t1"], fused.BARS["keep"], dead_mode)
+        assert constant == 10 and np.isfinite(value) and np.isfinite(grad).all() and not grad[:, ::3].any()

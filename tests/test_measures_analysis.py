@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model.measures import measures_table as table
 from model.measures import report_section as analysis
-from model.measures import table
 from model.measures.compute import measure_model
 from model.zoo.catalogue import get_network
 

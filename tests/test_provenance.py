@@ -19,6 +19,7 @@ from model.errors import PipelineError
 from model.runs import execute, provenance, run_folder
 from model.runs.spec import Spec
 from model.sweeps import gpu_visibility as gpu_check
+from model.version import version
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -66,6 +67,7 @@ def test_done_json_says_what_produced_the_run(tmp_path, monkeypatch):
     done = run_folder.read_done(Spec.from_file(spec_path).run_dir)
     expected = provenance.git_state(ROOT)
     assert done["commit"] == expected["commit"] and done["dirty"] == expected["dirty"]
+    assert done["version"] == version()  # the package's, from pyproject.toml
     if (ROOT / ".git").exists():  # a checkout: the commit is HEAD's, dirty as git status says
         assert done["commit"] == subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
                                                 text=True).stdout.strip()

@@ -1,4 +1,5 @@
 """Registry, importance sampling, fast path == full-matrix implementation, finite differences, degenerate batches."""
+import gudhi
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -82,7 +83,7 @@ def test_unknown_id_lists_the_valid_ones():
 @pytest.mark.parametrize("kwargs, match", [({"sampling": 0.0}, "sampling"), ({"sampling": 1.5}, "sampling"),
                                            ({"sampling": "half"}, "sampling"), ({"alpha": 0.3}, "unknown"),
                                            ({"zero_length_bars": "ignore"}, "keep, drop, zero_loss"),
-                                           ({"dead_neurons": "nan"}, "safe, zero_grad"),
+                                           ({"dead_neurons": "nan"}, "safe, zero_grad, exclude"),
                                            ({"pairing": "giotto"}, "auto, numpy, tf")])
 def test_bad_options_raise_spec_error(kwargs, match):
     with pytest.raises(SpecError, match=match):
@@ -179,8 +180,9 @@ def degenerate_batches(dtype):
 
 @pytest.mark.parametrize("options, dtype", [({}, tf.float32), ({}, tf.float64), (registry.PAPER_OPTIONS, tf.float32),
                                             ({"zero_length_bars": "drop"}, tf.float32),
-                                            ({"pairing": "tf"}, tf.float32)],
-                         ids=("default-float32", "default-float64", "paper", "drop", "tf"))
+                                            ({"pairing": "tf"}, tf.float32), ({"dead_neurons": "exclude"}, tf.float32),
+                                            ({"dead_neurons": "exclude", "pairing": "tf"}, tf.float64)],
+                         ids=("default-float32", "default-float64", "paper", "drop", "tf", "exclude", "exclude-tf"))
 @pytest.mark.parametrize("id", registry.IDS)
 def test_degenerate_batches_give_finite_values_and_gradients(id, options, dtype):
     reg = registry.make(id, **options)
@@ -202,7 +204,7 @@ def value_and_grads_graph(reg, acts, weights):
 
 def test_zero_length_bar_policies():
     x = degenerate_batches(tf.float64)["duplicated"]
-    d, _ = registry.mst_deaths(x)
+    d, _, _ = registry.mst_deaths(x)
     d = d.numpy()
     assert (d == 0).sum() == 1 and (d > 0).sum() == 6
     pos = d[d > 0]
@@ -223,7 +225,7 @@ def test_zero_length_bar_policies():
 def test_dead_neuron_zero_grad_reports_the_value_but_no_gradient(id):
     batches = degenerate_batches(tf.float64)
     x = batches["constant"]
-    safe_v, safe_g = value_and_grads(registry.make(id), [x], [])
+    safe_v, safe_g = value_and_grads(registry.make(id, dead_neurons="safe"), [x], [])
     orig_v, orig_g = value_and_grads(registry.make(id, dead_neurons="zero_grad"), [x], [])
     assert float(orig_v) == float(safe_v) and not orig_g[0].any() and safe_g[0].any()
     live = batches["duplicated"]                       # no constant neuron: the two policies agree
@@ -253,3 +255,98 @@ def test_in_graph_pairing_compiles_with_xla_and_matches_the_host_pairing(id):
     np.testing.assert_allclose(float(v_xla), float(v_host), rtol=1e-9)
     for gx, gh in zip(g_xla, g_host):
         np.testing.assert_allclose(gx.numpy(), gh, rtol=1e-7, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# dead_neurons="exclude": a constant neuron leaves the MST, so dying earns no bar
+
+def gudhi_deaths(x):
+    """Finite 0-dim deaths of the Rips filtration of 1 − |corr| of the columns of x (b, N), by gudhi."""
+    d = 1.0 - np.abs(np.corrcoef(x, rowvar=False))
+    np.fill_diagonal(d, 0.0)
+    tree = gudhi.RipsComplex(distance_matrix=np.clip(d, 0.0, 1.0), max_edge_length=2.0).create_simplex_tree(
+        max_dimension=1)
+    tree.compute_persistence()
+    deaths = tree.persistence_intervals_in_dimension(0)[:, 1]
+    return deaths[np.isfinite(deaths)]
+
+
+def correlated_cloud():
+    """32 neurons over 64 examples, mixed so that their correlations spread (deaths ≈ 0.3–0.9)."""
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((64, 32)) @ (np.eye(32) + 0.3 * rng.standard_normal((32, 32)))
+
+
+@pytest.mark.parametrize("kernel, pairing", [("tf", "numpy"), ("tf", "tf"), ("fused", "numpy")])
+def test_exclude_is_the_persistence_of_the_live_neurons_alone(kernel, pairing):
+    x = correlated_cloud()
+    x[:, 12:] = np.linspace(-1.0, 1.0, 20)             # 20 constant neurons, at various values
+    live = gudhi_deaths(x[:, :12])
+    for id, want in (("t1", -live.sum()), ("t2", 0.5 * live.std() - 0.5 * live.mean())):
+        reg = registry.make(id, dead_neurons="exclude", kernel=kernel, pairing=pairing)
+        value, grads = value_and_grads(reg, [tf.constant(x)], [])
+        np.testing.assert_allclose(float(value), want, rtol=1e-12, err_msg=id)
+        _, live_grads = value_and_grads(registry.make(id), [tf.constant(x[:, :12])], [])
+        np.testing.assert_allclose(grads[0][:, :12], live_grads[0], atol=1e-12, err_msg=id)
+        assert not grads[0][:, 12:].any()
+
+
+def test_making_neurons_constant_does_not_lower_t1_under_exclude_and_does_under_safe():
+    """Under "safe" a constant neuron has correlation 0 with every other neuron, so its bar dies at 1, the maximum,
+    and T1 = −Σ deaths falls when it dies (−17.41 → −26.89 here with 20 of the 32 neurons constant); under
+    "exclude" it leaves the MST and T1 rises (→ −6.89), here for every single neuron too. Caveat (`registry.make`):
+    the MST of the remaining neurons can be longer than the old one when the dead neuron linked correlated ones."""
+    x = correlated_cloud()
+    t1 = {policy: registry.make("t1", dead_neurons=policy) for policy in ("safe", "exclude")}
+    before = float(t1["exclude"]([tf.constant(x)], []))
+    assert before == pytest.approx(float(t1["safe"]([tf.constant(x)], [])))
+    dead = x.copy()
+    dead[:, 12:] = 0.0
+    assert float(t1["safe"]([tf.constant(dead)], [])) < before - 9
+    assert float(t1["exclude"]([tf.constant(dead)], [])) > before + 10
+    for k in range(32):
+        one = x.copy()
+        one[:, k] = 0.3
+        assert float(t1["exclude"]([tf.constant(one)], [])) > before > float(t1["safe"]([tf.constant(one)], [])), k
+
+
+@pytest.mark.parametrize("pairing", ("numpy", "tf"))
+@pytest.mark.parametrize("id", ("t1", "t2"))
+def test_exclude_with_fewer_than_two_live_neurons_is_zero_without_gradient(id, pairing):
+    x = np.tile(np.linspace(0.0, 1.0, 6), (16, 1))
+    x[:, 3] = np.random.default_rng(1).standard_normal(16)   # one live neuron: no bar left
+    for batch in (x, np.zeros((16, 6))):
+        value, grads = value_and_grads(registry.make(id, dead_neurons="exclude", pairing=pairing),
+                                       [tf.constant(batch)], [])
+        assert float(value) == 0.0 and not grads[0].any()
+
+
+def test_exclude_is_the_default_and_trains_t1_as_safe_does_but_not_t2():
+    """A dead neuron's bars at 1 under "safe" carry no gradient and the live neurons' bars are the same MST, so T1's
+    gradient is the same under both policies (its value is not); T2's mean and std counted those bars."""
+    assert registry.make("t1").options["dead_neurons"] == "exclude"
+    x = np.maximum(correlated_cloud(), 0.0)
+    x[:, 12:20] = 0.0
+    x = tf.constant(x)
+    for id in ("t1", "t2"):
+        (safe_v, safe_g), (excl_v, excl_g) = (value_and_grads(registry.make(id, dead_neurons=p), [x], [])
+                                              for p in ("safe", "exclude"))
+        assert float(safe_v) < float(excl_v), id
+        if id == "t1":
+            assert float(excl_v) - float(safe_v) == pytest.approx(8.0) and np.array_equal(safe_g[0], excl_g[0])
+        else:
+            assert np.abs(safe_g[0] - excl_g[0]).max() > 0.1 * np.abs(excl_g[0]).max()
+
+
+def test_a_dead_hub_can_still_lower_t1_under_exclude():
+    """The limit of leaving the MST: neuron 1 = a + b links a and b (correlations ≈ 0.7 each) while a and b are
+    nearly uncorrelated, so the MST of {a, b} is longer than the old MST's two edges and T1 falls a little, far
+    less than under "safe" (one bar of death 1 more)."""
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((2, 64))
+    x = np.stack([a, a + b, b], axis=1)
+    before = float(registry.make("t1")([tf.constant(x)], []))
+    x[:, 1] = 0.0
+    after = {p: float(registry.make("t1", dead_neurons=p)([tf.constant(x)], [])) for p in ("exclude", "safe")}
+    assert after["exclude"] == pytest.approx(-gudhi_deaths(x[:, [0, 2]]).sum())
+    assert after["safe"] < after["exclude"] - 0.9 < before - 0.9 and after["exclude"] < before

@@ -1,6 +1,6 @@
 """Is the gain more than selection? The matched rule (expected best of n at one n), t-intervals over seeds and paired
 tests, on hand-made CSVs against hand computations and scipy; and one seed per cell still gives the statistics of
-before (plus what issue 24 added: the exact Friedman p, the rule's name, the seed, the paired tests)."""
+before (plus what came later: the exact Friedman p, the rule's name, the seed, the paired tests)."""
 import json
 import subprocess
 import sys
@@ -57,7 +57,7 @@ def cell(selected, network, treatment):
 
 
 def test_matched_rule_scores_every_treatment_at_one_budget():
-    """Issue 24: `matched` used to give the baseline the best of its 4 seeds against t1's best of 2 weights; now every
+    """`matched` used to give the baseline the best of its 4 seeds against t1's best of 2 weights; now every
     treatment is scored by its expected best of n draws at one n per network (here 1: l2 has one weight)."""
     frame = seeded_frame()
     paper, matched = stats.select(frame), stats.select(frame, baseline_rule="matched")
@@ -130,7 +130,7 @@ def test_holm_by_hand():
 def test_extract_writes_both_rules_and_the_report_section_shows_them(tmp_path):
     csv = tmp_path / "accuracies.csv"
     seeded_frame().to_csv(csv, index=False)
-    cmd = [sys.executable, str(ROOT / "extract_statistics.py"), str(csv), "--out", str(tmp_path / "s"),
+    cmd = [sys.executable, str(ROOT / "extract_statistics.py"), "--accuracies", str(csv), "--out", str(tmp_path / "s"),
            "--baseline", "matched"]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr

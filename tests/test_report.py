@@ -86,7 +86,7 @@ def test_report_has_every_section_and_image(sweep, built):
     assert "Iman–Davenport F =" in text and "**" in text  # numbers and the bold best per network
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert "## mnist" not in text  # a single block: its analysis is the combined one, shown once
-    # CD diagram, expected best of n (issue 24), accuracy-vs-weight and curves per network, 2 measures figures
+    # CD diagram, expected best of n, accuracy-vs-weight and curves per network, 2 measures figures
     assert len(images) == 1 + 1 + 3 + 3 + 2
     for image in images:
         assert (built.dir / image).stat().st_size > 1000
@@ -185,7 +185,7 @@ def _artist_colours(fig) -> list[tuple[str, str]]:
 
 def _measures_csv(sweep, path):
     """A measures CSV for the synthetic sweep's runs (made-up NP/DGP values), read back by the measures section."""
-    from model.measures import table as measures_table
+    from model.measures import measures_table
 
     acc = pd.read_csv(sweep / "accuracies.csv")
     rows = []
@@ -237,7 +237,7 @@ def test_accuracy_panels_have_their_own_axis_mark_collapsed_points_and_say_1_see
     assert texts1.count("1 seed: no spread") == 3 and "val 0.12\ntest 0.12" in texts1
     panel = {ax.get_title(): ax for ax in fig1.axes}
     assert panel["T2"].get_ylim()[0] > 0.5  # zoomed on the points that did not collapse
-    # issue 24: the baseline's spread over its seeds is drawn (a grey band per accuracy) and said
+    # the baseline's spread over its seeds is drawn (a grey band per accuracy) and said
     assert [t.get_text() for ax in fig2.axes for t in ax.texts].count("± std, 2 seeds; grey: ∅ ± std, 2 seeds") == 3
     bands = [p for ax in fig2.axes for p in ax.patches if str(p.get_gid()).startswith("baseline_band:")]
     assert len(bands) == 2 * 3  # validation and test, in each of the 3 panels
@@ -259,17 +259,32 @@ def test_report_html_is_self_contained_with_a_table_of_contents(built):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+# added to a copy of the page by the test only: each image's shown width / its own width, and the body text's size
+MEASURE = """<script>window.addEventListener("load", function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  document.body.setAttribute("data-image-scales",
+    imgs.map(function (i) { return (i.clientWidth / i.naturalWidth).toFixed(4); }).join(" "));
+  document.body.setAttribute("data-body-font-px", parseFloat(getComputedStyle(document.body).fontSize));
+});</script>"""
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed and could not be (.ci/run installs Debian's "
                                             "`chromium` with apt-get when it is missing)")
 def test_report_html_in_headless_chromium(built, tmp_path, record_property):
-    """Open report.html in a real browser: every image decodes, the expected sections exist, a screenshot is taken."""
+    """Open report.html in a real browser at 1280 px: every image decodes, the expected sections exist, every
+    figure's tick labels are shown at least as large as the body text, a screenshot is taken."""
+    import base64
+    import io
+
     from PIL import Image
 
     page = (built.dir / "report.html").resolve()
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000"]
-    dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=300)
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--window-size=1280,2000"]
+    measured = tmp_path / "measured.html"
+    measured.write_text(page.read_text().replace("</body>", MEASURE + "</body>"))
+    dom = subprocess.run(flags + ["--dump-dom", measured.as_uri()], capture_output=True, text=True, timeout=300)
     assert dom.returncode == 0, dom.stderr[-2000:]
     n_images = len(re.findall(r"<img ", page.read_text()))
     assert n_images == 10  # CD diagram, expected best of n, 3 accuracy-vs-weight, 3 training curves, 2 measures
@@ -278,6 +293,16 @@ def test_report_html_in_headless_chromium(built, tmp_path, record_property):
     for section in ("summary", "runs", "combined", "accuracy-against-weight", "training-curves",
                     "neural-persistence-and-deep-graph-persistence"):
         assert f'id="{section}"' in dom.stdout, section
+    scales = [float(s) for s in re.search(r'data-image-scales="([^"]*)"', dom.stdout).group(1).split()]
+    body_px = float(re.search(r'data-body-font-px="([^"]*)"', dom.stdout).group(1))
+    sources = re.findall(r'<img [^>]*src="data:image/png;base64,([^"]+)"', page.read_text())
+    assert len(scales) == len(sources) == n_images and body_px >= 12
+    shown = []
+    for scale, data in zip(scales, sources):
+        with Image.open(io.BytesIO(base64.b64decode(data))) as image:
+            if "tick_label_px" in image.info:  # every figure but the CD diagram (its own writer, 150 dpi)
+                shown.append(float(image.info["tick_label_px"]) * scale)
+    assert len(shown) == n_images - 1 and min(shown) >= body_px, (shown, body_px)
     shot = tmp_path / "report.png"
     done = subprocess.run(flags + [f"--screenshot={shot}", "--window-size=1280,2000", page.as_uri()],
                           capture_output=True, text=True, timeout=300)

@@ -41,7 +41,7 @@ def test_collect_tabulates_finished_and_lists_the_rest(tmp_path):
                                            "digits/1/t1/1e-06/seed_0"]
     assert coll.frame.loc[2, "weight"] == 1e-06 and coll.frame.loc[2, "block"] == "digits"
     status = dict(zip(coll.incomplete["task_id"], coll.incomplete["status"]))
-    assert status == {"digits/1/t2/0.1/seed_0": "failed", "digits/1/l1/0.1/seed_0": "partial",
+    assert status == {"digits/1/t2/0.1/seed_0": "failed", "digits/1/l1/0.1/seed_0": "pending",
                       "digits/1/l2/0.1/seed_0": "partial", "digits/1/corr/0.1/seed_0": "running"}
     assert list(only.frame["task_id"]) == ["digits/0/t1/0.01/seed_0"]  # a sweep's tasks only
     assert dict(zip(only.incomplete["task_id"], only.incomplete["status"])) == {

@@ -1,10 +1,13 @@
 """Spec validation: defaults, profiles, round trip, and one clear error per kind of bad input."""
 import json
+import re
+from dataclasses import MISSING, fields
 
 import pytest
 
 from model.errors import SpecError
 from model.regularisers import registry
+from model.runs import spec as spec_module
 from model.runs.spec import Optimizer, Spec
 
 MINIMAL = {"network": "digits/0", "regulariser": "t1"}
@@ -112,3 +115,49 @@ def test_validating_specs_and_sweeps_does_not_import_tensorflow():
             "model.runs.spec.Spec.from_dict({'network': 'digits/0', 'regulariser': 't1', 'weight': 0.1}, 'x.json'); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_docs_list_every_declared_field_with_its_defaults():
+    """docs/architecture.md's spec list is `fields_summary()` (whitespace aside): a field added, removed or given
+    another default in `Spec`/`Optimizer` without the doc fails here."""
+    from conftest import REPO
+
+    text = " ".join((REPO / "docs" / "architecture.md").read_text().split())
+    assert " ".join(spec_module.fields_summary().split()) in text
+    assert spec_module.fields_table() in spec_module.__doc__
+
+
+def declared(cls):
+    return [(cls, f) for f in fields(cls)]
+
+
+@pytest.mark.parametrize("cls, f", declared(Spec) + declared(Optimizer), ids=lambda x: getattr(x, "name", ""))
+def test_validation_follows_each_declaration(cls, f):
+    """Every declared bound and choice is enforced, with the field's name in the message; the defaults validate."""
+    m, prefix = f.metadata, "optimizer." if cls is Optimizer else ""
+    assert m["doc"] and m["kind"] in spec_module.KINDS
+
+    def spec_with(value):
+        return {**MINIMAL, "optimizer": {f.name: value}} if cls is Optimizer else {**MINIMAL, f.name: value}
+
+    bad = []
+    if m["kind"] in ("number", "integer"):
+        step = 1 if m["kind"] == "integer" else 1e-9
+        if m["low"] is not None:
+            bad.append(m["low"] if m["low_open"] else m["low"] - step)
+        high = spec_module.INT_LIMIT if m["high"] is None and m["kind"] == "integer" else m["high"]
+        if high is not None:
+            bad.append(high if m["high_open"] else high + step)
+        bad.append("x")  # the wrong type
+    elif m["kind"] == "choice":
+        bad.append("not-a-choice")
+    elif m["kind"] == "bool":
+        bad.append("yes")
+    for value in bad:
+        with pytest.raises(SpecError, match=re.escape(f"'{prefix}{f.name}'")):
+            Spec.from_dict(spec_with(value))
+    if f.default is not MISSING:
+        Spec.from_dict(spec_with(f.default))
+    if "paper" in m:
+        assert getattr(Spec.from_dict({**MINIMAL, "profile": "paper"}), f.name) == m["paper"]
+        assert getattr(Spec.from_dict(MINIMAL), f.name) == f.default

@@ -128,7 +128,7 @@ def test_rank_direction_and_ties():
 
 
 def test_perfect_ranking_gives_undefined_f_and_the_exact_p():
-    """Issue 24: identical rankings made F = ∞, p = 0; F is now undefined (null) and the exact p decides."""
+    """Identical rankings made F = ∞, p = 0; F is now undefined (null) and the exact p decides."""
     x = pd.DataFrame([[0.9, 0.8, 0.7]] * 3, columns=["t1", "t2", "none"], index=["a", "b", "c"])
     analysis = statistics.analyse(tidy(x), "digits")
     assert np.isnan(analysis.friedman.iman_davenport_f) and np.isnan(analysis.friedman.iman_davenport_p)
@@ -176,7 +176,7 @@ def test_missing_treatment_warns_and_analyses_complete_networks():
 
 
 def test_too_few_networks_or_treatments_raise():
-    """One network is analysed now (issue 24: over its seeds, no ranks); a network lacking a treatment is not."""
+    """One network is analysed now (over its seeds, no ranks); a network lacking a treatment is not."""
     x = pd.DataFrame([[0.5, 0.6]], index=["only"], columns=["none", "t1"])
     one = statistics.analyse(tidy(x), "digits")
     assert one.average_ranks is None and one.friedman is None and one.to_json()["average_ranks"] is None
@@ -221,8 +221,9 @@ def test_paper_table1_analysis_keys_and_blocks():
         statistics.analyse_blocks(frame, blocks=["cifar"])
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, str(ROOT / "extract_statistics.py"), *map(str, args)],
+def _cli(csv, *args):
+    return subprocess.run([sys.executable, str(ROOT / "extract_statistics.py"), "--accuracies", str(csv),
+                           *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT)
 
 
@@ -258,3 +259,24 @@ def test_cli_bad_csv_is_one_line_exit_2(tmp_path, content, message):
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and message in out.stderr
     assert "Traceback" not in out.stderr
 
+
+
+@pytest.mark.parametrize("profiles, given, expect", [
+    (["paper"], {}, "capped"),
+    (["corrected"], {}, "uncapped"),
+    (["paper", "corrected"], {}, "uncapped"),
+    (["paper"], {"capped": False}, "uncapped"),
+    (["corrected"], {"capped": True}, "capped"),
+])
+def test_the_runs_profile_chooses_the_nemenyi_variant_unless_told(tmp_path, profiles, given, expect):
+    """`profile` travels with the data: an accuracies CSV of paper-profile runs gets the original's analysis (capped
+    Nemenyi p, hand-dropped weights) without flags; a mixed or corrected one the corrected analysis; flags win."""
+    from model.analysis import outputs
+
+    frame = pd.read_csv(ROOT / "tests" / "data" / "one_seed_accuracies.csv")
+    frame["profile"] = [profiles[i % len(profiles)] for i in range(len(frame))]
+    frame.to_csv(tmp_path / "acc.csv", index=False)
+    assert outputs.paper_settings(frame) == (profiles == ["paper"])
+    outputs.extract(tmp_path / "acc.csv", tmp_path / "stats", **given)
+    variant = json.loads((tmp_path / "stats" / "combined" / "details.json").read_text())["nemenyi_p_variant"]
+    assert variant.startswith(expect)

@@ -12,6 +12,7 @@ import pytest
 
 from model.errors import SpecError
 from model.runs import run_folder, state
+from model.runs.overrides import parse as parse_overrides
 from model.runs.spec import Spec
 from model.sweeps import grid
 
@@ -118,7 +119,7 @@ def test_expansion_is_deterministic_and_in_file_order(tmp_path):
 def test_overrides_replace_base_fields(tmp_path):
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps(small_sweep(tmp_path / "a")))
-    overrides = grid.parse_overrides(["output_root=" + str(tmp_path / "b"), "max_epochs=7",
+    overrides = parse_overrides(["output_root=" + str(tmp_path / "b"), "max_epochs=7",
                                         "optimizer.learning_rate=0.5", "profile=paper"])
     tasks = grid.load(path, overrides)
     assert {t.spec.max_epochs for t in tasks} == {7}
@@ -127,7 +128,7 @@ def test_overrides_replace_base_fields(tmp_path):
     assert {t.spec.profile for t in tasks} == {"paper"}
     assert all(str(t.run_dir).startswith(str(tmp_path / "b")) for t in tasks)
     with pytest.raises(SpecError, match="KEY=VALUE"):
-        grid.parse_overrides(["max_epochs"])
+        parse_overrides(["max_epochs"])
 
 
 def test_write_specs_gives_files_the_experiment_runs(tmp_path):
@@ -140,7 +141,7 @@ def test_write_specs_gives_files_the_experiment_runs(tmp_path):
     before = {t.spec_path: t.spec_path.stat().st_mtime_ns for t in tasks}
     grid.write_specs(tasks)  # again: nothing to do
     assert before == {t.spec_path: t.spec_path.stat().st_mtime_ns for t in tasks}
-    assert {t.task_id: state.status(t.run_dir) for t in tasks} == {t.task_id: "partial" for t in tasks}
+    assert {t.task_id: state.status(t.run_dir) for t in tasks} == {t.task_id: "pending" for t in tasks}
 
 
 def test_a_changed_sweep_never_overwrites_a_run_folder(tmp_path):
@@ -209,28 +210,35 @@ def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
     assert [state.status(t.run_dir) for t in tasks[:6]] == expected
 
     acted = next(t for t in tasks if t.cell == "t1/0.01")
-    run_folder.write_done(acted.run_dir, {"task_id": acted.task_id, "regulariser_activity": {"applied_fraction": 0.25}})
+    ratios = {"grad_ratio_median": 0.004, "grad_ratio_min": 0.001, "grad_ratio_max": 0.02, "grad_ratio_under_1pct": 0.8,
+              "mean_grad_ratio": 0.005}
+    run_folder.write_done(acted.run_dir, {"task_id": acted.task_id,
+                                          "regulariser_activity": {"applied_fraction": 0.25, **ratios}})
     (running.run_dir / run_folder.HISTORY).write_text("epoch,loss,val_loss,val_accuracy,lr,seconds\n"
                                                       "1,2.1,2.0,0.5,0.01,3.0\n2,1.2,1.1,0.8125,0.01,3.0\n")
 
     assert sweep_status.main([str(path)]) == 1  # a task failed
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["cell", "done", "running", "failed", "partial", "missing", "total", "acted"]
-    rows = {line.split()[0]: [int(x) for x in line.split()[1:7]] for line in out[1:4]}
-    assert rows == {"none/0.0": [1, 1, 0, 0, 2, 4], "t1/0.01": [1, 0, 0, 0, 3, 4], "t1/1.0": [0, 0, 1, 1, 2, 4]}
-    assert [line.split()[7] for line in out[1:4]] == ["-", "25%!", "-"]  # the regulariser acted in 25 % of steps
-    assert out[4].split() == ["all", "2", "1", "1", "1", "7", "12"]
-    assert out[6].split() == ["network", "done", "running", "failed", "partial", "missing", "total"]
-    assert [line.split() for line in out[7:10]] == [["digits/0", "2", "1", "1", "1", "1", "6"],
-                                                    ["digits/2", "0", "0", "0", "0", "6", "6"],
-                                                    ["all", "2", "1", "1", "1", "7", "12"]]
+    assert out[0].split() == ["cell", "done", "running", "failed", "partial", "pending", "missing", "total", "acted",
+                              "grad", "ratio"]
+    rows = {line.split()[0]: [int(x) for x in line.split()[1:8]] for line in out[1:4]}
+    assert rows == {"none/0.0": [1, 1, 0, 0, 0, 2, 4], "t1/0.01": [1, 0, 0, 0, 0, 3, 4],
+                    "t1/1.0": [0, 0, 1, 1, 0, 2, 4]}
+    assert [line.split()[8] for line in out[1:4]] == ["-", "25%!", "-"]  # the regulariser acted in 25 % of steps
+    # how strongly: under 1 % on most steps, but not "negligible": it did not act (the stronger flag)
+    assert [" ".join(line.split()[9:]) for line in out[1:4]] == ["-", "0.004 [0.001, 0.02]", "-"]
+    assert out[4].split() == ["all", "2", "1", "1", "1", "0", "7", "12"]
+    assert out[6].split() == ["network", "done", "running", "failed", "partial", "pending", "missing", "total"]
+    assert [line.split() for line in out[7:10]] == [["digits/0", "2", "1", "1", "1", "0", "1", "6"],
+                                                    ["digits/2", "0", "0", "0", "0", "0", "6", "6"],
+                                                    ["all", "2", "1", "1", "1", "0", "7", "12"]]
     [line] = [line for line in out if line.startswith(f"  {running.task_id}: ")]
     assert line.startswith(f"  {running.task_id}: epoch 2/2, val 0.812, host {socket.gethostname()}, heartbeat ")
     assert f"  {failed.task_id}: FileNotFoundError: data/mnist/mnist.npz: missing" in out
 
     assert sweep_status.main([str(path), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["totals"] == {"done": 2, "running": 1, "failed": 1, "partial": 1, "missing": 7}
+    assert report["totals"] == {"done": 2, "running": 1, "failed": 1, "partial": 1, "pending": 0, "missing": 7}
     assert report["networks"]["digits/0"]["failed"] == 1 and report["cells"]["t1/1.0"]["partial"] == 1
     by_id = {row["task_id"]: row for row in report["tasks"]}
     assert [row["task_id"] for row in report["tasks"]] == [t.task_id for t in tasks]
@@ -248,7 +256,7 @@ def test_status_counts_each_run_state_per_cell(tmp_path, capsys):
 def test_set_wins_over_cell_set_on_every_task_of_the_pgdl_sweep(capsys):
     sweep = PAPER / "pgdl_corrected.json"
     assert {t.spec.sampling for t in grid.load(sweep)} == {1.0, 0.005}  # the file's own cell sets
-    tasks = grid.load(sweep, grid.parse_overrides(["sampling=0.5"]))
+    tasks = grid.load(sweep, parse_overrides(["sampling=0.5"]))
     assert len(tasks) == 408 and {t.spec.sampling for t in tasks} == {0.5}
     assert run_sweep.main([str(sweep), "--dry-run", "--set", "sampling=0.5"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -284,7 +292,7 @@ def test_only_runs_a_subset_and_names_values_no_task_has(capsys, tmp_path, monke
 def test_dotted_set_wins_inside_a_cell_set_and_keeps_the_rest(tmp_path):
     sweep = small_sweep(tmp_path)
     sweep["grid"][0]["cells"][1]["set"] = {"optimizer": {"learning_rate": 0.2, "momentum": 0.5}}
-    overrides = grid.parse_overrides(["optimizer.learning_rate=0.3"])
+    overrides = parse_overrides(["optimizer.learning_rate=0.3"])
     tasks = grid.expand(sweep, overrides=overrides)
     assert {(t.spec.optimizer.learning_rate, t.spec.optimizer.momentum) for t in tasks if t.spec.regulariser == "t1"} \
         == {(0.3, 0.5)}
@@ -313,3 +321,80 @@ def test_a_typo_in_a_field_suggests_the_nearest_valid_one(tmp_path, capsys, wher
     assert run_sweep.main([str(path), "--dry-run", *argv]) == 2
     err = capsys.readouterr().err
     assert "unknown " in err and typo in err and f"did you mean '{right}'?" in err and err.count("\n") == 1
+
+
+def test_every_path_submits_the_same_unfinished_tasks(tmp_path):
+    """`unfinished` (neither done nor live-claimed) is what the scheduler loop submits, what a detached Slurm sweep
+    and --print-sbatch send; failed, partial and missing tasks are in it."""
+    from model.sweeps import sbatch
+    from model.sweeps.scheduler import schedule, unfinished
+    from model.sweeps.task_process import jobs_for
+
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(small_sweep(tmp_path / "out")))
+    tasks = grid.load(path)[:4]
+    done, running, failed, missing = tasks
+    run_folder.write_done(done.run_dir, {"task_id": done.task_id})
+    running.run_dir.mkdir(parents=True)
+    claim = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat_unix": time.time()}
+    (running.run_dir / run_folder.RUNNING).write_text(json.dumps(claim))
+    run_folder.write_failed(failed.run_dir, RuntimeError("boom"))
+    assert [t.task_id for t in unfinished(tasks)] == [failed.task_id, missing.task_id]
+
+    submitted, pending = [], []
+    jobs = jobs_for([done, failed, missing])  # the loop: a live claim is waited for, so it is left out here
+
+    def submit(job):
+        submitted.append(job.task_id)
+        pending.append(job)
+        run_folder.write_done(job.run_dir, {"task_id": job.task_id})
+
+    outcomes = schedule(jobs, submit, lambda: (pending.pop(0), 0, ""))
+    assert submitted == [failed.task_id, missing.task_id]
+    assert [o.status for o in outcomes] == ["skipped", "done", "done"]
+
+    for task in (failed, missing):  # unfinished again, for the sbatch script
+        (task.run_dir / run_folder.DONE).unlink()
+    text, count = sbatch.for_tasks(tasks, {"job_name": "s", "time": "60"})
+    assert count == 2 and str(failed.run_dir / "spec.json") in text and str(done.run_dir / "spec.json") not in text
+    with pytest.raises(Exception, match="whole number of GPUs"):
+        sbatch.for_tasks(tasks, {"job_name": "s", "time": "60", "gpus_per_task": 0.5})
+
+
+def test_each_back_end_takes_only_its_own_options():
+    """The options are declared once (model/sweeps/options.py): the parser gets them, and the check names every
+    option given to a back end that does not take it."""
+    import argparse
+
+    from model.sweeps import options
+    from model.sweeps.scheduler import ExecutorError
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--executor")
+    options.add_arguments(parser)
+    for option in options.OPTIONS:
+        assert parser.get_default(option.dest) == option.default
+    args = parser.parse_args(["--executor", "local", "--gpus", "0", "--partition", "gpu", "--gpus-per-task", "1"])
+    with pytest.raises(ExecutorError, match=r"^--gpus-per-task, --partition: not an option of --executor local"):
+        options.check(args)
+    options.check(parser.parse_args(["--executor", "slurm", "--partition", "gpu", "--gpus-per-task", "1"]))
+    with pytest.raises(ExecutorError, match="--tasks-per-gpu: not an option of --executor slurm"):
+        options.check(parser.parse_args(["--executor", "slurm", "--tasks-per-gpu", "2"]))
+
+
+def test_status_names_a_negligible_regulariser_and_falls_back_to_the_mean_for_older_runs():
+    from model.sweeps.status import RATIO_KEYS, _strength
+
+    def run(applied, **ratios):
+        return {"applied_fraction": applied, **dict.fromkeys(RATIO_KEYS), **ratios}
+
+    strong = dict(grad_ratio_median=0.2, grad_ratio_min=0.05, grad_ratio_max=0.9, grad_ratio_under_1pct=0.0,
+                  mean_grad_ratio=0.3)
+    weak = dict(grad_ratio_median=0.002, grad_ratio_min=0.0, grad_ratio_max=0.03, grad_ratio_under_1pct=0.9,
+                mean_grad_ratio=0.004)
+    assert _strength([run(1.0, **strong), run(1.0, **strong)]) == "0.2 [0.05, 0.9]"
+    assert _strength([run(1.0, **weak), run(1.0, **{**weak, "grad_ratio_median": 0.004})]) == \
+        "0.003 [0, 0.03] negligible"
+    assert _strength([run(1.0, mean_grad_ratio=0.004)]) == "0.004 (mean) negligible"  # recorded before the keys
+    assert _strength([run(0.0, mean_grad_ratio=0.0)]) == "0 (mean)"  # inactive: that flag, not this one
+    assert _strength([run(1.0)]) == "-"

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from model.regularisers import registry
-from model.runs import run_folder
+from model.runs import callbacks, run_folder
 from model.runs.spec import Spec
 from model.runs.training import RegularisedModel, epoch_batches, make_optimizer, train
 from model.zoo.catalogue import get_network
@@ -173,7 +173,7 @@ def test_tensorboard_scalars_learning_rate_and_hparams_read_back_by_tensorboard(
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     spec = digits_spec(tmp_path, max_epochs=2, regulariser="t2", weight=0.01, sampling=0.5, seed=3)
-    run_train(spec)
+    result = run_train(spec)
     board = spec.run_dir / run_folder.TENSORBOARD
     files = list(board.rglob("events.out.tfevents*"))
     assert {f.parent.name for f in files} == {"tensorboard", "train", "validation"}
@@ -194,3 +194,13 @@ def test_tensorboard_scalars_learning_rate_and_hparams_read_back_by_tensorboard(
     assert values == {"network": "digits/0", "regulariser": "t2", "weight": 0.01, "sampling": 0.5, "seed": 3.0,
                       "profile": "corrected"}
     assert data.session_start_info.group_name == spec.task_id
+
+    # the dashboard's metrics: the kept weights' numbers (those of DONE.json), at the kept epoch, test accuracy too
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+    assert [m.name.tag for m in experiment.metric_infos] == [f"kept/{name}" for name in callbacks.KEPT_METRICS]
+    session = event_accumulator.EventAccumulator(str(board), size_guidance={"tensors": 0})
+    session.Reload()
+    for name in callbacks.KEPT_METRICS:
+        [event] = session.Tensors(f"kept/{name}")
+        assert event.step == result.kept_epoch
+        assert float(tf.make_ndarray(event.tensor_proto)) == pytest.approx(getattr(result, name), rel=1e-6)

@@ -1,4 +1,4 @@
-"""A verdict that is right at any size (issue 24, items 1-4 and 7): Friedman's exact p against brute-force
+"""A verdict that is right at any size: Friedman's exact p against brute-force
 enumeration and the closed forms of identical rankings; a hand-made CSV of two identical rankings does not reject;
 one network gives statistics and a report (both commands run as a user runs them); the expected best of n against a
 hand computation and allentune's `samplemax`; the probability of improvement against a hand count and scipy's
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats as ss
+from matplotlib.legend import Legend
 
 from model.analysis import expected_max, friedman_exact, improvement, summary
 from model.analysis import statistics as stats
@@ -219,7 +220,7 @@ def test_training_curves_show_identical_curves_and_a_never_applied_term(tmp_path
     top = [ax for ax in fig.axes if ax.get_title() == "train accuracy"][0]
     lines = [line for line in top.lines if str(line.get_gid()).startswith("treatment:")]
     assert lines[-1].get_gid() == "treatment:none" and lines[-1].get_linewidth() > lines[0].get_linewidth()
-    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    legend = [t.get_text() for lg in fig.findobj(Legend) for t in lg.get_texts()]  # on the axes or the figure
     assert "T1 (identical to ∅)" in legend and "T2" in legend and "∅" in legend
     marks = [t for ax in fig.axes for t in ax.texts if str(t.get_gid()).startswith("never_applied:")]
     assert [t.get_gid() for t in marks] == ["never_applied:t1"]

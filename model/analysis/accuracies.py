@@ -19,23 +19,47 @@ from model.errors import DataError
 from model.regularisers.names import IDS
 from model.runs import provenance, run_folder, state
 from model.runs.spec import did_you_mean
+from model.sweeps import grid
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("block", "network", "regulariser", "weight", "seed", "val_accuracy", "test_accuracy")
 EXTRA_COLUMNS = ("train_accuracy", "val_loss", "epochs", "best_epoch", "stop_reason", "wall_seconds", "profile",
-                 "reg_applied_fraction", "task_id", "run_dir", "commit", "dirty", "host", "device", "versions")
+                 "reg_applied_fraction", "reg_grad_ratio_median", "reg_grad_ratio_min", "reg_grad_ratio_max",
+                 "reg_grad_ratio_under_1pct", "reg_grad_ratio_mean", "reg_constant_neurons", "task_id", "run_dir",
+                 "commit", "dirty", "host", "device", "versions")
 # reg_applied_fraction: DONE.json's regulariser_activity.applied_fraction (fraction of the run's steps where the
-# regulariser's gradient was applied; empty for the baseline and for runs recorded before the accounting).
+# regulariser's gradient was applied; empty for the baseline and for runs recorded before the accounting); beside it
+# how strongly, ‖ω∇R‖/‖∇CE‖ over the run's measured steps (median, min, max, the fraction under 1 %, mean; the first
+# four empty for runs recorded before them), and the mean number of constant sampled neurons per batch
+# (regulariser_activity's grad_ratio_*, mean_grad_ratio, mean_constant_neurons; `ACTIVITY_FIELDS`).
 # provenance columns (model.runs.provenance), empty for runs recorded before it: commit (40 hex), dirty (True/False),
 # host, device (`GPU <name> (CUDA .., cuDNN ..)` or `CPU <model>`), versions (`python 3.11.7, tensorflow 2.21.0, ..`)
 INCOMPLETE_COLUMNS = ("task_id", "status", "detail")
+# what `read` needs: a hand-made method × data set table has these three; the rest of COLUMNS take DEFAULTS
+REQUIRED_COLUMNS = ("network", "regulariser", "test_accuracy")
+DEFAULTS = {"block": "all", "seed": 0}  # weight: 0 for the baseline `none`, else 1 (`read`); val_accuracy: see `read`
+COLUMNS_HELP = f"""\
+the accuracies CSV: one row per run, columns (more may follow, in any order)
+  {", ".join(REQUIRED_COLUMNS)}   required; a method × data set table is these three:
+      network = the data set or network, regulariser = the method (the baseline is `none`)
+  block         default "{DEFAULTS['block']}": the group analysed together (e.g. mnist, pgdl); plus all combined
+  weight        the regularisation weight ω; with several per network × regulariser, the best validation
+                accuracy (mean over seeds) selects one; default 0 for the baseline `none`, 1 for any other
+                method (weight 0 is the baseline itself, left out of a regulariser's candidates)
+  seed          default {DEFAULTS['seed']}: runs of one cell differing only in seed
+  val_accuracy  default: test_accuracy, allowed only while no network × regulariser has several weights
+  collect-accuracies writes all of them and more (train_accuracy, epochs, provenance, ...)"""
+ACTIVITY_FIELDS = {"reg_applied_fraction": "applied_fraction", "reg_grad_ratio_median": "grad_ratio_median",
+                   "reg_grad_ratio_min": "grad_ratio_min", "reg_grad_ratio_max": "grad_ratio_max",
+                   "reg_grad_ratio_under_1pct": "grad_ratio_under_1pct", "reg_grad_ratio_mean": "mean_grad_ratio",
+                   "reg_constant_neurons": "mean_constant_neurons"}  # CSV column -> regulariser_activity key
 
 
 @dataclass(frozen=True)
 class Collection:
     """frame: one row per finished run, COLUMNS then EXTRA_COLUMNS, sorted by task id.
-    incomplete: one row per unfinished run (status `failed`, `running`, `partial` or `missing`)."""
+    incomplete: one row per unfinished run (status `failed`, `running`, `partial`, `pending` or `missing`)."""
 
     frame: pd.DataFrame
     incomplete: pd.DataFrame
@@ -48,7 +72,8 @@ def _done_row(run: Path, done: dict, task_id: str) -> dict:
         raise DataError(f"{path}: DONE.json lacks key(s) {missing}; expected at least {list(COLUMNS)}")
     row = {key: done.get(key) for key in COLUMNS + EXTRA_COLUMNS}
     activity = done.get("regulariser_activity")
-    row["reg_applied_fraction"] = activity.get("applied_fraction") if isinstance(activity, dict) else None
+    for column, key in ACTIVITY_FIELDS.items():  # a value that is not a finite number is left empty
+        row[column] = run_folder.number(activity.get(key)) if isinstance(activity, dict) else None
     weight, seed = row["weight"], row["seed"]
     if (isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0
             or isinstance(seed, bool) or not isinstance(seed, (int, float)) or not math.isfinite(seed)
@@ -102,6 +127,8 @@ def collect(root: str | os.PathLike, expected=None) -> Collection:
             incomplete.append((task_id, "failed", str(failed.get("error", "FAILED.json does not parse"))))
         elif status == "running":
             incomplete.append((task_id, "running", "a live RUNNING.json claim"))
+        elif status == "pending":
+            incomplete.append((task_id, "pending", "never started (spec.json only)"))
         else:
             why = ("DONE.json does not parse as a run's record" if (run / run_folder.DONE).exists()
                    else "started, no DONE.json")
@@ -112,6 +139,17 @@ def collect(root: str | os.PathLike, expected=None) -> Collection:
     for task_id, status, detail in incomplete:
         log.warning("run %s is %s: %s", task_id, status, detail)
     return Collection(frame, pd.DataFrame(incomplete, columns=list(INCOMPLETE_COLUMNS)))
+
+
+def collect_sweep(sweep: str | os.PathLike, root: str | os.PathLike | None = None) -> Collection:
+    """`collect` only the tasks of the sweep file `sweep` (those with no run folder listed as `missing`), from
+    `root`, by default the sweep's output root (a task's run folder is `<output root>/<task id>`)."""
+    tasks = grid.load(sweep)
+    if root is None and tasks:
+        root = Path(*Path(tasks[0].run_dir).parts[:-len(Path(tasks[0].task_id).parts)])
+    if root is None:
+        raise DataError(f"{sweep}: the sweep has no tasks; give RUNS_ROOT")
+    return collect(root, [task.task_id for task in tasks])
 
 
 def write(collection: Collection, path: str | os.PathLike, force: bool = False) -> tuple[Path, Path]:
@@ -149,15 +187,32 @@ def check_treatments(frame: pd.DataFrame, path: Path) -> None:
 def read(path: str | os.PathLike, allow_unknown_treatments: bool = False) -> pd.DataFrame:
     """Read and validate an accuracies CSV: the contract's columns, numeric values, one row per run.
 
+    Only `REQUIRED_COLUMNS` must be there; an absent `block` or `seed` column takes its value in `DEFAULTS`, an
+    absent `weight` is 0 for the baseline `none` and 1 for every other regulariser (a method as given), an absent
+    `val_accuracy` the test accuracy when no (network, regulariser) has more than one weight (then nothing is
+    selected on it; otherwise it is an error: selecting on test accuracy would be a leak).
     Raises DataError naming the file and what is wrong (missing or empty file, missing column, non-numeric value,
     a weight that is not a finite number >= 0, a seed that is not an integer >= 0, accuracy outside [0, 1],
     duplicated run, a regulariser that is not a registry id unless `allow_unknown_treatments`). `run_dir` comes back
     absolute, resolved from the CSV's folder.
     """
     path = Path(path)
-    frame = read_csv(path, COLUMNS, "accuracies CSV")
+    frame = read_csv(path, REQUIRED_COLUMNS, "accuracies CSV")
     if frame.empty:
         raise DataError(f"{path}: no rows (no finished run was collected)")
+    for col, default in DEFAULTS.items():
+        if col not in frame.columns:
+            frame[col] = default
+    if "weight" not in frame.columns:
+        frame["weight"] = np.where(frame["regulariser"].astype(str) == "none", 0.0, 1.0)
+    if "val_accuracy" not in frame.columns:
+        several = frame.groupby(["network", "regulariser"])["weight"].nunique()
+        if (several > 1).any():
+            network, regulariser = several[several > 1].index[0]
+            raise DataError(f"{path}: no column 'val_accuracy', but network {network!r} has several weights of "
+                            f"{regulariser!r}; expected a val_accuracy column to select the weight on")
+        frame["val_accuracy"] = frame["test_accuracy"]
+    frame = frame[list(COLUMNS) + [c for c in frame.columns if c not in COLUMNS]]
     for col in ("block", "network", "regulariser", "weight", "seed"):
         if frame[col].isna().any():
             raise DataError(f"{path}: column {col!r} is empty in row {int(frame[col].isna().to_numpy().argmax()) + 2}"

@@ -77,15 +77,31 @@ def write_block(analysis: statistics.Analysis, out_dir: str | Path) -> list[Path
 ALTERNATIVE = "{}_baseline"  # sub-folder of an analysis holding it under the other baseline rule
 
 
+def paper_settings(frame) -> bool:
+    """Whether the runs ask for the original's analysis: every run of the `paper` profile (the accuracies CSV's
+    `profile` column, from each DONE.json). Then the Nemenyi p is capped and the hand-dropped weights are left out
+    by default (Q-nemenyi-capped, Q-dropped-weights); a CSV without the column, or mixing profiles (warned), is
+    analysed as `corrected`."""
+    if "profile" not in frame:
+        return False
+    profiles = sorted(set(frame["profile"].dropna().astype(str)))
+    if len(profiles) > 1:
+        log.warning("the accuracies mix profiles %s: analysed with the corrected profile's settings (uncapped "
+                    "Nemenyi p, every weight); --nemenyi-p and --drop-paper-weights choose otherwise",
+                    ", ".join(profiles))
+    return profiles == ["paper"]
+
+
 def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05, blocks=None,
-            capped: bool = False, drop_paper_weights: bool = False, force: bool = False,
+            capped: bool | None = None, drop_paper_weights: bool | None = None, force: bool = False,
             baseline_rule: str = "paper", seed: int = 0, allow_unknown_treatments: bool = False) -> dict[str, Path]:
     """Analyse every block and `combined`; write `<out_dir>/<name>/`; return {name: folder}.
 
     A regulariser that is not a registry id is an error (`model.analysis.accuracies.check_treatments`) unless
     `allow_unknown_treatments` (a table of treatments of the user's own).
     capped / drop_paper_weights: the paper's settings (Nemenyi p clipped like old scikit-posthocs; the weights its
-    script dropped by hand, `model.analysis.paper.DROPPED_WEIGHTS`). baseline_rule: "paper" (regularisers' best
+    script dropped by hand, `model.analysis.paper.DROPPED_WEIGHTS`); None (the default) takes them from the runs'
+    profile (`paper_settings`), True or False overrides it. baseline_rule: "paper" (regularisers' best
     weight, the baseline's mean over its seeds) or "matched" (every treatment's expected best of the same number of
     draws; `model.analysis.statistics.select`); seed: every random draw of the analyses (permutation test,
     bootstrap). When the baseline has several seeds on a network, the analyses under the other rule are written to
@@ -96,6 +112,12 @@ def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"{out_dir}: exists and is not a folder; expected --out to name a folder (new or existing)")
     frame = accuracies.read(accuracies_csv, allow_unknown_treatments)
+    paper = paper_settings(frame)
+    capped = paper if capped is None else capped
+    drop_paper_weights = paper if drop_paper_weights is None else drop_paper_weights
+    if paper:
+        log.info("paper profile: Nemenyi p %s, the hand-dropped weights %s", "capped" if capped else "uncapped",
+                 "left out" if drop_paper_weights else "kept")
     if drop_paper_weights:
         frame = statistics.drop_weights(frame, DROPPED_WEIGHTS)
     names = list(blocks or frame["block"].unique()) + ["combined"]

@@ -184,7 +184,8 @@ def collapsed_runs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def warning_sentences(st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -> list[str]:
-    """What undermines one analysis: networks left out, selected cells with low activity, collapsed runs."""
+    """What undermines one analysis: networks left out, selected cells with low activity, a negligible one or one
+    killing neurons (`model.analysis.activity_table`), collapsed runs."""
     out = []
     dropped = det.get("dropped_networks") or {}
     if dropped:
@@ -201,6 +202,19 @@ def warning_sentences(st: dict, det: dict, frame: pd.DataFrame, anchors: dict) -
         out.append(f"The regulariser acted in fewer than half of its steps in {len(low)} selected "
                    f"cell{'s' if len(low) > 1 else ''}: {_names(named)}; those rows compare the baseline with itself "
                    f"({where}).")
+    weak = activity_table.negligible_cells(frame[frame["network"].isin(nets)], st["selected"])
+    if weak:
+        named = [f"{label(treatment)} on {network} (median {ratio:.2g})" for network, treatment, _, ratio in weak]
+        out.append(f"The regulariser's gradient was under 1 % of the CE gradient on most steps in {len(weak)} selected "
+                   f"cell{'s' if len(weak) > 1 else ''}: {_names(named)}; negligible, in effect the baseline "
+                   f"({_link('activity', anchors.get('activity'))}).")
+    killing = activity_table.killing_cells(frame[frame["network"].isin(nets)], st["selected"])
+    if killing:
+        named = [f"{label(c[1])} on {c[0]} ({c[3]:.1f} constant neurons per batch against {c[4]:.1f}, {c[5]})"
+                 for c in killing]
+        plural = "s" if len(killing) > 1 else ""
+        out.append(f"The regulariser is killing neurons in {len(killing)} selected cell{plural}: {_names(named)} "
+                   f"({_link('activity', anchors.get('activity'))}).")
     collapsed = collapsed_runs(frame[frame["network"].isin(nets)])
     if not collapsed.empty:
         picked = [r for r in collapsed.itertuples() if (sel := st["selected"].get(r.network, {}).get(r.regulariser))

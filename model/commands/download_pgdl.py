@@ -5,20 +5,22 @@ Reads the remote zip's central directory with HTTP Range requests and fetches on
 requests, downloads the whole archive (8.8 GB) once and extracts from it. Run it again to resume. Every member is
 CRC-32 checked, and its SHA-256 checked against a pin (model/zoo/pgdl_sha256.json, or --pins FILE) or, with no pin,
 trusted on first use: recorded in <data root>/pgdl/sha256_recorded.json and checked on every later run.
-
-    python scripts/download_pgdl.py
-    python scripts/download_pgdl.py --url https://mirror.example/public_data.zip
-    python scripts/download_pgdl.py --pins my_pins.json    # SHA-256s you trust, same format as pgdl_sha256.json
 """
-import argparse
 import sys
 
 from model import cli
 from model.zoo import pgdl_fetch
 
+EXAMPLES = [
+    '{prog}',
+    '{prog} --url https://mirror.example/public_data.zip',
+    "{prog} --pins my_pins.json    # SHA-256s you trust, same format as pgdl_sha256.json",
+]
+EXIT_CODES = {0: 'every member fetched and checked', 2: 'bad input, a failed download or a checksum mismatch'}
+
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser('download-pgdl', __doc__, EXAMPLES, EXIT_CODES)
     parser.add_argument("--data-root", default="data", help="data folder (default: data); files go to <it>/pgdl/")
     parser.add_argument("--url", default=pgdl_fetch.PUBLIC_URL, help=f"archive URL (default: {pgdl_fetch.PUBLIC_URL})")
     parser.add_argument("--task", default=pgdl_fetch.TASK, help=f"task folder (default: {pgdl_fetch.TASK})")

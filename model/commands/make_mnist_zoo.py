@@ -1,18 +1,20 @@
 """Write the initial weights of the three MNIST MLPs (data/mnist/zoo/model_{0,1,2}.npz) from a seed.
 
 Network 1 is network 0 plus Dropout(0.5) and gets network 0's initial weights.
-
-    python scripts/make_mnist_zoo.py --seed 0
 """
-import argparse
 import sys
 
 from model import cli
 from model.zoo import mnist
 
+EXAMPLES = [
+    '{prog} --seed 0',
+]
+EXIT_CODES = {0: "the zoo's initial weights written", 2: 'bad input'}
+
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser('make-mnist-zoo', __doc__, EXAMPLES, EXIT_CODES)
     parser.add_argument("--data-root", default="data", help="data folder (default: data)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
     parser.add_argument("--force", action="store_true", help="rewrite existing files")

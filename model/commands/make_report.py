@@ -1,18 +1,19 @@
 """Build a sweep's report page (Markdown + PNG, and one self-contained HTML page) from its accuracies and statistics.
 
-    python scripts/make_report.py --accuracies ACC.csv --statistics DIR --out REPORT_DIR [--measures MEASURES.csv]
-                                  [--title TEXT] [--force]
-
 Writes REPORT_DIR/report.md, its PNGs and REPORT_DIR/report.html (figures embedded; opens offline). Prints the
-report's path. Exit status 2 with one line on stderr for bad input. The work is in model/analysis/report.py
-(and model/measures/report_section.py for the NP/DGP section).
+report's path. The work is in model/analysis/report.py (and model/measures/report_section.py for the NP/DGP section).
 """
-import argparse
 import sys
 
 from model import cli
-from model.analysis import report
+from model.analysis import accuracies, report
 from model.measures import report_section
+
+EXAMPLES = ["{prog} --accuracies experiments/demo/accuracies.csv --statistics experiments/demo/statistics "
+            "--out experiments/demo/report",
+            "{prog} --accuracies ACC.csv --statistics DIR --out REPORT --measures measures.csv --title 'My sweep' "
+            "--force"]
+EXIT_CODES = {0: "report written", 2: "bad input (one line naming the file, column and value)"}
 
 
 def work(args) -> int:
@@ -24,9 +25,10 @@ def work(args) -> int:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--accuracies", required=True, help="accuracies CSV (accuracies/collect_accuracies.py)")
-    p.add_argument("--statistics", required=True, help="folder written by extract_statistics.py")
+    p = cli.parser("make-report", __doc__, EXAMPLES, EXIT_CODES, notes=accuracies.COLUMNS_HELP)
+    p.add_argument("--accuracies", required=True, metavar="ACC.csv",
+                   help="the accuracies CSV (collect-accuracies writes one; columns below)")
+    p.add_argument("--statistics", required=True, help="folder written by extract-statistics")
     p.add_argument("--out", required=True, help="report folder (report.md, PNGs, report.html)")
     p.add_argument("--measures", help="NP/DGP measures CSV (default: measures.csv beside the accuracies, if any)")
     p.add_argument("--title", default="Report", help="page title")

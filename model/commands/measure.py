@@ -1,13 +1,8 @@
 """Neural persistence and deep graph persistence of every finished run of a sweep and of PGDL models → tidy CSV.
 
-    python scripts/measure.py --runs experiments/demo --out experiments/demo/measures.csv
-    python scripts/measure.py --pgdl data/pgdl/input_data/task1_v4 --out pgdl_measures.csv
-
-Columns: model.measures.table.COLUMNS (run_id, measure, value, layer, source, ...). An existing --out keeps its rows;
-only networks not in it are measured (--force recomputes everything). Exit 0 when all were measured, 2 on bad input
-(one line per network that could not be measured; the others are still written).
+Columns: model.measures.measures_table.COLUMNS (run_id, measure, value, layer, source, ...). An existing --out keeps
+its rows; only networks not in it are measured (--force recomputes everything).
 """
-import argparse
 import logging
 import os
 import sys
@@ -16,12 +11,18 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no C++ start-up lines
 
 from model import cli
-from model.errors import PipelineError
-from model.measures import table
+from model.measures import measures_table
+
+EXAMPLES = [
+    '{prog} --runs experiments/demo --out experiments/demo/measures.csv',
+    '{prog} --pgdl data/pgdl/input_data/task1_v4 --out pgdl_measures.csv',
+]
+EXIT_CODES = {0: "every network measured",
+              2: "bad input (one line per network that could not be measured; the others are still written)"}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser('measure', __doc__, EXAMPLES, EXIT_CODES)
     parser.add_argument("--runs", action="append", default=[], type=Path, metavar="DIR",
                         help="a sweep's output folder (run folders with DONE.json at any depth); repeatable")
     parser.add_argument("--pgdl", action="append", default=[], type=Path, metavar="TASK_DIR",
@@ -37,12 +38,8 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
-    for folder in args.runs + args.pgdl:
-        if not folder.is_dir():
-            raise PipelineError(f"{folder}: no such folder")
-    existing = table.read(args.out) if args.out.exists() else None
-    measures, errors = table.update(existing, args.runs, args.pgdl, data_root=args.data_root, force=args.force)
-    table.write(measures, args.out)
+    measures, errors = measures_table.update_file(args.out, args.runs, args.pgdl, data_root=args.data_root,
+                                                  force=args.force)
     for line in errors:
         print(f"error: {line}", file=sys.stderr)
     logging.info("%s: %d networks, %d rows", args.out, measures["run_id"].nunique(), len(measures))

@@ -1,18 +1,20 @@
-"""Get MNIST (download or a folder of IDX .gz files), check it, and write data/mnist/mnist.npz with the split.
-
-    python scripts/prepare_mnist.py                         # download from the public mirrors
-    python scripts/prepare_mnist.py --from-dir ~/mnist      # use train-/t10k- *-idx?-ubyte.gz you already have
-    python scripts/prepare_mnist.py --base-url http://127.0.0.1:8000/ --expect files.json   # another IDX set
-"""
-import argparse
+"""Get MNIST (download or a folder of IDX .gz files), check it, and write data/mnist/mnist.npz with the split."""
 import sys
 
 from model import cli
 from model.zoo import mnist
 
+EXAMPLES = [
+    '{prog}                         # download from the public mirrors',
+    '{prog} --from-dir ~/mnist      # use train-/t10k- *-idx?-ubyte.gz you already have',
+    '{prog} --base-url http://127.0.0.1:8000/ --expect files.json   # another IDX set',
+]
+EXIT_CODES = {0: "data/mnist/mnist.npz written (or already there)",
+              2: "bad input, a failed download or a checksum mismatch"}
+
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.parser('prepare-mnist', __doc__, EXAMPLES, EXIT_CODES)
     parser.add_argument("--data-root", default="data", help="data folder (default: data)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--from-dir", help="folder holding the four MNIST .gz files")

@@ -1,19 +1,18 @@
-"""Where a sweep stands: each task's state (done / running / failed / partial = started, resumable / missing), per
-grid cell and per network; the running tasks with their epoch, last validation accuracy, host and heartbeat age; why
-each failed task failed; and the Slurm job of each unfinished task submitted with --executor slurm.
+"""Where a sweep stands: each task's state, per grid cell and per network; the running tasks with their epoch, last
+validation accuracy, host and heartbeat age; why each failed task failed; and the Slurm job of each unfinished task
+submitted with --executor slurm.
 
+States (`model.runs.state`): done (DONE.json), running (a live claim: its process has started), failed (FAILED.json,
+no live claim), partial (started, stopped, resumable), pending (spec.json written by the driver, never started),
+missing (no run folder yet).
 Column `acted`: over the cell's finished runs, the mean % of training steps in which the regulariser's gradient was
-applied (DONE.json's regulariser_activity; `model.runs.activity_record`), "!" under 50 %; "-" for the baseline, for runs
-recorded before the accounting and for cells with no finished run.
-
-    python scripts/sweep_status.py configs/digits/sweep_small.json
-    python scripts/sweep_status.py configs/digits/sweep_small.json --json    # the same as one JSON object
-
+applied (DONE.json's regulariser_activity; `model.runs.activity_record`), "!" under 50 %; "-" for the baseline, for
+runs recorded before the accounting and for cells with no finished run. Column `grad ratio`: how strongly,
+‖ω∇R‖/‖∇CE‖ over the measured steps, median [min, max], "negligible" when under 1 % on most steps
+(`model.sweeps.status`).
 Read-only: it looks at the run folders (DONE.json, RUNNING.json, FAILED.json, history.csv, SLURM.json), asks
-`squeue` for the state of the Slurm jobs they name, and changes nothing. Exit status: 0 when no task failed, 1 when
-some task failed (its FAILED.json, no live claim), 2 for a bad sweep file. The work is in model/sweeps/status.py.
+`squeue` for the state of the Slurm jobs they name, and changes nothing. The work is in model/sweeps/status.py.
 """
-import argparse
 import json
 import os
 import sys
@@ -21,11 +20,17 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported (spec validation)
 
 from model import cli
+from model.runs.overrides import parse as parse_overrides
 from model.sweeps import grid, status
+
+EXAMPLES = ["{prog} configs/digits/sweep_small.json",
+            "{prog} configs/digits/sweep_small.json --json    # the same as one JSON object",
+            "{prog} SWEEP.json --set output_root=/scratch/exp   # the sweep as run with that --set"]
+EXIT_CODES = {0: "no task failed", 1: "some task failed (its FAILED.json, no live claim)", 2: "a bad sweep file"}
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("sweep-status", __doc__, EXAMPLES, EXIT_CODES)
     p.add_argument("sweep", help="sweep file (JSON)")
     p.add_argument("--json", action="store_true", help="print one JSON object (tasks, cells, networks, totals)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -35,7 +40,7 @@ def main(argv=None) -> int:
 
 
 def show(args) -> int:
-    tasks = grid.load(args.sweep, grid.parse_overrides(args.overrides))
+    tasks = grid.load(args.sweep, parse_overrides(args.overrides))
     table = status.rows(tasks)
     jobs = status.slurm_table(tasks)
     if args.json:

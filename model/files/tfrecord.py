@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model.atomic import write_bytes
 from model.errors import DataError
 
 BATCH = 1024
@@ -86,8 +87,6 @@ def example(x: np.ndarray, y: int) -> bytes:
 
 def write_shard(path: str | Path, xs: np.ndarray, ys: np.ndarray) -> None:
     """Write examples `(xs[i], ys[i])` to a TFRecord file (atomically)."""
-    from model.atomic import write_bytes
-
     write_bytes(path, b"".join(frame(example(x, int(y))) for x, y in zip(xs, ys)))
 
 

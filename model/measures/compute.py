@@ -28,7 +28,8 @@ CHANNEL_MAX = "channel_max"  # name of our Conv2D extension, as the report state
 # Layers without weights that keep the neuron graph's meaning (NP/DGP skip them); anything else that is not Dense
 # or Conv2D is refused, naming the layer.
 PASS_THROUGH = ("InputLayer", "Flatten", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
-                "GlobalMaxPooling2D", "Dropout", "Activation", "ReLU", "Reshape")
+                "GlobalMaxPooling2D", "Dropout", "Activation", "ReLU", "Reshape",
+                "NeuronPenalty")  # model.regularisers.NeuronPenalty: identity, adds a training loss only
 
 
 @dataclass(frozen=True)

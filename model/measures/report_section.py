@@ -1,8 +1,8 @@
 """The report's section on what NP and DGP say: measures per regulariser and weight, and Kendall's τ with the
 generalisation gap. `section` plugs into `model.analysis.report.build(extra_sections=...)`.
 
-Input is the tidy measures CSV of `scripts/measure.py` (`model.measures.table.COLUMNS`); the gap of a network is
-train − test accuracy (fractions). `measures_section` returns the Markdown section and writes its figures
+Input is the tidy measures CSV of `scripts/measure.py` (`model.measures.measures_table.COLUMNS`); the gap of a
+network is train − test accuracy (fractions). `measures_section` returns the Markdown section and writes its figures
 (`model.analysis.figures.measures`). A run is `collapsed` by the rule of `model.analysis.treatments`; such runs are
 marked in the figures and τ is also given without them. Reads CSVs and writes PNGs only; must not compute measures
 or train.
@@ -18,7 +18,7 @@ from model.analysis.figures import measures as figures
 from model.analysis.tables import to_markdown
 from model.analysis.treatments import COLLAPSE_FRACTION, collapsed, label, treatment_key
 from model.measures.compute import CHANNEL_MAX
-from model.measures.table import read as read_measures
+from model.measures.measures_table import read as read_measures
 
 NETWORK_MEASURES = ("np_mean_normalised", "np_total", "dgp_normalised", "dgp")  # one value per network
 FIGURE_MEASURES = ("np_mean_normalised", "dgp_normalised")

@@ -1,7 +1,11 @@
 """Pearson correlation of activations (samples × neurons), the dissimilarity 1 − |corr|, and the dead-neuron policy.
 
-Dead-neuron policy (Q-dead-neurons in docs/quirks.md). A neuron is *dead* when it is constant over the batch up to
-rounding: ‖x − x̄‖₂ ≤ 8·eps·√b·max|x| (eps of the dtype; an all-zero ReLU column is the usual case). A dead neuron has
+Dead-neuron policy (Q-dead-neurons in docs/quirks.md). A neuron is *dead* when it is constant over the batch: exactly
+(max = min over the column; an all-zero ReLU column is the usual case), or up to rounding, ‖x − x̄‖₂ ≤ 8·eps·√b·max|x|
+(eps of the dtype). The columns are centred after subtracting their first row (no gradient; the correlation is
+shift-invariant), so an exactly constant column centres to exact zeros at any batch size: the float mean of b equal
+values is not always that value (at b = 512 its rounding error exceeded the tolerance for ≈ 40 % of constant
+columns, and their "standardised" values were rounding noise with gradients up to 1e13). A dead neuron has
 correlation 0 with every other neuron and 1 with itself (so dissimilarity 1 to all others, as the original's
 NaN → 0 gives), and its values, including every gradient through it, stay finite: the division by its norm is
 replaced by a multiplication by 0, whose gradient is 0. No NaN ever reaches a loss or a gradient.
@@ -37,12 +41,14 @@ def standardise(x):
     (dead columns are exactly 0), dead (N,) bool (not differentiated). Cost O(b·N).
     """
     x = check_batch(tf.convert_to_tensor(x))
-    xc = x - tf.reduce_mean(x, axis=0, keepdims=True)
+    shifted = x - tf.stop_gradient(x[:1])              # exact zeros in a constant column
+    xc = shifted - tf.reduce_mean(shifted, axis=0, keepdims=True)
     norm = tf.sqrt(tf.reduce_sum(tf.square(xc), axis=0))
     b = tf.cast(tf.shape(x)[0], x.dtype)
     eps = np.finfo(x.dtype.as_numpy_dtype).eps
     scale = tf.reduce_max(tf.abs(x), axis=0)
-    dead = tf.stop_gradient(norm <= DEAD_TOLERANCE * eps * tf.sqrt(b) * scale)
+    constant = tf.equal(tf.reduce_max(x, axis=0), tf.reduce_min(x, axis=0))
+    dead = tf.stop_gradient(constant | (norm <= DEAD_TOLERANCE * eps * tf.sqrt(b) * scale))
     inv = tf.where(dead, tf.zeros_like(norm), 1.0 / tf.where(dead, tf.ones_like(norm), norm))
     return xc * inv, dead
 

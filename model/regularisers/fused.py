@@ -1,15 +1,17 @@
 """T1 and T2 as one fused host kernel: value and gradient w.r.t. the sampled activations in one call.
 
 `topological_loss(x, id, zero_length_bars, dead_neurons)` is what `model.regularisers.registry.make` uses for `t1`
-and `t2` on a CPU (option `kernel="auto"`): TensorFlow sees one `tf.numpy_function` inside a `tf.custom_gradient`,
-whose backward pass is `upstream · ∂R/∂x`, the gradient having been computed by the forward call. `host_kernel` does,
-on the (b, N) activations x, in one call:
+and `t2` with the option `kernel="fused"` (opt-in; `"auto"` is the TensorFlow path): TensorFlow sees one
+`tf.numpy_function` inside a `tf.custom_gradient`, whose backward pass is `upstream · ∂R/∂x`, the gradient having
+been computed by the forward call. `host_kernel` does, on the (b, N) activations x, in one call:
 
 1. standardisation (`_standardise`, numba): column means and norms accumulated in float64, the dead mask of
-   `model.regularisers.correlation` (‖x − x̄‖ ≤ 8·eps·√b·max|x|), z = (x − x̄)/‖x − x̄‖ in x's dtype, 0 for dead
+   `model.regularisers.correlation` (max = min, or ‖x − x̄‖ ≤ 8·eps·√b·max|x|, centred after a shift by the first
+   value), z = (x − x̄)/‖x − x̄‖ in x's dtype, 0 for dead
    columns, stored transposed (N, b);
 2. the Gram matrix zᵀz by BLAS syrk in x's dtype (`model.regularisers.persistence.gram_host`);
-3. the MST of clamp(1 − |zᵀz|, 0, 1) by the compiled Prim (`model.regularisers.persistence.prim_compiled`);
+3. the MST of clamp(1 − |zᵀz|, 0, 1) by the compiled Prim (`model.regularisers.persistence.prim_compiled`; under
+   `dead_neurons="exclude"` over the live columns only, `persistence.prim_of_gram`, its time counted as Prim's);
 4. `_loss_and_gradient` (numba): the N−1 edge correlations c_e = Σᵢ z_ia z_ib (float64 sums of the products,
    rounded to x's dtype as the TensorFlow path's are), deaths d_e = clamp(1 − |c_e|, 0, 1), the zero-length-bar
    policy, the loss (T1 = −Σ w d; T2 = ½ std − ½ mean of the counted deaths, ∂std := 0 where std = 0), the dead-neuron
@@ -20,14 +22,11 @@ on the (b, N) activations x, in one call:
 Every sum runs in one fixed sequential order (no threads in the numba parts; BLAS's own deterministic blocking for
 the Gram), so the same input gives the same bits and a resumed run stays bit-identical.
 
-Hand-written because it is measured faster: the TensorFlow path (`registry._t1`/`_t2`, kept as the tested reference
-and as the XLA / GPU path) spends much of its extra time in glue around the host Gram and Prim (standardisation
-forward and backward, edge gathers and their dense gradients, the host round trip). Measured on the shared 2-core
-CPU at load average 18–27 (benchmarks/README.md, *Fused kernel*), MNIST MLP (N = 1010), batch 256, whole training
-steps interleaved: CPU time per step T1 22.0 ms fused against 27.1 ms for the TF path (plain 10.4), and 29.2
-against 49.7 (plain 12.9) in a second run; T2 20.9 against 24.3; at N = 5000 equal within 2 %. Wall time at that
-load was not conclusive (faster in one run, slower in another). Alone the call takes ≈ 7 ms at N = 1010: Gram 3.5,
-Prim 1.8, the O(N·b) parts ≈ 2.
+Why it exists: the TensorFlow path (`registry._t1`/`_t2`, the tested reference and the XLA / GPU path) spends CPU
+time in glue around the host Gram and Prim (standardisation forward and backward, edge gathers and their dense
+gradients, the host round trip), which one host call avoids. It takes less CPU per step than the TensorFlow path but
+was not faster in wall time on the test machine, so it is not the default; the measurements are in
+benchmarks/README.md, *Fused kernel*.
 This module knows nothing about Keras models or files.
 """
 import time
@@ -40,7 +39,7 @@ from model.regularisers.correlation import DEAD_TOLERANCE, check_batch
 
 IDS = {"t1": 1, "t2": 2}
 BARS = {"keep": 0, "drop": 1, "zero_loss": 2}
-DEAD = {"safe": 0, "zero_grad": 1}
+DEAD = {"safe": 0, "zero_grad": 1, "exclude": 2}
 
 
 def _standardise(xt, tolerance, zt, inv, dead):
@@ -48,24 +47,28 @@ def _standardise(xt, tolerance, zt, inv, dead):
     n, b = xt.shape
     mean = np.empty(n)
     for j in range(n):
+        first = np.float64(xt[j, 0])                   # shift by the first value: a constant column centres to 0
         s = 0.0
         top = 0.0
+        low = np.inf
+        high = -np.inf
         for i in range(b):
             v = np.float64(xt[j, i])
-            s += v
-            if abs(v) > top:
-                top = abs(v)
+            s += v - first
+            top = max(top, abs(v))
+            low = min(low, v)
+            high = max(high, v)
         m = s / b
         ss = 0.0
         for i in range(b):
-            c = np.float64(xt[j, i]) - m
+            c = (np.float64(xt[j, i]) - first) - m
             ss += c * c
         norm = np.sqrt(ss)
-        mean[j] = m
-        dead[j] = norm <= tolerance * np.sqrt(np.float64(b)) * top
+        mean[j] = first + m
+        dead[j] = low == high or norm <= tolerance * np.sqrt(np.float64(b)) * top
         inv[j] = 0.0 if dead[j] else 1.0 / norm
         for i in range(b):
-            zt[j, i] = (np.float64(xt[j, i]) - m) * inv[j]
+            zt[j, i] = ((np.float64(xt[j, i]) - first) - m) * inv[j]
     return mean
 
 
@@ -190,9 +193,14 @@ def host_kernel(x, loss_id, bars, dead_mode, times=None):
     t1 = clock()
     mean = standardise(xt, DEAD_TOLERANCE * np.finfo(x.dtype).eps, zt, inv, dead)
     t2 = clock()
-    gram = persistence.gram_host(zt.T)
-    t3 = clock()
-    edges = persistence.prim_compiled(gram, similarity=True)
+    if dead_mode == DEAD["exclude"]:                          # the MST of the live columns alone, loops dropped
+        t3 = clock()
+        edges = persistence.prim_of_gram(zt.T, dead)
+        edges = edges[edges[:, 0] != edges[:, 1]]
+    else:
+        gram = persistence.gram_host(zt.T)
+        t3 = clock()
+        edges = persistence.prim_compiled(gram, similarity=True)
     t4 = clock()
     gxt = np.empty((n, b))
     value, dead_zeroed, bars_zeroed, zero_length = loss_and_gradient(xt, zt, mean, inv, dead, edges, loss_id, bars,

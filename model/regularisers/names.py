@@ -7,10 +7,10 @@ from model.errors import SpecError
 
 IDS = ("none", "t1", "t2", "l1", "l2", "corr", "decov")
 ZERO_LENGTH_BARS = ("keep", "drop", "zero_loss")
-DEAD_NEURONS = ("safe", "zero_grad")
+DEAD_NEURONS = ("safe", "zero_grad", "exclude")
 PAIRINGS = ("auto", "numpy", "tf")
 KERNELS = ("auto", "fused", "tf")
-DEFAULT_OPTIONS = {"zero_length_bars": "keep", "dead_neurons": "safe", "pairing": "auto", "kernel": "auto"}
+DEFAULT_OPTIONS = {"zero_length_bars": "keep", "dead_neurons": "exclude", "pairing": "auto", "kernel": "auto"}
 PAPER_OPTIONS = {"zero_length_bars": "zero_loss", "dead_neurons": "zero_grad"}  # the original's behaviour
 
 

@@ -284,23 +284,52 @@ def _blas_controller():
     return _controller or None
 
 
-def mst_edges_of_gram(z, *, pairing="auto"):
+def mst_edges_of_gram(z, *, pairing="auto", exclude=None):
     """MST of the dissimilarity clamp(1 − |zᵀz|, 0, 1) of the columns of z, without gradient.
 
     z: (b, N) tensor (for unit-norm centred columns, zᵀz is the Pearson correlation matrix). The Gram matrix is
     formed without gradient: for `"numpy"` on the host in z's dtype (`gram_host`; float32 in training, where its
     rounding, ≈ √b·eps, is that of the float32 edge correlations that are differentiated), then the compiled Prim
     reads it in float64; for `"tf"` in-graph in float64 (GPUs may run float32 matmuls in TF32, far coarser).
+    `exclude`: None, or an (N,) bool tensor of columns left out: the edges are then the MST of the other columns
+    alone, followed by one loop row (k, k) per excluded column k as padding (see `prim_of_gram`).
     Returns (N−1, 2) int32.
     """
     z = tf.stop_gradient(tf.convert_to_tensor(z))
     n = z.shape[1]
     if resolve_pairing(pairing) == "tf":
         z64 = tf.cast(z, tf.float64)
-        return boruvka_tf(tf.matmul(z64, z64, transpose_a=True), similarity=True)
-    edges = tf.numpy_function(lambda x: prim_compiled(gram_host(x), similarity=True), [z], tf.int32, stateful=False)
+        s = tf.matmul(z64, z64, transpose_a=True)
+        if exclude is None:
+            return boruvka_tf(s, similarity=True)
+        # every edge at an excluded column weighs 2, above any other (≤ 1): the MST spans the others first
+        out = exclude[:, None] | exclude[None, :]
+        d = tf.linalg.set_diag(tf.where(out, tf.constant(2.0, tf.float64), tf.clip_by_value(1.0 - tf.abs(s), 0.0, 1.0)),
+                               tf.zeros(n, tf.float64))
+        edges = boruvka_tf(d)
+        loop = tf.where(tf.gather(exclude, edges[:, 0]), edges[:, 0], edges[:, 1])
+        at_excluded = tf.gather(exclude, edges[:, 0]) | tf.gather(exclude, edges[:, 1])
+        return tf.where(at_excluded[:, None], tf.stack([loop, loop], axis=1), edges)
+    args = [z] if exclude is None else [z, tf.convert_to_tensor(exclude, tf.bool)]
+    edges = tf.numpy_function(lambda *a: prim_of_gram(*a), args, tf.int32, stateful=False)
     edges.set_shape((None if n is None else max(n - 1, 0), 2))
     return tf.stop_gradient(edges)
+
+
+def prim_of_gram(z, exclude=None):
+    """The compiled Prim's MST of clamp(1 − |zᵀz|, 0, 1) over the columns of z (b, N) NumPy, on the host.
+
+    With `exclude` ((N,) bool), the columns it marks leave the graph: the first L − 1 rows are the MST of the L
+    others (in z's column numbers, sorted as in the module docstring), then one loop (k, k) per excluded column k,
+    cut to N − 1 rows in all. Returns (N−1, 2) int32.
+    """
+    if exclude is None or not exclude.any():
+        return prim_compiled(gram_host(z), similarity=True)
+    kept = np.flatnonzero(~exclude)
+    edges = (kept[prim_compiled(gram_host(np.ascontiguousarray(z[:, kept])), similarity=True)] if len(kept)
+             else np.zeros((0, 2), np.int64))
+    loops = np.repeat(np.flatnonzero(exclude)[:, None], 2, axis=1)
+    return np.concatenate([edges, loops])[: z.shape[1] - 1].astype(np.int32)
 
 
 def deaths(d, *, pairing="auto"):

@@ -8,13 +8,12 @@ std; where all counted deaths are equal, e.g. N = 2 or a batch of 2, the std's g
 (`model.regularisers.sampling`) of all neuron layers together, as one (b, N) point cloud.
 
 Speed: t1/t2 run as the TensorFlow path below by default; `kernel="fused"` runs them as one fused host kernel
-(`model.regularisers.fused`: value and analytic gradient in one call; less CPU time per step, but not measured faster
-in wall time on the loaded 2-core machine, so not the default: benchmarks/README.md). The TensorFlow path (the
-reference and the XLA / GPU path) finds the MST
+(`model.regularisers.fused`: value and analytic gradient in one call; less CPU per step but not faster in wall time,
+so not the default: benchmarks/README.md). The TensorFlow path (the reference and the XLA / GPU path) finds the MST
 on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`: BLAS syrk on the host in the
 activations' dtype, or float64 in-graph) and recomputes only the N−1 MST-edge correlations
-differentiably, so their backward pass is O(N·b) (TensorFlow's own gather gradient: a hand-written segment-sum
-gradient was 2–4 ms faster at N = 1010 but made CPU results depend on thread timing, breaking bit-exact resumes);
+differentiably, so their backward pass is O(N·b) (TensorFlow's own gather gradient: a faster hand-written
+segment-sum gradient made CPU results depend on thread timing, breaking bit-exact resumes; benchmarks/README.md);
 `corr` uses one N×N Gram product forward and one backward (custom gradient); `decov` uses the b×b Gram when b < N.
 Regularisers are pure functions of tensors, usable inside `tf.function` in float32 and float64; they know nothing
 about models or files.
@@ -85,18 +84,26 @@ def make(id, *, sampling=1.0, **options):
       clamped to [0, 1] (Q-no-clamp); `"drop"` keeps only deaths > 0 (the paper's definition: the non-zero MST
       weights; the loss is 0 when none is left); `"zero_loss"` is the original's behaviour: if any MST death is
       ≤ 0 the whole regulariser is 0 with zero gradient for that batch.
-    - `dead_neurons` (t1, t2, corr; Q-dead-neurons): `"safe"` (default) is the policy of
-      `model.regularisers.correlation` (a constant neuron has correlation 0 to all others; values and gradients
-      finite); `"zero_grad"` reproduces the original's effect: when any sampled neuron is constant the forward value
-      is still reported but the regulariser's gradient is zero for the whole step (the original's backward pass was
-      NaN everywhere and got zeroed).
+    - `dead_neurons` (t1, t2, corr; Q-dead-neurons): `"exclude"` (default) makes the constant neurons leave the MST
+      for that batch (their correlation is undefined): t1/t2 sum over the L − 1 bars of the MST of the L
+      non-constant neurons (0, without gradient, when L < 2). `"safe"` keeps them as neurons of correlation 0 to
+      all others (`model.regularisers.correlation`): each adds a bar of death 1, the maximum, so T1's value falls
+      by 1 per dead neuron (a reward for dying, in the value only: those bars have zero gradient and the live
+      neurons' bars are the same MST, so t1's gradient is the same under both and T1 trains identically; t2's
+      differs, the bars at 1 entering its mean and std). Leaving the MST does not make T1 monotone in the dead:
+      when a dead neuron linked two neurons less correlated with each other than with it, their new edge can be
+      longer than the two it replaces, and T1 can still fall (tests/test_regularisers.py). For corr `"exclude"` is
+      `"safe"` (a dead neuron's zero correlations are not among the non-zero entries it averages). `"zero_grad"`
+      reproduces the original's effect: when any sampled neuron is constant the forward value (as under `"safe"`)
+      is still reported but the regulariser's gradient is zero for the whole step (the original's backward pass
+      was NaN everywhere and got zeroed). Values and gradients are finite under every policy.
     - `pairing` (t1, t2; Q-pairing): `"auto"` (default: in-graph TF Borůvka on a GPU, the compiled CPU Prim
       otherwise), `"numpy"`, `"tf"`. All compute in float64 and return the same MST (tie-break in
       `model.regularisers.persistence`).
     - `kernel` (t1, t2): `"auto"` (default) is `"tf"`, the TensorFlow graph below (the reference, XLA-compilable
       with the in-graph pairing); `"fused"` computes value and gradient in one host call (`model.regularisers.fused`;
-      host pairing only). `"auto"` stays `"tf"` until the fused kernel is measured faster in wall time (it used less
-      CPU but was not faster per step under load: benchmarks/README.md).
+      host pairing only). `"auto"` is `"tf"`: the fused kernel uses less CPU per step but is not faster in wall
+      time (benchmarks/README.md, *Fused kernel*).
       Both give the same values and gradients up to rounding (tests/test_fused.py).
     Unknown ids or option values raise `SpecError` naming the valid ones.
     """
@@ -157,28 +164,31 @@ def _l2(activations, weights):
 # ----------------------------------------------------------------------------------------------------------------
 # Activation regularisers: x is the sampled (b, N) point cloud
 
-def mst_deaths(x, pairing="auto"):
+def mst_deaths(x, pairing="auto", exclude_dead=False):
     """Differentiable MST deaths of the correlation dissimilarity of x (b, N): (N−1,) clamped to [0, 1].
 
     The MST is found on a no-gradient Gram matrix (`model.regularisers.persistence.mst_edges_of_gram`); only the N−1
-    edge correlations are recomputed with gradient (O(N·b)). Also returns the dead mask (N,) of
-    `model.regularisers.correlation.standardise`.
+    edge correlations are recomputed with gradient (O(N·b)). Returns (deaths, dead, counted): the dead mask (N,) of
+    `model.regularisers.correlation.standardise`, and which of the N−1 bars count (N−1,) bool: all of them, or with
+    `exclude_dead` the L − 1 bars of the MST of the L live neurons alone (the dead ones left the graph; the other
+    rows are padding, with death 1 and no gradient).
     """
     z, dead = standardise(x)
-    edges = persistence.mst_edges_of_gram(z, pairing=pairing)
+    edges = persistence.mst_edges_of_gram(z, pairing=pairing, exclude=dead if exclude_dead else None)
     c = tf.reduce_sum(tf.gather(z, edges[:, 0], axis=1) * tf.gather(z, edges[:, 1], axis=1), axis=0)
-    return tf.clip_by_value(1.0 - tf.abs(c), 0.0, 1.0), dead
+    return tf.clip_by_value(1.0 - tf.abs(c), 0.0, 1.0), dead, tf.not_equal(edges[:, 0], edges[:, 1])
 
 
-def _bar_weights(d, mode):
-    """(N−1,) 0/1 weights of the bars that count, and a flag 'the whole loss is zero' (zero_loss with a bar ≤ 0,
-    or drop with no bar > 0: the loss is then 0 either way)."""
-    positive = tf.cast(d > 0, d.dtype)
+def _bar_weights(d, mode, counted):
+    """(N−1,) 0/1 weights of the bars that count (among the `counted` ones, (N−1,) bool), and a flag 'the whole loss
+    is zero' (zero_loss with a counted bar ≤ 0, or drop with no counted bar > 0: the loss is then 0 either way)."""
+    ones = tf.cast(counted, d.dtype)
     if mode == "keep":
-        return tf.ones_like(d), tf.constant(False)
+        return ones, tf.constant(False)
     if mode == "drop":
-        return positive, tf.logical_not(tf.reduce_any(d > 0))  # every bar dropped: nothing is left to act
-    return tf.ones_like(d), tf.reduce_any(d <= 0)
+        positive = counted & (d > 0)
+        return tf.cast(positive, d.dtype), tf.logical_not(tf.reduce_any(positive))  # nothing is left to act
+    return ones, tf.reduce_any(counted & (d <= 0))
 
 
 def _finish(value, zero, dead, opts):
@@ -200,14 +210,14 @@ def _fused(id):
 
 
 def _t1(x, opts, pairing):
-    d, dead = mst_deaths(x, pairing)
-    w, zero = _bar_weights(d, opts["zero_length_bars"])
+    d, dead, counted = mst_deaths(x, pairing, opts["dead_neurons"] == "exclude")
+    w, zero = _bar_weights(d, opts["zero_length_bars"], counted)
     return _finish(-tf.reduce_sum(w * d), zero, dead, opts)
 
 
 def _t2(x, opts, pairing):
-    d, dead = mst_deaths(x, pairing)
-    w, zero = _bar_weights(d, opts["zero_length_bars"])
+    d, dead, counted = mst_deaths(x, pairing, opts["dead_neurons"] == "exclude")
+    w, zero = _bar_weights(d, opts["zero_length_bars"], counted)
     count = tf.maximum(tf.reduce_sum(w), 1.0)
     mean = tf.reduce_sum(w * d) / count
     var = tf.reduce_sum(w * tf.square(d - mean)) / count

@@ -95,8 +95,8 @@ def write_history(path: Path, rows: list[dict]) -> None:
 
 class Checkpoint(keras.callbacks.Callback):
     """Every `every` epochs, one atomic `checkpoints/last.npz`: model variables (weights and seed-generator states),
-    optimiser variables, the regulariser-activity totals, early-stopping state and best weights, history rows,
-    epoch and wall seconds so far."""
+    optimiser variables, the regulariser-activity totals and measured ratios, early-stopping state and best weights,
+    history rows, epoch and wall seconds so far."""
 
     def __init__(self, path: Path, every: int, stopper: EarlyStopping, rows: list, clock: dict):
         super().__init__()
@@ -113,6 +113,7 @@ def save_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping, epoc
     arrays |= {f"optimizer_{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)}
     if model.activity is not None:
         arrays["activity_totals"] = model.activity.totals.numpy()
+        arrays["activity_ratios"] = np.asarray(model.activity.ratios, np.float64)
     for i, w in enumerate(stopper.best_weights or []):
         arrays[f"best_{i}"] = w
     state = {"epoch": epoch, "stopper": stopper.state(), "has_best": stopper.best_weights is not None,
@@ -146,6 +147,11 @@ def _load_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping) -> 
         if model.activity is not None:
             if "activity_totals" in data:
                 model.activity.totals.assign(data["activity_totals"])
+                if "activity_ratios" in data:
+                    model.activity.ratios = data["activity_ratios"].tolist()
+                else:
+                    log.warning("%s: checkpoint from before the measured ratios were kept: their median and range "
+                                "will cover only the steps after epoch %d", path, state["epoch"])
             else:
                 log.warning("%s: checkpoint from before the activity accounting: the regulariser_activity record "
                             "will count only the steps after epoch %d", path, state["epoch"])
@@ -202,6 +208,30 @@ class TensorBoardScalars(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         for writer in self.writers.values():
             writer.close()
+
+
+KEPT_METRICS = ("train_accuracy", "val_accuracy", "test_accuracy", "val_loss")  # of the kept weights, as in DONE.json
+
+
+def write_kept_metrics(log_dir: Path, hparams: dict, result: dict, step: int) -> bool:
+    """The HParams dashboard's metrics of one run: `kept/<name>` scalars of the kept weights (`result`: name →
+    value for each of `KEPT_METRICS`, the numbers DONE.json records, test accuracy included) at the kept epoch
+    `step`, and the experiment's config naming those metrics only (the dashboard would otherwise show the last
+    epoch's value of every per-epoch scalar, which is not the run's result when best weights were restored).
+    Returns False, writing nothing, when the `tensorboard` package is not installed."""
+    try:
+        from tensorboard.plugins.hparams import api as hp
+    except ImportError:
+        return False
+    writer = tf.summary.create_file_writer(str(log_dir))
+    with writer.as_default():
+        hp.hparams_config(hparams=[hp.HParam(name) for name in hparams],
+                          metrics=[hp.Metric(f"kept/{name}", display_name=f"{name} (kept epoch)")
+                                   for name in KEPT_METRICS])
+        for name in KEPT_METRICS:
+            tf.summary.scalar(f"kept/{name}", float(result[name]), step=step)
+    writer.close()
+    return True
 
 
 class Heartbeat(keras.callbacks.Callback):

@@ -1,14 +1,16 @@
-"""One run, one entry point: `python -m model.runs.execute SPEC.json [--force] [--debug]`.
+"""One run, one entry point: `python -m model.runs.execute SPEC.json [--set KEY=VALUE] [--force] [--debug]`.
 
 Validates the spec and everything it names (network, data, regulariser) before writing anything; says "already
-done" when the run folder's `DONE.json` parses (unless --force); otherwise claims the run (`RUNNING.json`), trains,
+done" when the run folder's `DONE.json` parses (unless --force); otherwise claims the run (`RUNNING.json`; as soon as
+the process starts when its folder exists, e.g. written by a sweep driver, so that it shows as running while
+TensorFlow loads and the data are read; removed again if the spec turns out bad), trains,
 resuming from the last checkpoint, and writes `DONE.json` last (results, provenance: `model.runs.provenance`), or
 `FAILED.json` with a one-line reason. While it holds the claim it logs to the run folder's `train.log`
 (`model.runs.task_log`: epochs, warnings, a failure's reason then its trace). Exit codes:
 0 trained or already done, 1 the run failed, 2 bad input (nothing written), 3 another live process holds the claim.
 Must not schedule anything (executors do) or know about sweeps.
 """
-import argparse
+import contextlib
 import json
 import logging
 import platform
@@ -20,8 +22,9 @@ from pathlib import Path
 
 from model import atomic, cli
 from model.errors import SpecError
-from model.runs import claims, provenance, run_folder, task_log
+from model.runs import claims, overrides, provenance, run_folder, task_log
 from model.runs.spec import Spec
+from model.zoo.catalogue import get_network
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +41,11 @@ class Prepared:
 
 def prepare(spec: Spec) -> Prepared:
     """Resolve the network, load its data and build the regulariser; raises `PipelineError`, writes nothing."""
-    from model.regularisers import registry
-    from model.zoo.catalogue import get_network
+    from model.regularisers import registry  # TensorFlow: here, so "already done" and a bad spec need none of it
 
     network = get_network(spec.network, data_root=spec.data_root, profile=spec.profile)
     splits = network.load_data()
-    try:
-        regulariser = registry.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)
-    except TypeError as err:
-        raise SpecError(f"field 'regulariser_options' = {spec.regulariser_options!r}: {err}") from None
+    regulariser = registry.make(spec.regulariser, sampling=spec.sampling, **spec.regulariser_options)  # checked by Spec
     return Prepared(spec, network, splits, regulariser)
 
 
@@ -91,23 +90,30 @@ def check_run_folder(spec: Spec) -> None:
     run_folder.check_state_files(spec.run_dir)
 
 
-def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
+def run(prepared: Prepared, force: bool = False, claim: claims.Claim | None = None) -> tuple[dict, bool]:
     """Train the run unless it is finished (and not `force`); return its `DONE.json` record and whether this call
-    trained it (False when another process finished it first).
+    trained it (False when another process finished it first). `claim`: the run's claim when the caller already
+    holds it (else it is taken here).
 
     Raises `SpecError` / `DataError` (nothing written) for a run folder outside its output root or holding a
     run-state file that is not a regular file (`check_run_folder`); `claims.ClaimHeld` when another live process
     trains it (`claims.ClaimLost` when one took the claim over mid-training); other errors, up to writing
     `DONE.json`, write `FAILED.json` and propagate.
     """
-    spec, run_dir = prepared.spec, prepared.spec.run_dir
-    check_run_folder(spec)
+    check_run_folder(prepared.spec)
     if not force:
-        check_same_spec(spec, run_dir)
+        check_same_spec(prepared.spec, prepared.spec.run_dir)
+    return _train_unless_done(prepared, force, claim)
+
+
+def _train_unless_done(prepared: Prepared, force: bool, claim: claims.Claim | None = None) -> tuple[dict, bool]:
+    """`run` once the run folder's spec is known to be this one (or `force`)."""
+    run_dir = prepared.spec.run_dir
+    if not force:
         done = run_folder.read_done(run_dir)
         if done is not None:
             return done, False
-    with claims.Claim(run_dir) as claim:
+    with claims.Claim(run_dir) if claim is None else contextlib.nullcontext(claim) as claim:
         if force:
             clear_outputs(run_dir)
         elif run_folder.is_done(run_dir):  # finished by another process while we were checking
@@ -119,7 +125,7 @@ def run(prepared: Prepared, force: bool = False) -> tuple[dict, bool]:
 def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim) -> dict:
     """Train under a held claim, logging to train.log; DONE.json on success, FAILED.json (and the trace in the log)
     on an error."""
-    from model.runs import training
+    from model.runs import training  # TensorFlow: imported only when a run trains (see prepare)
 
     spec = prepared.spec
     log.info("%s: %s", spec.task_id, json.dumps(spec.to_dict(), sort_keys=True))
@@ -155,43 +161,65 @@ def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim) -> dict:
     return record
 
 
+DESCRIPTION = ("Train one run from its spec file: train it, say it is already done, or resume it from its last "
+               "checkpoint. DONE.json (results, provenance) is written last; a failure writes FAILED.json with its "
+               "one-line reason.")
+EXAMPLES = ["{prog} configs/digits/t1.json             # trains digits/0 under T1 (ω = 0.01)",
+            "{prog} configs/digits/t1.json --set weight=0.1 --set max_epochs=5   # the same spec, two fields changed",
+            "{prog} configs/digits/t1.json --force     # retrain from scratch",
+            "{prog} experiments/digits/0/t1/0.01/seed_0/spec.json   # rerun any run from its folder"]
+EXIT_CODES = {0: "trained, or already done", 1: "training failed (FAILED.json and train.log say why)",
+              2: "bad input (nothing written)", 3: "another live process holds the run's claim (RUNNING.json)"}
+
+
 def main(argv=None) -> int:
-    """Exit codes: 0 done (or already done), 1 training failed (FAILED.json says why), 2 bad input, 3 claimed by
-    another process."""
-    parser = argparse.ArgumentParser(prog="python -m model.runs.execute", description=__doc__.split("\n\n")[0])
+    parser = cli.parser("run-experiment", DESCRIPTION, EXAMPLES, EXIT_CODES)
     parser.add_argument("spec", help="spec file (JSON); a run folder's spec.json is one")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a spec field over the file's (JSON value; dotted keys reach into objects), the same "
+                             "syntax as run-sweep's --set, e.g. --set max_epochs=2 --set optimizer.learning_rate=0.1; "
+                             "repeatable")
     parser.add_argument("--force", action="store_true", help="retrain from scratch even if finished")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return cli.run(_execute, parser.parse_args(argv))
 
 
 def _execute(args) -> int:
-    spec = Spec.from_file(args.spec)
-    check_run_folder(spec)
-    if not args.force and run_folder.is_done(spec.run_dir):
-        check_same_spec(spec, spec.run_dir)
-        print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")
-        return 0
-    prepared = prepare(spec)
+    spec = Spec.from_file(args.spec, overrides.parse(args.overrides))
+    check_run_folder(spec)  # before the early claim writes RUNNING.json there
     if not args.force:
-        check_same_spec(spec, spec.run_dir)
+        check_same_spec(spec, spec.run_dir)  # once, before anything is loaded
+        if run_folder.is_done(spec.run_dir):
+            print(f"{spec.run_dir}: already done (DONE.json); use --force to retrain")
+            return 0
     try:
-        record, trained = run(prepared, force=args.force)
+        # claimed now when the folder exists (a driver wrote it): the run is `running` while TensorFlow loads
+        with claims.Claim(spec.run_dir) if spec.run_dir.is_dir() else contextlib.nullcontext() as claim:
+            prepared = prepare(spec)  # bad input: one line, exit 2 (the early claim is released)
+            record, trained = _train_or_fail(prepared, args, claim)
     except claims.ClaimHeld as err:
         raise cli.CommandFailed(str(err), 3) from None
-    except Exception as err:  # the run failed; FAILED.json says why
-        if args.debug:
-            traceback.print_exc()
-        cli.log_traceback(err)
-        reason = run_folder.failure_reason(err)
-        raise cli.CommandFailed(f"{spec.run_dir}: training failed: {type(err).__name__}: {reason} "
-                                f"(trace in {spec.run_dir / run_folder.LOG})", 1) from None
     if not trained:
         print(f"{spec.run_dir}: already done (finished by another process meanwhile)")
         return 0
     print(f"{spec.run_dir}: done: test accuracy {record['test_accuracy']:.4f}, val accuracy "
           f"{record['val_accuracy']:.4f}, {record['epochs']} epochs ({record['stop_reason']})")
     return 0
+
+
+def _train_or_fail(prepared: Prepared, args, claim) -> tuple[dict, bool]:
+    """`_train_unless_done`, a failed training turned into exit 1 (FAILED.json says why); a held claim propagates."""
+    try:
+        return _train_unless_done(prepared, args.force, claim)  # the spec was checked above
+    except claims.ClaimHeld:
+        raise
+    except Exception as err:
+        if args.debug:
+            traceback.print_exc()
+        cli.log_traceback(err)
+        reason = run_folder.failure_reason(err)
+        raise cli.CommandFailed(f"{prepared.spec.run_dir}: training failed: {type(err).__name__}: {reason} "
+                                f"(trace in {prepared.spec.run_dir / run_folder.LOG})", 1) from None
 
 
 if __name__ == "__main__":

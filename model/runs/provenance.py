@@ -5,6 +5,7 @@ The provenance keys of a run's `DONE.json`; `at_start` gives all but the last th
   (a Docker image has no .git: the image's `CODE_COMMIT` build argument is used then, see the Dockerfile);
 - `dirty`: True when tracked files differ from that commit (untracked files do not count, as in
   `git describe --dirty`), None when unknown;
+- `version`: the package's version (`model.version`): what an installed package records in place of a commit;
 - `host`: the host name; `device`: `device()`;
 - `started`: UTC ISO 8601 time this attempt started (a resumed run's earlier attempts are in history.csv);
 - `command`: this process's command line (`sys.orig_argv`), and `launched_by`: the sweep driver's, when a
@@ -20,6 +21,8 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from model.version import version
 
 CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding model/
 COMMIT_ENV = "CODE_COMMIT"  # set in the Docker image, which has no .git
@@ -103,5 +106,5 @@ def command_line() -> str:
 def at_start(started: str) -> dict:
     """The provenance keys known when a run starts (all but `pairing`, `xla` and `finished`, which the caller adds):
     the code is read now, before training, since the checkout may move while a run trains."""
-    return {**git_state(), "host": socket.gethostname(), "device": device(), "started": started,
+    return {**git_state(), "version": version(), "host": socket.gethostname(), "device": device(), "started": started,
             "command": command_line(), "launched_by": os.environ.get(SWEEP_COMMAND_ENV) or None}

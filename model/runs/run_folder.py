@@ -10,9 +10,13 @@ the reader), and a writer refuses such a run folder in one line (`check_state_fi
 run folder first checks that it lies inside its output root (`check_inside_root`): one rule for sweeps and single
 runs.
 """
+import csv
+import io
 import json
+import math
 import os
 import stat
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -126,3 +130,33 @@ def write_failed(run_dir: Path, error: BaseException) -> None:
     run's `train.log`, not here."""
     record = {"error": failure_reason(error), "type": type(error).__name__, "time": now()}
     atomic.write_json(Path(run_dir) / FAILED, record)
+
+
+def last_epoch(run_dir) -> dict:
+    """The last row of the run's history.csv as {column: finite float}, or {} when there is none. Any content reads
+    without error (another process writes the file): a value that is not a finite number (`inf`, `nan`, text) is
+    left out, and a history.csv that is not a regular file or not UTF-8 reads as none."""
+    data = read_regular(Path(run_dir) / HISTORY)
+    try:
+        last = deque(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")), maxlen=1) if data else ()
+    except (UnicodeDecodeError, csv.Error):
+        return {}
+    return {k: v for k, v in ((k, number(v)) for k, v in last[0].items() if isinstance(k, str))
+            if v is not None} if last else {}
+
+
+def number(value) -> float | None:
+    """`value` (a JSON or CSV field) as a finite float, or None (text, inf, nan, bool, null, a list...)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def count(value) -> int | None:
+    """`value` as a whole number (an epoch count), or None."""
+    value = number(value)
+    return int(value) if value is not None and value.is_integer() else None

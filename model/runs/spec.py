@@ -5,128 +5,128 @@ the run folder goes. Unknown fields, wrong types and out-of-range values raise `
 the value and what was expected. Nothing read from disk is evaluated. This module only validates and resolves; it
 must not build models, load data or write files.
 
-Fields (JSON object; only `network` and `regulariser` are required). Every default is the default of the `Spec` and
-`Optimizer` dataclass fields below (the `corrected` profile); `profile: "paper"` replaces the quirk settings' defaults
-by `PAPER_DEFAULTS` and starts `regulariser_options` from `model.regularisers.names.PAPER_OPTIONS`. Every integer is
-at most 2³¹ − 1 (the int32 TensorFlow counts in), a seed below 2³²; a network name's parts are plain folder names, so
-a run folder never leaves `output_root`.
-
-| field | type, range | meaning |
-|---|---|---|
-| `network` | `"family/id"` | zoo network, e.g. `"digits/0"`, `"mnist/2"`, `"pgdl/task1_v4/20"` |
-| `regulariser` | one of `model.regularisers.names.IDS` | `none t1 t2 l1 l2 corr decov` |
-| `weight` | number ≥ 0 | ω in CE + ω·R; 0 means R is not computed |
-| `sampling` | number in (0, 1] | fraction of each hidden layer's neurons kept (importance sampling); not the logits |
-| `regulariser_options` | object | options of `model.regularisers.registry.make`, checked by it; updates the profile's |
-| `optimizer` | object, below | SGD with momentum, optional exponential decay |
-| `batch_size` | int ≥ 1 | training and validation batch size |
-| `max_epochs` | int ≥ 1 | |
-| `patience` | int ≥ 0 | stop after `patience + 1` consecutive epochs without strict improvement |
-| `monitor` | `"val_loss"` or `"val_accuracy"` | early-stopping quantity (Q-monitor) |
-| `checkpoint_every` | int ≥ 1 | save a resumable checkpoint every k epochs |
-| `seed` | int ≥ 0 | seeds the per-epoch shuffle (from (seed, epoch)), dropout, every random choice (Q-no-seeds) |
-| `output_root` | string | run folders go under it (relative paths: to the working directory) |
-| `data_root` | string | where zoos find downloaded data (digits needs none) |
-| `profile` | `model.profiles.PROFILES` | sets the defaults of the quirk settings below (and is passed to the zoo) |
-
-`optimizer` fields: `name` (`"sgd"`), `learning_rate` (> 0), `momentum` (in [0, 1)), `nesterov` (bool),
-`schedule` (`"constant"` or `"exponential_decay"`: lr · decay_rate^(step / decay_steps), floored when `staircase`),
-`decay_steps` (int ≥ 1), `decay_rate` (in (0, 1]), `staircase` (bool). The configs set the original's optimisers
-per dataset (Q-optimisers in docs/quirks.md).
-
-Quirk settings (docs/quirks.md; each defaults from `profile`, and an explicit value in the file wins):
-
-- `shuffle_buffer` (Q-shuffle-buffer): `null` (a full seeded shuffle each epoch) or an int ≥ 1 (a buffer shuffle).
-- `restore_best` (Q-restore-best): `"always"` or `"only_if_stopped"` (the last weights when max_epochs is reached).
-- `val_loss` (Q-val-batch-mean): `"per_example"` (the exact mean) or `"batch_mean"` (the mean of batch means).
-- `reg_forward` (Q-reg-forward): `"auto"` (activations from the training forward pass, or from a separate
-  inference-mode pass when the network has Dropout/BatchNorm), `"train_pass"` (always the former) or `"inference"`
-  (always the separate pass).
-- `reg_nonfinite` (Q-dead-neurons): `"fail"` (a non-finite regulariser gradient fails the run) or
-  `"zero_per_variable"` (that variable's regulariser gradient is zeroed).
-- `regulariser_options` (Q-zero-bars, Q-dead-neurons, Q-pairing): see `model.regularisers.registry.make`.
+Each field is declared once, in the `Spec` and `Optimizer` dataclasses below (`declare`): type, default (the
+`corrected` profile's), bounds or choices, its default under `profile: "paper"` where that differs (the quirk
+settings, docs/quirks.md; `PAPER_DEFAULTS` collects them) and its meaning. Validation reads the declarations, and so
+do the tables below, appended to this docstring at import (`fields_table`; `python -m model.runs.spec` prints them)
+and docs/architecture.md's list (`fields_summary`, checked by tests/test_spec.py). Only `network` and `regulariser`
+are required; an explicit value in the file wins over either profile's default; `regulariser_options` starts, under
+`paper`, from `model.regularisers.names.PAPER_OPTIONS`. Every integer is at most 2³¹ − 1 (the int32 TensorFlow counts
+in), a seed below 2³²; a network name's parts are plain folder names, so a run folder never leaves `output_root`.
+The quirk codes (Q-...) are explained in docs/quirks.md.
 
 The resolved spec (`Spec.to_dict()`, every field explicit) is itself a valid spec file; the run folder keeps it as
 `spec.json`.
+
+Fields (default: `corrected` / `paper`):
 """
 import difflib
 import json
 import math
 import re
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from model.errors import SpecError
 from model.profiles import PROFILES
 from model.regularisers.names import IDS, PAPER_OPTIONS, check
+from model.runs.overrides import merged
 
 INT_LIMIT = 2 ** 31 - 1  # the largest count (epochs, batch size, buffer, steps) TensorFlow's int32 holds
 SEED_LIMIT = 2 ** 32  # seeds are in [0, 2**32): what `keras.utils.set_random_seed` and NumPy accept
 NAME_PART = re.compile(r"[A-Za-z0-9_.\-]+")  # one part of a network name (a folder of the run's path)
+KINDS = ("network", "choice", "number", "integer", "bool", "path", "options", "optimizer")
 
-# The quirk settings' defaults under the `paper` profile (docs/quirks.md); the `corrected` ones are the `Spec` defaults.
-PAPER_DEFAULTS = {
-    "shuffle_buffer": 1000,
-    "restore_best": "only_if_stopped",
-    "val_loss": "batch_mean",
-    "reg_forward": "inference",
-    "reg_nonfinite": "zero_per_variable",
-}
 
-CHOICES = {
-    "profile": PROFILES,
-    "monitor": ("val_loss", "val_accuracy"),
-    "restore_best": ("always", "only_if_stopped"),
-    "val_loss": ("per_example", "batch_mean"),
-    "reg_forward": ("auto", "train_pass", "inference"),
-    "reg_nonfinite": ("fail", "zero_per_variable"),
-}
-
-OPTIMIZER_CHOICES = {"name": ("sgd",), "schedule": ("constant", "exponential_decay")}
+def declare(default=MISSING, *, kind: str, doc: str, low=None, high=None, low_open: bool = False,
+            high_open: bool = False, choices: tuple = (), null: bool = False, paper=MISSING, factory=None):
+    """A spec field, declared once: its default (the `corrected` profile's), `kind` (one of `KINDS`: how it is
+    validated), bounds (`low`/`high`, open or closed; integers are at most `INT_LIMIT` unless `high` says less),
+    `choices`, whether JSON `null` is valid (`null`), its default under the `paper` profile (`paper`) and its
+    meaning (`doc`). Validation (`Spec.from_dict`), the module docstring's table (`fields_table`) and
+    docs/architecture.md's list (`fields_summary`) read these; tests/test_spec.py checks the two texts."""
+    assert kind in KINDS, kind
+    meta = {"kind": kind, "doc": doc, "low": low, "high": high, "low_open": low_open, "high_open": high_open,
+            "choices": tuple(choices), "null": null}
+    if paper is not MISSING:
+        meta["paper"] = paper
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class Optimizer:
     """SGD with momentum and an optional exponential-decay learning-rate schedule (step = optimiser iteration)."""
 
-    name: str = "sgd"
-    learning_rate: float = 0.01
-    momentum: float = 0.9
-    nesterov: bool = True
-    schedule: str = "constant"
-    decay_steps: int = 3520
-    decay_rate: float = 0.95
-    staircase: bool = True
+    name: str = declare("sgd", kind="choice", choices=("sgd",), doc="the optimiser")
+    learning_rate: float = declare(0.01, kind="number", low=0.0, low_open=True, doc="(initial) learning rate")
+    momentum: float = declare(0.9, kind="number", low=0.0, high=1.0, high_open=True, doc="SGD momentum")
+    nesterov: bool = declare(True, kind="bool", doc="Nesterov momentum")
+    schedule: str = declare("constant", kind="choice", choices=("constant", "exponential_decay"),
+                            doc="`exponential_decay`: lr · decay_rate^(step / decay_steps), floored when `staircase`")
+    decay_steps: int = declare(3520, kind="integer", low=1, doc="optimiser steps per decay")
+    decay_rate: float = declare(0.95, kind="number", low=0.0, low_open=True, high=1.0, doc="factor per decay")
+    staircase: bool = declare(True, kind="bool", doc="decay in steps (floor of step / decay_steps)")
 
 
 @dataclass(frozen=True)
 class Spec:
-    """One training run; see the module docstring for the meaning, range and default of every field."""
+    """One training run; each field's type, range, default and meaning are declared with it (`declare`)."""
 
-    network: str
-    regulariser: str
-    weight: float = 0.0
-    sampling: float = 1.0
-    regulariser_options: dict = field(default_factory=dict)
-    optimizer: Optimizer = field(default_factory=Optimizer)
-    batch_size: int = 256
-    max_epochs: int = 1200
-    patience: int = 20
-    monitor: str = "val_loss"
-    checkpoint_every: int = 10
-    seed: int = 0
-    output_root: str = "experiments"
-    data_root: str = "data"
-    profile: str = "corrected"
-    shuffle_buffer: int | None = None
-    restore_best: str = "always"
-    val_loss: str = "per_example"
-    reg_forward: str = "auto"
-    reg_nonfinite: str = "fail"
+    network: str = declare(kind="network", doc="zoo network, e.g. `\"digits/0\"`, `\"mnist/2\"`, "
+                                               "`\"pgdl/task1_v4/20\"`; required")
+    regulariser: str = declare(kind="choice", choices=IDS, doc="regulariser id (`model.regularisers.names.IDS`); "
+                                                               "required")
+    weight: float = declare(0.0, kind="number", low=0.0, doc="ω in CE + ω·R; 0 means R is not computed")
+    sampling: float = declare(1.0, kind="number", low=0.0, low_open=True, high=1.0,
+                              doc="fraction of each hidden layer's neurons kept (importance sampling); not the logits")
+    regulariser_options: dict = declare(kind="options", factory=dict,
+                                        doc="options of `model.regularisers.registry.make`, checked by "
+                                            "`model.regularisers.names.check`; they update the profile's (paper: "
+                                            "`PAPER_OPTIONS`; Q-zero-bars, Q-dead-neurons, Q-pairing)")
+    optimizer: Optimizer = declare(kind="optimizer", factory=Optimizer,
+                                   doc="SGD with momentum, optional exponential decay (fields below; Q-optimisers)")
+    batch_size: int = declare(256, kind="integer", low=1, doc="training and validation batch size")
+    max_epochs: int = declare(1200, kind="integer", low=1, doc="at most this many epochs")
+    patience: int = declare(20, kind="integer", low=0,
+                            doc="stop after `patience + 1` consecutive epochs without strict improvement")
+    monitor: str = declare("val_loss", kind="choice", choices=("val_loss", "val_accuracy"),
+                           doc="early-stopping quantity (Q-monitor)")
+    checkpoint_every: int = declare(10, kind="integer", low=1, doc="save a resumable checkpoint every k epochs")
+    seed: int = declare(0, kind="integer", low=0, high=SEED_LIMIT - 1,
+                        doc="seeds the per-epoch shuffle (from (seed, epoch)), dropout, every random choice "
+                            "(Q-no-seeds)")
+    output_root: str = declare("experiments", kind="path",
+                               doc="run folders go under it (relative paths: to the working directory)")
+    data_root: str = declare("data", kind="path", doc="where zoos find downloaded data (digits needs none)")
+    profile: str = declare("corrected", kind="choice", choices=PROFILES,
+                           doc="sets the defaults of the quirk settings (the fields with a paper default) and is "
+                               "passed to the zoo")
+    shuffle_buffer: int | None = declare(None, kind="integer", low=1, null=True, paper=1000,
+                                         doc="Q-shuffle-buffer: `null` a full seeded shuffle each epoch, an int a "
+                                             "buffer shuffle")
+    restore_best: str = declare("always", kind="choice", choices=("always", "only_if_stopped"),
+                                paper="only_if_stopped",
+                                doc="Q-restore-best: `only_if_stopped` keeps the last weights when max_epochs is "
+                                    "reached")
+    val_loss: str = declare("per_example", kind="choice", choices=("per_example", "batch_mean"),
+                            paper="batch_mean",
+                            doc="Q-val-batch-mean: the exact mean, or the mean of batch means")
+    reg_forward: str = declare("auto", kind="choice", choices=("auto", "train_pass", "inference"),
+                               paper="inference",
+                               doc="Q-reg-forward: the regulariser's activations from the training forward pass "
+                                   "(`train_pass`), a separate inference-mode pass (`inference`), or `auto`: the "
+                                   "latter only when the network has Dropout/BatchNorm")
+    reg_nonfinite: str = declare("fail", kind="choice", choices=("fail", "zero_per_variable"),
+                                 paper="zero_per_variable",
+                                 doc="Q-dead-neurons: a non-finite regulariser gradient fails the run, or that "
+                                     "variable's regulariser gradient is zeroed")
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Spec":
-        """Read and validate a spec file; any problem raises `SpecError` naming the file."""
+    def from_file(cls, path: str | Path, overrides: dict | None = None) -> "Spec":
+        """Read and validate a spec file, with `overrides` (`model.runs.overrides.parse`) applied over its fields;
+        any problem raises `SpecError` naming the file."""
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -138,43 +138,27 @@ class Spec:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise SpecError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
+        if overrides:
+            if not isinstance(data, dict):
+                raise SpecError(f"{path}: expected a JSON object, got {type(data).__name__}")
+            return cls.from_dict(merged(data, overrides), source=f"{path} with --set")
         return cls.from_dict(data, source=str(path))
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<spec>") -> "Spec":
-        """Validate `data` (a parsed spec) and fill the defaults of its profile; `source` names it in errors."""
+        """Validate `data` (a parsed spec) field by field, as declared, in declaration order after `profile`
+        (which chooses the defaults: the `paper` ones where declared); `source` names it in errors."""
         if not isinstance(data, dict):
             raise SpecError(f"{source}: expected a JSON object, got {type(data).__name__}")
-        known = [f.name for f in fields(cls)]
-        _reject_unknown(data, known, source, "")
-        for name in ("network", "regulariser"):
-            if name not in data:
-                raise SpecError(f"{source}: field {name!r} is required")
-        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
-        values = {"profile": _choice(data, "profile", defaults["profile"], source)}
-        if values["profile"] == "paper":
-            defaults.update(PAPER_DEFAULTS)
-
-        values["network"] = _network(data, source)
-        values["regulariser"] = _regulariser_id(data, source)
-        values["weight"] = _number(data, "weight", defaults["weight"], source, low=0.0)
-        values["sampling"] = _number(data, "sampling", defaults["sampling"], source, low=0.0, low_open=True, high=1.0)
-        values["regulariser_options"] = _regulariser_options(data, values, source)
-        values["optimizer"] = _optimizer(data.get("optimizer", {}), source)
-        values["batch_size"] = _integer(data, "batch_size", defaults["batch_size"], source, low=1)
-        values["max_epochs"] = _integer(data, "max_epochs", defaults["max_epochs"], source, low=1)
-        values["patience"] = _integer(data, "patience", defaults["patience"], source, low=0)
-        values["monitor"] = _choice(data, "monitor", defaults["monitor"], source)
-        values["checkpoint_every"] = _integer(data, "checkpoint_every", defaults["checkpoint_every"], source, low=1)
-        values["seed"] = _integer(data, "seed", defaults["seed"], source, low=0, high=SEED_LIMIT - 1)
-        values["output_root"] = _path(data, "output_root", defaults["output_root"], source)
-        values["data_root"] = _path(data, "data_root", defaults["data_root"], source)
-        if data.get("shuffle_buffer", defaults["shuffle_buffer"]) is None:
-            values["shuffle_buffer"] = None
-        else:
-            values["shuffle_buffer"] = _integer(data, "shuffle_buffer", defaults["shuffle_buffer"], source, low=1)
-        for name in ("restore_best", "val_loss", "reg_forward", "reg_nonfinite"):
-            values[name] = _choice(data, name, defaults[name], source)
+        _reject_unknown(data, [f.name for f in fields(cls)], source, "")
+        for f in fields(cls):
+            if required(f) and f.name not in data:
+                raise SpecError(f"{source}: field {f.name!r} is required")
+        declared = {f.name: f for f in fields(cls)}
+        values = {"profile": _value(data, declared["profile"], source)}
+        for f in fields(cls):
+            if f.name != "profile":
+                values[f.name] = _value(data, f, source, profile=values["profile"], values=values)
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -199,6 +183,99 @@ class Spec:
     def run_dir(self) -> Path:
         """The run folder: `<output_root>/<task_id>`."""
         return Path(self.output_root) / self.task_id
+
+
+# The quirk settings' defaults under the `paper` profile (docs/quirks.md), from their declarations.
+PAPER_DEFAULTS = {f.name: f.metadata["paper"] for f in fields(Spec) if "paper" in f.metadata}
+
+
+def required(f) -> bool:
+    """Field `f` has no default: a spec must give it."""
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def default(f, profile: str = "corrected"):
+    """Field `f`'s default under `profile`."""
+    if profile == "paper" and "paper" in f.metadata:
+        return f.metadata["paper"]
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+def _value(data: dict, f, source: str, prefix: str = "", profile: str = "corrected", values: dict | None = None):
+    """Field `f` of `data` (its `profile` default when absent), checked as declared; `SpecError` naming
+    `prefix + name`. `values`: the fields validated so far (`regulariser_options` needs the id and the sampling)."""
+    m, name, label = f.metadata, f.name, prefix + f.name
+    fallback = MISSING if required(f) else default(f, profile)
+    kind = m["kind"]
+    if m["null"] and data.get(name, fallback) is None:
+        return None
+    if kind == "number":
+        return _number(data, name, fallback, source, m["low"], m["high"], m["low_open"], m["high_open"], label)
+    if kind == "integer":
+        return _integer(data, name, fallback, source, low=m["low"], label=label, high=m["high"] or INT_LIMIT)
+    if kind == "choice":
+        return _choice(data, name, fallback, source, m["choices"], label)
+    if kind == "bool":
+        return _get(data, name, fallback, bool, source, label)
+    if kind == "path":
+        return _path(data, name, fallback, source)
+    if kind == "network":
+        return _network(data, source)
+    if kind == "options":
+        return _regulariser_options(data, values, source)
+    return _optimizer(data.get(name, {}), source)
+
+
+def describe(f) -> str:
+    """Field `f`'s type and range as the docstring's table says it, from its declaration."""
+    m = f.metadata
+    if m["kind"] in ("number", "integer"):
+        low, high = m["low"], m["high"]
+        show = "{:g}".format if m["kind"] == "number" else str
+        if low is not None and high is not None:
+            text = f"in {'(' if m['low_open'] else '['}{show(low)}, {show(high)}{')' if m['high_open'] else ']'}"
+        elif low is not None:
+            text = f"{'>' if m['low_open'] else '≥'} {show(low)}"
+        else:
+            text = ""
+        text = f"{'number' if m['kind'] == 'number' else 'int'} {text}".strip()
+        return f"{text} or `null`" if m["null"] else text
+    if m["kind"] == "choice":
+        return ", ".join(f"`{json.dumps(c)}`" for c in m["choices"])
+    return {"bool": "bool", "path": "string", "network": '`"family/id"`', "options": "object",
+            "optimizer": "object"}[m["kind"]]
+
+
+def _shown(value) -> str:
+    return f"`{json.dumps(value)}`"
+
+
+def fields_table(cls=None) -> str:
+    """The Markdown table of `cls`'s fields (default: `Spec`) that the module docstring holds: field, type and
+    range, default (`corrected` / `paper` where they differ), meaning."""
+    cls = cls or Spec
+    lines = ["| field | type, range | default | meaning |", "|---|---|---|---|"]
+    for f in fields(cls):
+        if required(f) or f.metadata["kind"] == "optimizer":
+            shown = "" if required(f) else "below"
+        else:
+            shown = _shown(default(f)) + (f" / {_shown(f.metadata['paper'])}" if "paper" in f.metadata else "")
+        lines.append(f"| `{f.name}` | {describe(f)} | {shown} | {f.metadata['doc']} |")
+    return "\n".join(lines)
+
+
+def fields_summary() -> str:
+    """docs/architecture.md's one-paragraph list of the spec fields: each with its `corrected` default (and its
+    `paper` one, after a slash, where declared)."""
+    parts = []
+    for cls, prefix in ((Spec, ""), (Optimizer, "optimizer.")):
+        for f in fields(cls):
+            if required(f):
+                parts.append(f"`{prefix}{f.name}` (required)")
+            elif f.metadata["kind"] != "optimizer":
+                paper = f" / {_shown(f.metadata['paper'])}" if "paper" in f.metadata else ""
+                parts.append(f"`{prefix}{f.name}` ({_shown(default(f))}{paper})")
+    return ", ".join(parts) + "."
 
 
 def _reject_unknown(data: dict, known: list[str], source: str, prefix: str) -> None:
@@ -268,18 +345,10 @@ def _path(data, name, default, source):
     return value
 
 
-def _choice(data, name, default, source, choices=None, label=None):
-    choices = choices or CHOICES[name]
+def _choice(data, name, default, source, choices, label=None):
     value = data.get(name, default)
     if value not in choices or not isinstance(value, str):
         raise SpecError(f"{source}: field {label or name!r} = {value!r}: expected one of {', '.join(choices)}")
-    return value
-
-
-def _regulariser_id(data: dict, source: str) -> str:
-    value = data["regulariser"]
-    if value not in IDS or not isinstance(value, str):
-        raise SpecError(f"{source}: field 'regulariser' = {value!r}: expected one of {', '.join(IDS)}")
     return value
 
 
@@ -300,21 +369,12 @@ def _optimizer(data, source: str) -> Optimizer:
         return data
     if not isinstance(data, dict):
         raise SpecError(f"{source}: field 'optimizer' = {data!r}: expected a JSON object")
-    known = [f.name for f in fields(Optimizer)]
-    _reject_unknown(data, known, source, "optimizer.")
-    d = Optimizer()
-    label = "optimizer.{}".format
-    return replace(
-        d,
-        name=_choice(data, "name", d.name, source, OPTIMIZER_CHOICES["name"], label("name")),
-        learning_rate=_number(data, "learning_rate", d.learning_rate, source, low=0.0, low_open=True,
-                              label=label("learning_rate")),
-        momentum=_number(data, "momentum", d.momentum, source, low=0.0, high=1.0, high_open=True,
-                         label=label("momentum")),
-        nesterov=_get(data, "nesterov", d.nesterov, bool, source, label("nesterov")),
-        schedule=_choice(data, "schedule", d.schedule, source, OPTIMIZER_CHOICES["schedule"], label("schedule")),
-        decay_steps=_integer(data, "decay_steps", d.decay_steps, source, low=1, label=label("decay_steps")),
-        decay_rate=_number(data, "decay_rate", d.decay_rate, source, low=0.0, low_open=True, high=1.0,
-                           label=label("decay_rate")),
-        staircase=_get(data, "staircase", d.staircase, bool, source, label("staircase")),
-    )
+    _reject_unknown(data, [f.name for f in fields(Optimizer)], source, "optimizer.")
+    return Optimizer(**{f.name: _value(data, f, source, "optimizer.") for f in fields(Optimizer)})
+
+
+if __doc__:  # None under python -OO
+    __doc__ += f"\n{fields_table()}\n\n`optimizer` fields:\n\n{fields_table(Optimizer)}\n"
+
+if __name__ == "__main__":
+    print(__doc__)

@@ -27,6 +27,7 @@ from model.runs.callbacks import (
     History,
     TensorBoardScalars,
     load_checkpoint,
+    write_kept_metrics,
 )
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ def step_sums(diagnostics, skipped, nonfinite, ratio, measured):
 class ActivityTracker(keras.metrics.Metric):
     """The regulariser's activity accounting (`model.runs.activity_record`): per-step sums laid out as `activity.SUMS`,
     over the epoch (reset by `fit` each epoch; `result()` gives the `activity.COLUMNS` of history.csv) and over the
-    run (`totals`, never reset; saved in the checkpoint). `result()` fractions are NaN only for an empty epoch."""
+    run (`totals`, never reset; saved in the checkpoint), and the run's measured ratios (`ratios`, a host list that
+    `collect` fills after each step; saved in the checkpoint). `result()` fractions are NaN only for an empty epoch."""
 
     def __init__(self, uses_activations: bool):
         super().__init__(name="regulariser_activity")
@@ -78,10 +80,20 @@ class ActivityTracker(keras.metrics.Metric):
                                        name="epoch")
         self.totals = self.add_variable(shape=(len(activity_record.SUMS),), initializer="zeros", dtype="float64",
                                         name="totals")
+        self.last = self.add_variable(shape=(len(activity_record.SUMS),), initializer="zeros", dtype="float64",
+                                      name="last")
+        self.ratios = []
 
     def update_state(self, step_sums):
         self.epoch.assign_add(step_sums)
         self.totals.assign_add(step_sums)
+        self.last.assign(step_sums)
+
+    def collect(self):
+        """On the host after a step: keep its ratio if it was measured."""
+        last = dict(zip(activity_record.SUMS, keras.ops.convert_to_numpy(self.last)))
+        if last["grad_ratio_steps"]:
+            self.ratios.append(float(last["grad_ratio"]))
 
     def reset_state(self):
         self.epoch.assign(tf.zeros_like(self.epoch))
@@ -345,6 +357,9 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
         first_epoch, rows, clock["wall_seconds"] = state["epoch"], state["history"], state["wall_seconds"]
         log.info("%s: resuming after epoch %d", run_dir, first_epoch)
     history = History(run_dir / run_folder.HISTORY, rows, clock)
+    if model.activity is not None:
+        collect = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: model.activity.collect())
+        callbacks = [*callbacks, collect]
     callbacks = [*callbacks, stopper, history, Checkpoint(checkpoint_path, spec.checkpoint_every, stopper, rows, clock),
                  Heartbeat(heartbeat),
                  TensorBoardScalars(run_dir / run_folder.TENSORBOARD, hparams(spec), trial_id=spec.task_id)]
@@ -374,13 +389,17 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
 
     train_m, val_m, test_m = (evaluate(splits.x_train, splits.y_train), evaluate(splits.x_val, splits.y_val),
                               evaluate(splits.x_test, splits.y_test))
+    kept_epoch = stopper.best_epoch if restore else epochs
+    write_kept_metrics(run_dir / run_folder.TENSORBOARD, hparams(spec),
+                       {"train_accuracy": train_m["accuracy"], "val_accuracy": val_m["accuracy"],
+                        "test_accuracy": test_m["accuracy"], "val_loss": val_m["loss"]}, step=kept_epoch)
     return TrainResult(
         train_accuracy=float(train_m["accuracy"]), val_accuracy=float(val_m["accuracy"]),
         test_accuracy=float(test_m["accuracy"]), val_loss=float(val_m["loss"]), epochs=epochs,
-        best_epoch=stopper.best_epoch, kept_epoch=stopper.best_epoch if restore else epochs,
+        best_epoch=stopper.best_epoch, kept_epoch=kept_epoch,
         stop_reason="early_stopping" if stopper.stopped else "max_epochs", restored_best=restore,
         iterations=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
         wall_seconds=clock["wall_seconds"], resumed_from_epoch=first_epoch,
         regulariser_activity=None if model.activity is None else activity_record.summary(
-            keras.ops.convert_to_numpy(model.activity.totals), model.reads_activations),
+            keras.ops.convert_to_numpy(model.activity.totals), model.activity.ratios, model.reads_activations),
         xla=bool(model.jit_compile))

@@ -2,7 +2,7 @@
 
 Without this check, a TensorFlow lacking its CUDA libraries (no `gpu` extra) trains every task on the CPU without
 a word. TensorFlow is asked in a child process with the tasks' environment (`task_env`), so the driver never
-imports it (≈ 3 s, once per sweep, and only when there are GPU slots).
+imports it (seconds of start-up; once per sweep, and only when there are GPU slots).
 """
 import logging
 import subprocess

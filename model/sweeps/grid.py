@@ -9,8 +9,9 @@ A sweep is a JSON file holding a base spec and a grid (a list of blocks):
                          {"regulariser": "t1", "weights": [1e-06, ...], "set": {<fields for this cell>}}]}]}
 
 Precedence, lowest first: `base`, then the block's `set`, then the cell's `set` (each replaces whole top-level
-fields; neither may set `output_root`: a sweep has one), then the command line's `--set` overrides (they win
-everywhere, merged key by key into objects: `--set optimizer.learning_rate=0.1` keeps the other optimizer fields),
+fields; neither may set `output_root`: a sweep has one), then the command line's `--set` overrides
+(`model.runs.overrides`; they win everywhere, merged key by key into objects: `--set optimizer.learning_rate=0.1`
+keeps the other optimizer fields),
 then network/regulariser/weight/seed from the grid. `overridden` lists the block and cell `set`s an override
 replaced, so a driver can say so. `expand` validates each task's spec with `model.runs.spec` and gives its id, the run
 folder's path relative to the output root. Order is the file's order (blocks, networks, cells, weights, seeds);
@@ -29,6 +30,7 @@ from pathlib import Path
 from model import atomic
 from model.errors import DataError, SpecError
 from model.runs import run_folder
+from model.runs.overrides import merged as _merged
 from model.runs.spec import Spec, did_you_mean
 
 SWEEP_KEYS = {"description", "expect_tasks", "base", "grid"}
@@ -77,8 +79,8 @@ def read(path: str | Path) -> dict:
 def load(path: str | Path, overrides: dict | None = None) -> list[Task]:
     """Read a sweep file and expand it (`expand`); a bad file raises `SpecError` naming it and the field.
 
-    overrides: spec fields that win over the file's base, block and cell ones (`parse_overrides` builds them from
-    `KEY=VALUE`s).
+    overrides: spec fields that win over the file's base, block and cell ones (`model.runs.overrides.parse` builds
+    them from `KEY=VALUE`s).
     """
     return expand(read(path), source=str(path), overrides=overrides)
 
@@ -112,35 +114,6 @@ def _replaced(fields, overrides: dict, where: str, prefix: str = "") -> list[str
         elif fields[key] != value:
             lines.append(f"{where}: {prefix}{key} {json.dumps(fields[key])} -> {json.dumps(value)}")
     return lines
-
-
-def parse_overrides(texts: list[str]) -> dict:
-    """[`KEY=VALUE`, ...] → the overrides for `load`. VALUE is read as JSON when it parses (numbers, true, null,
-    objects), else as a string; a dotted KEY reaches into an object (`optimizer.learning_rate=0.1`)."""
-    overrides: dict = {}
-    for text in texts:
-        key, sep, value = text.partition("=")
-        if not sep or not key or any(not part for part in key.split(".")):
-            raise SpecError(f"override {text!r}: expected KEY=VALUE, e.g. max_epochs=2 or optimizer.learning_rate=0.1")
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            pass
-        for part in reversed(key.split(".")):
-            value = {part: value}
-        overrides = _merged(overrides, value)
-    return overrides
-
-
-def _merged(base: dict, overrides: dict) -> dict:
-    """`base` with `overrides` applied; nested objects are merged key by key."""
-    out = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merged(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def expand(sweep: dict, source: str = "<sweep>", overrides: dict | None = None) -> list[Task]:

@@ -13,10 +13,26 @@ import shlex
 import sys
 from pathlib import Path
 
-from model.sweeps.slurm import minutes
-from model.sweeps.task_process import Job
+from model.sweeps import grid
+from model.sweeps.scheduler import unfinished
+from model.sweeps.slurm import minutes, parameters
+from model.sweeps.task_process import Job, jobs_for
 
 SIGNAL_SECONDS = 90  # how long before the time limit an element requeues itself
+
+
+def for_tasks(tasks: list[grid.Task], slurm_options: dict, python: str | None = None) -> tuple[str | None, int]:
+    """Write every task's spec (`grid.write_specs`) and return the sbatch script running the `unfinished` ones
+    (None when none is left) and how many it runs; its log folder, `<output_root>/slurm/sbatch/`, is created.
+    `slurm_options`: the keyword arguments of `model.sweeps.slurm.parameters`, checked there as for a submission."""
+    params = parameters(**slurm_options)
+    grid.write_specs(tasks)
+    todo = unfinished(tasks)
+    if not todo:
+        return None, 0
+    log_dir = Path(todo[0].spec.output_root).resolve() / "slurm" / "sbatch"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return script(jobs_for(todo), log_dir, params, python), len(todo)
 
 
 def script(jobs: list[Job], log_dir: Path, params: dict, python: str | None = None) -> str:

@@ -38,11 +38,17 @@ class ExecutorError(PipelineError):
     """An executor cannot start: bad options, Ray or Slurm missing, a cluster out of reach, a rejected submission."""
 
 
+def unfinished(tasks: list) -> list:
+    """The tasks (anything with a `run_dir`: a sweep's `Task`, a `Job`) that are neither done (`DONE.json`) nor
+    being trained by a live process (`RUNNING.json`): what every back end submits, in `tasks` order."""
+    return [task for task in tasks if state.status(Path(task.run_dir)) not in ("done", "running")]
+
+
 def schedule(jobs: list[Job], submit, wait, max_retries: int = 2, poll_seconds: float = POLL_SECONDS,
              workers: int | None = None, progress: Progress | None = None) -> list[TaskOutcome]:
     """The scheduling loop every back end shares.
 
-    Each round submits the jobs that are neither done nor claimed by a live process, through `submit(job)`, and
+    Each round submits the `unfinished` jobs (neither done nor claimed by a live process), through `submit(job)`, and
     collects their results through `wait() -> (job, returncode, tail)` (one finished job per call, blocking). A job
     whose process was killed by a signal (negative returncode) is submitted again, at most `max_retries` times.
     Jobs that another process trains are looked at again every `poll_seconds` until they are done, fail, or their
@@ -68,18 +74,17 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2, poll_seconds: 
         waiting = []
         while todo and (workers is None or in_flight < workers):
             job = todo.popleft()
-            status = state.status(Path(job.run_dir))
-            if status == "done":
-                settle(job, TaskOutcome(job.task_id, "skipped"), quiet=job.task_id not in touched)
-                continue
-            touched.add(job.task_id)
-            if status == "running":
-                waiting.append(job)
-            else:
+            if unfinished([job]):
+                touched.add(job.task_id)
                 submit(job)
                 if progress is not None:
                     progress.submitted(job)
                 in_flight += 1
+            elif run_folder.is_done(Path(job.run_dir)):
+                settle(job, TaskOutcome(job.task_id, "skipped"), quiet=job.task_id not in touched)
+            else:  # trained by another process (or just released by it: looked at again next round)
+                touched.add(job.task_id)
+                waiting.append(job)
         if in_flight:
             job, returncode, tail = wait()
             in_flight -= 1

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from model import atomic
 from model.runs import claims, run_folder
-from model.sweeps.scheduler import EXIT_CLAIMED, ExecutorError, TaskOutcome, last_line, outcome, schedule
+from model.sweeps.scheduler import EXIT_CLAIMED, ExecutorError, TaskOutcome, last_line, outcome, schedule, unfinished
 from model.sweeps.task_process import Job, run_process, task_env
 
 log = logging.getLogger(__name__)
@@ -71,14 +71,24 @@ def parse_options(texts: list[str]) -> dict[str, str]:
     return options
 
 
-def parameters(job_name: str, time_limit: str | int, partition: str | None = None, mem: str | None = None,
-               gpus_per_task: int = 1, array_parallelism: int | None = None,
+def whole_gpus(gpus_per_task: float | None) -> int:
+    """GPUs per array element: None → 1; Slurm allocates whole GPUs, so a fraction is an `ExecutorError`."""
+    gpus = 1 if gpus_per_task is None else gpus_per_task
+    if gpus != int(gpus):
+        raise ExecutorError(f"--gpus-per-task {gpus}: Slurm takes a whole number of GPUs per task")
+    return int(gpus)
+
+
+def parameters(job_name: str, time: str | int, partition: str | None = None, mem: str | None = None,
+               gpus_per_task: float | None = None, array_parallelism: int | None = None,
                slurm_options: dict | None = None) -> dict:
-    """The submitit `SlurmExecutor` parameters of a sweep's elements (one task, `gpus_per_task` GPUs each)."""
+    """The submitit `SlurmExecutor` parameters of a sweep's elements (one task, `whole_gpus(gpus_per_task)` GPUs
+    each; no `gpus_per_task` key for 0, i.e. CPU-only)."""
+    gpus_per_task = whole_gpus(gpus_per_task)
     if gpus_per_task < 0 or (array_parallelism is not None and array_parallelism < 1):
         raise ExecutorError(f"--gpus-per-task {gpus_per_task}, --array-parallelism {array_parallelism}: expected "
                             "an integer >= 0 and an integer >= 1")
-    params = {"job_name": job_name, "time": minutes(time_limit), "ntasks_per_node": 1, "nodes": 1,
+    params = {"job_name": job_name, "time": minutes(time), "ntasks_per_node": 1, "nodes": 1,
               "additional_parameters": {"requeue": True, **(slurm_options or {})}}
     if partition:
         params["partition"] = partition
@@ -260,16 +270,13 @@ def run(jobs: list[Job], folder: Path, job_name: str = "sweep", time: str | int 
     """Run the unfinished `jobs` as a Slurm job array; one `TaskOutcome` per job.
 
     folder: where submitit keeps its scripts, pickles and logs (`<output_root>/slurm`; must be on a file system the
-    nodes share). gpus_per_task: GPUs per element (default 1). detach: return after submitting; the outcomes of
-    the submitted tasks are `submitted` (follow them with `sweep_status.py`). progress: the driver's
-    `model.sweeps.progress.Progress` (a line per settled task), as for the other back ends.
+    nodes share). gpus_per_task: GPUs per element (default 1, whole: `whole_gpus`). detach: return after
+    submitting; the outcomes of the submitted tasks are `submitted` (follow them with `sweep_status.py`).
+    progress: the driver's `model.sweeps.progress.Progress` (a line per settled task), as for the other back ends.
     """
-    gpus_per_task = 1 if gpus_per_task is None else gpus_per_task
-    if gpus_per_task != int(gpus_per_task):
-        raise ExecutorError(f"--gpus-per-task {gpus_per_task}: Slurm takes a whole number of GPUs per task")
-    params = parameters(job_name, time, partition, mem, int(gpus_per_task), array_parallelism, slurm_options)
+    params = parameters(job_name, time, partition, mem, gpus_per_task, array_parallelism, slurm_options)
     check_cluster(partition)
-    submitter = Submitter(Path(folder), params, hide_gpus=gpus_per_task == 0, record_failures=detach)
+    submitter = Submitter(Path(folder), params, hide_gpus="gpus_per_task" not in params, record_failures=detach)
     if detach:
         return _submit_detached(jobs, submitter)
     batch: list[Job] = []
@@ -288,17 +295,24 @@ def run(jobs: list[Job], folder: Path, job_name: str = "sweep", time: str | int 
 
 
 def _submit_detached(jobs: list[Job], submitter: Submitter) -> list[TaskOutcome]:
-    from model.runs import state
-
-    statuses = {job.task_id: state.status(Path(job.run_dir)) for job in jobs}
-    todo = [job for job in jobs if statuses[job.task_id] not in ("done", "running")]
+    """Submit the `unfinished` jobs as one array and return: `submitted` (with the element's job id), `skipped`
+    (done) or `running` (trained by another process)."""
+    todo = unfinished(jobs)
     ids = dict(zip((j.task_id for j in todo), submitter.submit(todo))) if todo else {}
     outcomes = []
     for job in jobs:
         if job.task_id in ids:
             outcomes.append(TaskOutcome(job.task_id, "submitted", f"Slurm job {ids[job.task_id]}"))
-        elif statuses[job.task_id] == "done":
+        elif run_folder.is_done(Path(job.run_dir)):
             outcomes.append(TaskOutcome(job.task_id, "skipped"))
         else:
             outcomes.append(TaskOutcome(job.task_id, "running", "trained by another process"))
     return outcomes
+
+
+def detached_summary(outcomes: list[TaskOutcome]) -> tuple[dict[str, int], list[str]]:
+    """A detached sweep's outcomes as counts of `submitted`, `skipped` and `running`, and the Slurm array job ids
+    the submitted tasks went to (sorted)."""
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("submitted", "skipped", "running")}
+    jobs = sorted({o.reason.split()[-1].split("_")[0] for o in outcomes if o.status == "submitted"})
+    return counts, jobs

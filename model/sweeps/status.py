@@ -1,54 +1,28 @@
 """Where a sweep stands, as data and as text: each task's state (`model.runs.state`: done / running / failed /
-partial / missing) per grid cell and per network; the running tasks with their epoch, last validation accuracy, host
-and heartbeat age; why each failed task failed; the Slurm job of each unfinished task submitted with
+partial / pending / missing) per grid cell and per network; the running tasks with their epoch, last validation
+accuracy, host and heartbeat age; why each failed task failed; the Slurm job of each unfinished task submitted with
 `--executor slurm`; a task whose run-state file (DONE.json, RUNNING.json...) is not a regular file, with the
 one-line refusal `model.runs.execute` gives it. `rows(tasks)` is the contract (`scripts/sweep_status.py --json`
 prints it); `text` and `slurm_table` format it. Reads run folders only, whatever they hold; changes nothing.
 
 Column `acted`: over the cell's finished runs, the mean % of training steps in which the regulariser's gradient was
 applied (DONE.json's regulariser_activity; `model.runs.activity_record`), "!" under ACTED_THRESHOLD; "-" for the
-baseline, for runs recorded before the accounting and for cells with no finished run.
+baseline, for runs recorded before the accounting and for cells with no finished run. Column `grad ratio`: how
+strongly, ‖ω∇R‖/‖∇CE‖ over the measured steps of the cell's finished runs, the median of their medians and
+[smallest minimum, largest maximum] (runs recorded before those keys: their mean ratio, marked "mean"), followed by
+"negligible" when the regulariser acted but was under 1 % of the CE gradient on most steps
+(`activity_record.negligible`).
 """
-import csv
-import io
 import json
-import math
+import statistics
 import time
-from collections import deque
 
 from model.errors import DataError
 from model.runs import run_folder, state
-from model.runs.activity_record import ACTED_THRESHOLD
+from model.runs.activity_record import ACTED_THRESHOLD, negligible
+from model.sweeps import slurm
 
-
-def last_epoch(run_dir) -> dict:
-    """The last row of the run's history.csv as {column: finite float}, or {} when there is none. Any content reads
-    without error (another process writes the file): a value that is not a finite number (`inf`, `nan`, text) is
-    left out, and a history.csv that is not a regular file or not UTF-8 reads as none."""
-    data = run_folder.read_regular(run_dir / run_folder.HISTORY)
-    try:
-        last = deque(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")), maxlen=1) if data else ()
-    except (UnicodeDecodeError, csv.Error):
-        return {}
-    return {k: v for k, v in ((k, number(v)) for k, v in last[0].items() if isinstance(k, str))
-            if v is not None} if last else {}
-
-
-def number(value) -> float | None:
-    """`value` (a JSON or CSV field) as a finite float, or None (text, inf, nan, bool, null, a list...)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def count(value) -> int | None:
-    """`value` as a whole number (an epoch count), or None."""
-    value = number(value)
-    return int(value) if value is not None and value.is_integer() else None
+RATIO_KEYS = ("grad_ratio_median", "grad_ratio_min", "grad_ratio_max", "grad_ratio_under_1pct", "mean_grad_ratio")
 
 
 def _text(value) -> str | None:
@@ -59,29 +33,32 @@ def rows(tasks, now: float | None = None) -> list[dict]:
     """One row per task, in sweep order: task_id, network, cell, state; epoch and max_epochs, val_accuracy (last
     epoch's, fraction) for a started run; host and heartbeat_age_s (seconds since its claim's last heartbeat) for a
     running one; applied_fraction (of training steps whose regulariser gradient was applied, DONE.json's
-    regulariser_activity) for a finished one; error and error_type for a failed one. Values are None where they do
-    not apply."""
+    regulariser_activity) and ‖ω∇R‖/‖∇CE‖ over its measured steps (`RATIO_KEYS`, as DONE.json names them) for a
+    finished one; error and error_type for a failed one. Values are None where they do not apply."""
     now = time.time() if now is None else now
     out = []
     for task in tasks:
         status = state.status(task.run_dir)
         row = {"task_id": task.task_id, "network": task.spec.network, "cell": task.cell, "state": status,
                "epoch": None, "max_epochs": task.spec.max_epochs, "val_accuracy": None, "host": None,
-               "heartbeat_age_s": None, "applied_fraction": None, "error": None, "error_type": None}
+               "heartbeat_age_s": None, "applied_fraction": None, **dict.fromkeys(RATIO_KEYS), "error": None,
+               "error_type": None}
         # every value read from a file another process writes is checked: any content gives a row, never an error
         if status in ("running", "partial", "failed"):
-            history = last_epoch(task.run_dir)
-            row["epoch"], row["val_accuracy"] = count(history.get("epoch")), history.get("val_accuracy")
+            history = run_folder.last_epoch(task.run_dir)  # finite numbers only
+            row["epoch"], row["val_accuracy"] = run_folder.count(history.get("epoch")), history.get("val_accuracy")
         if status == "done":
             done = run_folder.read_done(task.run_dir) or {}
-            row["epoch"], row["val_accuracy"] = count(done.get("epochs")), number(done.get("val_accuracy"))
+            row["epoch"] = run_folder.count(done.get("epochs"))
+            row["val_accuracy"] = run_folder.number(done.get("val_accuracy"))
             activity = done.get("regulariser_activity")
-            if isinstance(activity, dict):
-                row["applied_fraction"] = number(activity.get("applied_fraction"))
+            if isinstance(activity, dict) and run_folder.number(activity.get("applied_fraction")) is not None:
+                row["applied_fraction"] = run_folder.number(activity["applied_fraction"])
+                row |= {k: run_folder.number(activity.get(k)) for k in RATIO_KEYS}
         if status == "running":
             claim = run_folder.read_json(task.run_dir / run_folder.RUNNING) or {}
             row["host"] = _text(claim.get("host"))
-            beat = number(claim.get("heartbeat_unix"))
+            beat = run_folder.number(claim.get("heartbeat_unix"))
             row["heartbeat_age_s"] = None if beat is None else round(now - beat, 1)
         if status == "failed":
             record = run_folder.read_json(task.run_dir / run_folder.FAILED) or {}
@@ -111,20 +88,21 @@ def as_json(table: list[dict]) -> dict:
 
 
 def count_lines(table: list[dict], key: str) -> list[str]:
-    """A table of states per `key` value, with a closing `all` line; per cell also the `acted` column. One pass
-    over the rows (linear in the number of tasks: a scan per cell took 5.75 CPU-s at 8k cells)."""
+    """A table of states per `key` value, with a closing `all` line; per cell also the `acted` and `grad ratio`
+    columns. One pass over the rows (linear in the number of tasks: a scan per cell took 5.75 CPU-s at 8k cells)."""
     groups = counts(table, key)
     width = max(len(key), len("all"), *(len(g) for g in groups))
     acted = key == "cell"
-    fractions: dict[str, list[float]] = {name: [] for name in groups}
+    done: dict[str, list[dict]] = {name: [] for name in groups}  # each group's finished runs with an activity record
     for r in table:
         if r["applied_fraction"] is not None:
-            fractions[r[key]].append(r["applied_fraction"])
+            done[r[key]].append(r)
     lines = [f"{key:<{width}} " + " ".join(f"{s:>8}" for s in state.STATES) + f" {'total':>8}"
-             + (f" {'acted':>7}" if acted else "")]
+             + (f" {'acted':>7}  grad ratio" if acted else "")]
     for name, c in groups.items():
         lines.append(f"{name:<{width}} " + " ".join(f"{c[s]:>8}" for s in state.STATES) + f" {sum(c.values()):>8}"
-                     + (f" {_acted(fractions[name]):>7}" if acted else ""))
+                     + (f" {_acted([r['applied_fraction'] for r in done[name]]):>7}  {_strength(done[name])}"
+                        if acted else ""))
     totals = {s: sum(c[s] for c in groups.values()) for s in state.STATES}
     lines.append(f"{'all':<{width}} " + " ".join(f"{totals[s]:>8}" for s in state.STATES) + f" {len(table):>8}")
     return lines
@@ -161,12 +139,28 @@ def _acted(fractions: list[float]) -> str:
     return f"{100 * mean:.0f}%" + ("!" if mean < ACTED_THRESHOLD else "")
 
 
+def _strength(runs: list[dict]) -> str:
+    """The cell's ‖ω∇R‖/‖∇CE‖ (see the module docstring), "-" when no finished run measured it."""
+    keys = ("grad_ratio_median", "grad_ratio_min", "grad_ratio_max", "grad_ratio_under_1pct")
+    if runs and all(r[k] is not None for r in runs for k in keys):
+        text = (f"{statistics.median(r['grad_ratio_median'] for r in runs):.2g} "
+                f"[{min(r['grad_ratio_min'] for r in runs):.2g}, {max(r['grad_ratio_max'] for r in runs):.2g}]")
+        small = sum(r["grad_ratio_under_1pct"] for r in runs) / len(runs)
+        weak = negligible(small, None)
+    else:
+        means = [r["mean_grad_ratio"] for r in runs if r["mean_grad_ratio"] is not None]
+        if not means:
+            return "-"
+        text = f"{sum(means) / len(means):.2g} (mean)"
+        weak = negligible(None, sum(means) / len(means))
+    acted = sum(r["applied_fraction"] for r in runs) / len(runs) >= ACTED_THRESHOLD
+    return text + (" negligible" if acted and weak else "")
+
+
 def slurm_table(tasks) -> list[str]:
     """Lines `task_id  job_id  Slurm state` for the unfinished tasks whose run folder names a Slurm job: the one
     `--executor slurm` submitted (SLURM.json), else the one a live claim was made in (a generated sbatch script's
     element). State `?` when squeue cannot answer, `ended` when Slurm has forgotten the job."""
-    from model.sweeps import slurm
-
     rows = []
     for task in tasks:
         status = state.status(task.run_dir)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from model.atomic import write_text
+from model.errors import PipelineError
 from model.files import keras_h5, tfrecord
 
 TASK1_MODELS = (20, 21, 22, 23, 148, 149, 150, 151)
@@ -110,12 +111,16 @@ def _model_configs(ids, hparams) -> dict:
     return out
 
 
-def write_replica(root: str | Path, *, input_shape=(8, 8, 3), per_class=(8, 3), seed: int = 0) -> Path:
+def write_replica(root: str | Path, *, input_shape=(8, 8, 3), per_class=(8, 3), seed: int = 0,
+                  force: bool = False) -> Path:
     """Write the replica tree under `root` (the role of `public_data/`); return `root`.
 
     `per_class` = (train, test) examples per class for task1_v4 (task2_v1 gets the same). Deterministic in `seed`.
+    An existing, non-empty `root` is an error unless `force` (then the replica's files are written into it).
     """
     root, rng = Path(root), np.random.default_rng(seed)
+    if root.exists() and any(root.iterdir()) and not force:
+        raise PipelineError(f"{root}: exists and is not empty; use --force")
     tasks = {"task1_v4": (TASK1_MODELS, task1_config,
                           lambda i: {"dropout": 0.5 if i in (20, 21, 148, 149) else 0.0,
                                      "conv_width": 8 if i % 2 else 4, "num_dense_layers": 2 if i >= 148 else 1}),

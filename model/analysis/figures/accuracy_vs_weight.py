@@ -1,7 +1,7 @@
 """Accuracy against the regulariser weight, one PNG per network: validation and test accuracy (mean ± std over
-seeds) per regulariser panel, the baseline as black lines with its spread over seeds as grey bands (mean ± std; a
-baseline whose seeds spread from 0.26 to 0.72 must not look like one number), collapsed points as markers on the
-lower edge."""
+seeds) per regulariser panel (at most `plotting.PANELS_PER_ROW` per row, the page's width), the baseline as black
+lines with its spread over seeds as grey bands (mean ± std; a baseline whose seeds spread from 0.26 to 0.72 must not
+look like one number), collapsed points as markers on the lower edge; one legend below the panels."""
 from pathlib import Path
 
 import pandas as pd
@@ -20,9 +20,15 @@ def plot(frame: pd.DataFrame, network: str, out_dir: Path) -> Path:
     regs = sorted((r for r in runs_["regulariser"].unique() if r != BASELINE), key=treatment_key)
     base = runs_[runs_["regulariser"] == BASELINE]
     floor = COLLAPSE_FRACTION * float(runs_["test_accuracy"].median())
-    fig, axes = plt.subplots(1, max(1, len(regs)), figsize=(2.5 * max(1, len(regs)), 2.7), squeeze=False,
+    from matplotlib.lines import Line2D
+
+    rows, columns = plotting.grid(len(regs))
+    fig, axes = plt.subplots(rows, columns, figsize=(plotting.PAGE_INCHES, 2.9 * rows + 0.9), squeeze=False,
                              layout="constrained")
-    for ax, reg in zip(axes[0], regs):
+    axes = axes.ravel()
+    for ax in axes[len(regs):]:
+        ax.set_visible(False)
+    for ax, reg in zip(axes, regs):
         cell = runs_[(runs_["regulariser"] == reg) & (runs_["weight"] > 0)]
         agg = cell.groupby("weight")[["val_accuracy", "test_accuracy"]].agg(["mean", "std", "count"])
         spread = {col: float(base[col].std()) if base[col].count() > 1 else 0.0
@@ -32,8 +38,7 @@ def plot(frame: pd.DataFrame, network: str, out_dir: Path) -> Path:
             mean, std = agg[(col, "mean")], agg[(col, "std")].fillna(0.0)
             ok = mean >= floor
             ax.errorbar(agg.index[ok], mean[ok], yerr=std[ok] if (agg[(col, "count")] > 1).any() else None,
-                        fmt=style, ms=4, lw=1.2, capsize=2, color=colour(reg), mfc=face, gid=treatment_gid(reg),
-                        label=col.split("_")[0])
+                        fmt=style, ms=5, lw=1.4, capsize=2, color=colour(reg), mfc=face, gid=treatment_gid(reg))
             shown += list(mean[ok] - std[ok]) + list(mean[ok] + std[ok])
         lo, hi = (min(shown), max(shown)) if shown else (0.0, 1.0)
         pad = max(0.01, 0.08 * (hi - lo))
@@ -46,8 +51,8 @@ def plot(frame: pd.DataFrame, network: str, out_dir: Path) -> Path:
                         mfc=colour(reg) if col == "val_accuracy" else "white")
             if low:
                 ax.annotate("\n".join(f"{col.split('_')[0]} {v:.2f}" for col, v in low), (w, lo - pad),
-                            xytext=(0, 7), textcoords="offset points", ha="center", va="bottom", fontsize=6.5,
-                            color=colour(reg))
+                            xytext=(0, 7), textcoords="offset points", ha="center", va="bottom",
+                            fontsize=plotting.TEXT_PT - 1, color=colour(reg))
         ax.margins(x=0.12)
         if not base.empty:
             for col, style, shade in (("val_accuracy", ":", "0.85"), ("test_accuracy", "-.", "0.75")):
@@ -60,12 +65,16 @@ def plot(frame: pd.DataFrame, network: str, out_dir: Path) -> Path:
         n_base = int(base["seed"].nunique()) if not base.empty else 0
         ax.text(0.02, 0.02, ("1 seed: no spread" if n == 1 else f"± std, {n} seeds")
                 + (f"; grey: ∅ ± std, {n_base} seeds" if n_base > 1 else ""), transform=ax.transAxes,
-                fontsize=6.5, color="0.35", va="bottom")
+                fontsize=plotting.TEXT_PT - 1, color="0.35", va="bottom")
         ax.set_xscale("log")
-        ax.set_title(label(reg), fontsize=10, color=colour(reg), weight="bold")
-        ax.set_xlabel("weight ω", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0][0].set_ylabel("accuracy", fontsize=8)
-    axes[0][0].legend(fontsize=7, title="black: ∅", title_fontsize=6, loc="best")
-    fig.suptitle(network, fontsize=10)
+        ax.set_title(label(reg), color=colour(reg), weight="bold")
+        ax.set_xlabel("weight ω")
+    for row in range(rows):
+        axes[row * columns].set_ylabel("accuracy")
+    key = [Line2D([], [], color="0.3", marker="o", ls="-", label="validation"),
+           Line2D([], [], color="0.3", marker="s", mfc="white", ls="--", label="test"),
+           Line2D([], [], color=colour(BASELINE), ls=":", label=f"{label(BASELINE)} validation"),
+           Line2D([], [], color=colour(BASELINE), ls="-.", label=f"{label(BASELINE)} test")]
+    fig.legend(handles=key, loc="outside lower center", ncol=4, frameon=False)
+    fig.suptitle(network)
     return plotting.save_png(fig, out_dir / f"acc_vs_weight_{plotting.slug(network)}.png")

@@ -20,7 +20,7 @@ def plot(curves: pd.DataFrame, title: str, path: Path) -> Path | None:
     plt = plotting.pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(4.6, 3.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(plotting.PAGE_INCHES * 0.6, 3.6), layout="constrained")  # text at TEXT_PT
     reach = curves.groupby(["treatment", "network"])["n_draws"].first().groupby("treatment").min()
     order = sorted(reach.index, key=lambda t: (t == BASELINE, treatment_key(t)))  # the baseline on top
     for t in order:
@@ -30,10 +30,9 @@ def plot(curves: pd.DataFrame, title: str, path: Path) -> Path | None:
                 ls="--" if t == BASELINE else "-", color=colour(t), label=f"{label(t)} (N = {int(reach[t])})",
                 gid=treatment_gid(t), zorder=3 if t == BASELINE else 2)
     ax.axvline(int(reach.min()), color="0.5", ls=":", lw=1)
-    ax.set_xlabel("budget n (draws: weights for a regulariser, seeds for ∅)", fontsize=8)
-    ax.set_ylabel("expected test accuracy of\nthe validation-best of n", fontsize=8)
-    ax.set_title(f"{title}: expected best of n (mean over {curves['network'].nunique()} networks)", fontsize=9)
+    ax.set_xlabel("budget n (draws: weights for a regulariser, seeds for ∅)")
+    ax.set_ylabel("expected test accuracy of\nthe validation-best of n")
+    ax.set_title(f"{title}: expected best of n\n(mean over {curves['network'].nunique()} networks)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, loc="best")
+    fig.legend(loc="outside right upper", frameon=False)  # off the data
     return plotting.save_png(fig, path)

@@ -21,8 +21,8 @@ def by_weight(runs: pd.DataFrame, measures: tuple, labels: dict, out_dir: Path) 
     draw; labels: measure -> axis label."""
     plt = plotting.pyplot()
     blocks = sorted(runs["block"].unique())
-    fig, axes = plt.subplots(len(blocks), len(measures), figsize=(5 * len(measures), 3.2 * len(blocks)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(blocks), len(measures), figsize=(plotting.PAGE_INCHES, 3.6 * len(blocks) + 1.0),
+                             squeeze=False, layout="constrained")
     for ax_row, block in zip(axes, blocks):
         b = runs[runs["block"] == block]
         for ax, m in zip(ax_row, measures):
@@ -37,11 +37,20 @@ def by_weight(runs: pd.DataFrame, measures: tuple, labels: dict, out_dir: Path) 
                 ax.errorbar(s["weight"] * dodge, s["mean"], yerr=s["std"].fillna(0), marker="o", ms=4, capsize=2,
                             lw=1.2, label=label(reg), color=colour(reg), gid=treatment_gid(reg))
             ax.set_xscale("symlog", linthresh=_linthresh(b["weight"]))
-            ax.set(xlabel="regulariser weight ω (points side by side around each weight)", ylabel=labels[m])
-            ax.set_title(f"{block}: {labels[m]}\nmean ± std over the runs (networks × seeds)", fontsize=10)
-            ax.legend(fontsize="small", ncol=2)
-    fig.tight_layout()
+            ax.set(xlabel="regulariser weight ω", ylabel=labels[m])
+            ax.set_title(f"{block}: {labels[m]}")
+    _legend_below(fig, axes, "mean ± std over the runs (networks × seeds); points side by side around each weight")
     return plotting.save_png(fig, out_dir / "measures_by_weight.png")
+
+
+def _legend_below(fig, axes, title: str) -> None:
+    """One legend for the whole figure, below the panels (off the data): every label any panel has, once."""
+    seen = {}
+    for ax in axes.ravel():
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(text, handle)
+    fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=min(len(seen), 4), frameon=False,
+               title=title)
 
 
 def _linthresh(weights: pd.Series) -> float:
@@ -62,7 +71,8 @@ def vs_gap(table: pd.DataFrame, taus: pd.DataFrame, measures: tuple, labels: dic
     table: one row per network (source `run` or `pgdl`, regulariser, `collapsed`, `gap`, one column per measure);
     taus: population, measure, n, tau, p."""
     plt = plotting.pyplot()
-    fig, axes = plt.subplots(1, len(measures), figsize=(5.6 * len(measures), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(measures), figsize=(plotting.PAGE_INCHES, 5.6), squeeze=False,
+                             layout="constrained")
     pgdl = table[table["source"] == "pgdl"]
     runs = table[table["source"] == "run"]
     for ax, m in zip(axes[0], measures):
@@ -76,9 +86,7 @@ def vs_gap(table: pd.DataFrame, taus: pd.DataFrame, measures: tuple, labels: dic
             if not bad.empty:
                 ax.scatter(bad[m], bad["gap"], s=40, marker="x", color=colour(reg), gid=treatment_gid(reg),
                            label=f"{label(reg)} collapsed")
-        ax.text(0.02, 0.98, _tau_text(taus, m), transform=ax.transAxes, va="top", fontsize=7,
-                bbox=dict(facecolor="white", alpha=0.8, edgecolor="0.8"))
-        ax.set(xlabel=labels[m], ylabel="generalisation gap (train − test accuracy)")
-        ax.legend(fontsize="x-small", loc="lower right", ncol=2)
-    fig.tight_layout()
+        ax.set_title(_tau_text(taus, m), fontsize=plotting.TEXT_PT - 1, loc="left")
+        ax.set(xlabel=labels[m], ylabel="gap (train − test accuracy)")
+    _legend_below(fig, axes, "")
     return plotting.save_png(fig, out_dir / "measures_vs_gap.png")

@@ -1,6 +1,6 @@
 """Training curves of one network at each treatment's selected weight: train/validation accuracy and train
-cross-entropy per epoch for every treatment (★ at the kept epoch), and the regulariser term R per regulariser on its
-own axis.
+cross-entropy per epoch for every treatment (★ at the kept epoch; the legend below them), and the regulariser term R
+per regulariser on its own axis (at most `plotting.PANELS_PER_ROW` per row, the page's width).
 
 Curves that coincide must stay visible: the baseline is drawn last, thicker and dashed, so a treatment whose curves
 equal the baseline's (a regulariser that never acted) shows through the dashes; each such treatment also carries its
@@ -52,8 +52,10 @@ def plot(histories: dict, network: str, out_dir: Path, applied: dict | None = No
     plt = plotting.pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    fig = plt.figure(figsize=(max(3.0 * len(columns), 2.2 * len(regs)), 5.2 if regs else 2.7), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=(1.15, 1)) if regs else (fig, None)
+    reg_rows, reg_columns = plotting.grid(len(regs))
+    rows = 1 + (reg_rows if regs else 0)
+    fig = plt.figure(figsize=(plotting.PAGE_INCHES, 2.8 * rows + 1.0), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=(1.3, reg_rows)) if regs else (fig, None)
     axes = top.subplots(1, max(1, len(columns)), squeeze=False)[0]
     same = identical_to_baseline(histories, columns)
     same_order = [t for t in histories if t in same]
@@ -75,15 +77,17 @@ def plot(histories: dict, network: str, out_dir: Path, applied: dict | None = No
             if not at.empty:
                 ax.plot(at["epoch"], at[col], marker="*", ms=9, ls="none", color=colour(t), mec="black", mew=0.4,
                         gid=treatment_gid(t))
-        ax.set_title(CURVE_TITLES.get(col, col), fontsize=9)
-        ax.set_xlabel("epoch", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=7)
+        ax.set_title(CURVE_TITLES.get(col, col))
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
     if columns:
-        axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), title="★ kept epoch",
-                        title_fontsize=7)
+        handles, labels = axes[0].get_legend_handles_labels()
+        top.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 7), frameon=False,
+                   title="★ kept epoch")
     if regs:
-        reg_axes = bottom.subplots(1, len(regs), squeeze=False)[0]
+        reg_axes = bottom.subplots(reg_rows, reg_columns, squeeze=False).ravel()
+        for ax in reg_axes[len(regs):]:
+            ax.set_visible(False)
         for ax, t in zip(reg_axes, regs):
             hist, kept = histories[t]
             ax.plot(hist["epoch"], hist[REG], lw=1.2, color=colour(t), gid=treatment_gid(t))
@@ -93,13 +97,11 @@ def plot(histories: dict, network: str, out_dir: Path, applied: dict | None = No
             if never:  # R was computed every step but its gradient never reached the update
                 ax.set_facecolor("0.93")
                 ax.text(0.5, 0.5, "never applied\n(0 % of steps)", transform=ax.transAxes, ha="center",
-                        va="center", fontsize=8, color="0.25", weight="bold", gid=f"never_applied:{t}")
-            ax.set_title(f"R of {label(t)}" + (" (not applied)" if never else ""), fontsize=9, color=colour(t),
-                         weight="bold")
-            ax.set_xlabel("epoch", fontsize=8)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.tick_params(labelsize=7)
+                        va="center", color="0.25", weight="bold", gid=f"never_applied:{t}")
+            ax.set_title(f"R of {label(t)}" + (" (not applied)" if never else ""), color=colour(t), weight="bold")
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
-        bottom.suptitle("regulariser term R (unweighted; own axis per regulariser)", fontsize=8)
-    fig.suptitle(f"{network}: training at the selected weights", fontsize=10)
+        bottom.suptitle("regulariser term R (unweighted; own axis per regulariser)")
+    fig.suptitle(f"{network}: training at the selected weights")
     return plotting.save_png(fig, out_dir / f"curves_{plotting.slug(network)}.png")

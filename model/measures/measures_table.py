@@ -19,6 +19,8 @@ from model.csv_input import read_csv
 from model.errors import DataError, PipelineError
 from model.measures.compute import measure_model
 from model.runs import run_folder
+from model.zoo.catalogue import get_network
+from model.zoo.pgdl import build
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,6 @@ def measure_run(run_dir: str | Path, data_root: str | Path | None = None) -> pd.
     weights = run_dir / run_folder.WEIGHTS
     if not weights.is_file():
         raise DataError(f"{weights}: missing; a finished run must hold its final weights")
-    from model.zoo.catalogue import get_network
-
     spec = done["spec"] if isinstance(done.get("spec"), dict) else {}
     root = data_root if data_root is not None else spec.get("data_root", "data")
     network = get_network(str(done["network"]), str(root), done.get("profile", spec.get("profile", "corrected")))
@@ -99,8 +99,6 @@ def measure_pgdl_model(model_dir: Path, name: str, entry: dict | None, configs_p
     except (TypeError, KeyError, ValueError):
         raise DataError(f"{configs_path}: no metrics.train_acc / metrics.test_acc for model "
                         f"{model_dir.name[6:]!r}") from None
-    from model.zoo.pgdl import build
-
     identity = dict(run_id=name, source="pgdl", block="pgdl", network=name, regulariser="", weight=math.nan,
                     seed=math.nan, train_accuracy=train, test_accuracy=test)
     return _rows(identity, measure_model(build(model_dir, "weights.hdf5")))
@@ -157,3 +155,16 @@ def read(path: str | Path) -> pd.DataFrame:
 def write(table: pd.DataFrame, path: str | Path) -> Path:
     """Write the table as CSV atomically (floats as their shortest round-trip text)."""
     return atomic.write_text(path, table[COLUMNS].to_csv(index=False))
+
+
+def update_file(path: str | Path, runs_roots=(), pgdl_tasks=(), *, data_root=None, force: bool = False,
+                ) -> tuple[pd.DataFrame, list[str]]:
+    """`update` the measures CSV at `path` (its rows kept, new networks measured; all of them with `force`) and
+    write it back atomically; every folder of `runs_roots` and `pgdl_tasks` must exist. Returns what `update` does."""
+    for folder in (*runs_roots, *pgdl_tasks):
+        if not Path(folder).is_dir():
+            raise PipelineError(f"{folder}: no such folder")
+    existing = read(path) if Path(path).exists() else None
+    measures, errors = update(existing, runs_roots, pgdl_tasks, data_root=data_root, force=force)
+    write(measures, path)
+    return measures, errors
