@@ -98,7 +98,7 @@ rehearsal: $(STAMP)
 	$(PY) tests/rehearsal.py --out $(REHEARSAL_OUT) --make "$(MAKE) -o $(STAMP)" --sweep-args "$(REHEARSAL_ARGS)"
 
 # One worker on GPU $(GPU) for $(SWEEP) (default: the MNIST sweep of $(PROFILE)); start one per GPU, on any machine
-# that sees the same $(EXPERIMENTS): claims keep two workers off one task. In Docker, see the Dockerfile's header.
+# that sees the same $(EXPERIMENTS): claims keep two workers off one task. In Docker, see the README's "Docker".
 # A GPU TensorFlow does not see (no `gpu` extra: README, "GPUs") is an error; SWEEP_ARGS=--allow-cpu goes on on the CPU.
 worker: $(STAMP)
 	$(PY) scripts/run_sweep.py $(SWEEP) --gpus $(GPU) $(PLACE) $(SWEEP_ARGS)

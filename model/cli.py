@@ -146,3 +146,13 @@ def run(work, args) -> int:
         return INTERRUPTED
     except Exception as err:
         return report(err, debug)
+
+
+def exit_at_once(code: int) -> None:
+    """Exit with `code` without the interpreter's teardown, after flushing the output and the logs: for a process
+    stopping on a signal, whose results are all on disk. TensorFlow's teardown alone takes seconds (6 s measured at
+    load average 2.6), and `docker stop` kills 10 s after its SIGTERM."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,7 +1,8 @@
 """The Docker image and the lock, checked without a Docker engine: hadolint, what the Dockerfile promises, the lock
 against pyproject.toml and this environment, and the image's install step replayed in a clean venv.
 
-The image installs `uv export --frozen --no-emit-project --extra ray --extra gpu` with `pip --require-hashes`. The
+The image installs `uv export --frozen --no-emit-project --extra ray --extra gpu --extra tensorboard` (its default
+EXTRAS) with `pip --require-hashes`. The
 replay runs that export as it is, then (1) the image's pip install as a dry run (`--report`, fast-deps: metadata by
 HTTP range requests) for this interpreter: it must pick exactly the exported versions, CUDA wheels and Ray
 included, nothing else; (2) the runtime part of the same export installed for real into a clean venv, which must
@@ -37,8 +38,18 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in text.splitlines() if line.strip()]
 
 
+def build_arg(name: str) -> str:
+    """The default of a build argument (`ARG NAME=value` or `ARG NAME="value"`)."""
+    [value] = [a.split("=", 1)[1].strip('"') for kind, a in dockerfile_instructions()
+               if kind == "ARG" and a.split("=", 1)[0] == name]
+    return value
+
+
 def run_steps() -> list[str]:
-    return [s.strip() for s in " && ".join(a for kind, a in dockerfile_instructions() if kind == "RUN").split("&&")]
+    """The RUN steps split at `&&`, with the default EXTRAS in place of `$(printf -- '--extra %s ' ${EXTRAS})`."""
+    extras = " ".join(f"--extra {e}" for e in build_arg("EXTRAS").split())
+    text = " && ".join(a for kind, a in dockerfile_instructions() if kind == "RUN")
+    return [s.strip() for s in text.replace("$(printf -- '--extra %s ' ${EXTRAS})", extras).split("&&")]
 
 
 def makefile_version(name: str) -> str:
@@ -76,8 +87,10 @@ def test_hadolint_passes():
 def test_dockerfile_installs_runtime_ray_gpu_from_the_lock_and_keeps_its_promises():
     steps = dockerfile_instructions()
     [base] = [a for kind, a in steps if kind == "FROM"]
-    python = re.fullmatch(r"python:(3\.\d+)-slim-\w+", base).group(1)
+    assert base == "${BASE_IMAGE}", "the base image is a build argument (a mirror, or one built from Debian)"
+    python = re.fullmatch(r"python:(3\.\d+)-slim-\w+", build_arg("BASE_IMAGE")).group(1)
     assert python in ("3.11", "3.12", "3.13"), "the image's Python is one the platform test measures"
+    assert set(build_arg("EXTRAS").split()) == {"ray", "gpu", "tensorboard"}, "by default: + ray, gpu, TensorBoard"
     [copy_lock, *_] = [a for kind, a in steps if kind == "COPY"]
     assert copy_lock.split() == ["pyproject.toml", "uv.lock", "./"], "dependencies come from the lock, first"
     runs = run_steps()
@@ -85,11 +98,14 @@ def test_dockerfile_installs_runtime_ray_gpu_from_the_lock_and_keeps_its_promise
                  f"uv=={makefile_version('UV_VERSION')}"
     assert installers in runs, "the image's installers are the Makefile's"
     [exported] = [s for s in runs if s.startswith("uv export")]
-    assert set(re.findall(r"--extra (\S+)", exported)) == {"ray", "gpu"}, "runtime + ray + gpu, no test or bench"
+    assert set(re.findall(r"--extra (\S+)", exported)) == {"ray", "gpu", "tensorboard"}, "no test or bench extra"
     assert "--frozen" in exported and "--no-emit-project" in exported
     assert "python3 -m pip install --no-cache-dir --require-hashes -r /tmp/locked.txt" in runs
     env = " ".join(a for kind, a in steps if kind == "ENV")
     assert "PYTHONPATH=/app" in env and "CODE_COMMIT=${CODE_COMMIT}" in env
+    assert "NUMBA_CACHE_DIR=/tmp/" in env and "HOME=/tmp" in env, "any --user can write numba's cache and HOME"
+    [install] = [a for kind, a in steps if kind == "RUN" and "--require-hashes" in a]
+    assert "--mount=type=secret,id=ca_bundle" in install, "a proxy's CA reaches pip as a build secret, not a layer"
     [workdir] = [a for kind, a in steps if kind == "WORKDIR"]
     assert workdir == "/app"
     [user] = [a for kind, a in steps if kind == "USER"]
@@ -147,7 +163,7 @@ def test_the_image_install_resolves_to_exactly_the_lock(image_export, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = {canonicalize_name(i["metadata"]["name"]): Version(i["metadata"]["version"])
            for i in json.loads(report.read_text())["install"]}
-    expected = pinned(export("ray", "gpu"))
+    expected = pinned(export("ray", "gpu", "tensorboard"))
     assert got == expected
     assert {"tensorflow", "ray", "nvidia-cudnn-cu12"} <= set(got) and not {"pytest", "gudhi", "giotto-ph"} & set(got)
 

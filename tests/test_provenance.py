@@ -58,8 +58,17 @@ def test_git_state_of_a_clean_a_dirty_and_a_missing_checkout(tmp_path, monkeypat
     assert provenance.git_state(sub) == {"commit": "abc123", "dirty": None}
 
 
+def test_the_host_recorded_is_run_host_when_set_else_this_systems(monkeypatch):
+    """A container's own host name is a random id: `docker run -e RUN_HOST="$(hostname)"` records the machine's."""
+    monkeypatch.setenv(provenance.HOST_ENV, "gpu-node-7")
+    assert provenance.host() == "gpu-node-7"
+    monkeypatch.delenv(provenance.HOST_ENV)
+    assert provenance.host() == socket.gethostname()
+
+
 def test_done_json_says_what_produced_the_run(tmp_path, monkeypatch):
     monkeypatch.setenv(provenance.SWEEP_COMMAND_ENV, "python scripts/run_sweep.py sweep.json")
+    monkeypatch.delenv(provenance.HOST_ENV, raising=False)
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps({"network": "digits/0", "regulariser": "t1", "weight": 0.1, "batch_size": 256,
                                      "max_epochs": 1, "output_root": str(tmp_path / "out")}))

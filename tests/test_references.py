@@ -22,7 +22,8 @@ DOC = re.compile(r"(?<![\w/.-])([\w-]+\.(?:md|txt|cff))\b")
 MODULE = re.compile(r"(?<![\w.])(model(?:\.\w+)+)")
 OUTPUT_DOCS = {"report.md", "accuracies.md", "intervals.md", "paired_tests.md", "nemenyi_p.md", "selected.md",
                "activity.md", "paper_comparison.md", "locked.txt", "gpu_check.txt"}  # written by the pipeline
-KERAS_MODEL = {"compile", "fit", "evaluate", "predict", "losses", "trainable_variables", "save", "layers"}  # `model`
+KERAS_MODEL = {"compile", "fit", "evaluate", "predict", "losses", "trainable_variables", "save", "layers",
+               "stop_training"}  # `model`
 # as a variable holding a Keras model (the README's example), not this package
 
 

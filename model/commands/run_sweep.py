@@ -6,7 +6,9 @@ an error before any task starts, unless --allow-cpu. Each settled task prints a 
 `[k/N] <task id>: done in 3m12s (val 0.941) · 412 left · ETA 5h10m`; on a terminal a progress line follows, with the
 running tasks' epochs. The end is a summary with every failed task and its one-line reason; each task's full log is
 `train.log` in its run folder. `--set` wins over the sweep's base, block and cell `set` (the driver names every cell
-`set` it replaced).
+`set` it replaced). With the local executor, SIGTERM or SIGINT (`docker stop`, Ctrl-C)
+stops the worker politely: no task starts, the running ones checkpoint and release their claims (another worker
+resumes them at once), and it exits 0 (1 if some task failed) within seconds.
 """
 import os
 import sys
@@ -17,7 +19,7 @@ from model import cli
 from model.errors import SpecError
 from model.runs import provenance, run_folder
 from model.runs.overrides import parse as parse_overrides
-from model.sweeps import executors, grid, options, sbatch, slurm
+from model.sweeps import executors, grid, options, sbatch, shutdown, slurm
 from model.sweeps.progress import WATCH_SECONDS, Progress
 
 EXAMPLES = [
@@ -63,6 +65,13 @@ def main(argv=None) -> int:
 
 
 def run(args) -> int:
+    if args.executor != "local":
+        return sweep(args)
+    with shutdown.handling():
+        return sweep(args)
+
+
+def sweep(args) -> int:
     overrides = parse_overrides(args.overrides)
     chosen = grid.parse_subset(args.only)
     tasks = grid.load(args.sweep, overrides)
@@ -94,6 +103,8 @@ def run(args) -> int:
               f"{cli.prog('sweep-status')} {args.sweep}")
         return 0
     print("\n".join(bar.summary(outcomes)))
+    if shutdown.requested.is_set():
+        print("stopped on a signal: the unfinished tasks resume from their checkpoints on the next run of any worker")
     if any(o.status == "failed" for o in outcomes):
         print(f"failed tasks are tried again by the next run; logs: <run folder>/{run_folder.LOG}; "
               f"status: {cli.prog('sweep-status')} {args.sweep}")

@@ -1,5 +1,6 @@
 """The Keras callbacks of one run: the protocol's early stopping, history.csv, resumable checkpoints, TensorBoard
-scalars and the claim's heartbeat. Each is a `keras.callbacks.Callback` that `model.runs.training.train` composes.
+scalars, the claim's heartbeat and the polite stop on a signal. Each is a `keras.callbacks.Callback` that
+`model.runs.training.train` composes.
 """
 import csv
 import io
@@ -17,6 +18,7 @@ import tensorflow as tf
 from model import atomic
 from model.errors import DataError
 from model.runs.activity_record import COLUMNS as ACTIVITY_COLUMNS
+from model.runs.stop_request import Interrupted, StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +103,16 @@ class Checkpoint(keras.callbacks.Callback):
     def __init__(self, path: Path, every: int, stopper: EarlyStopping, rows: list, clock: dict):
         super().__init__()
         self.path, self.every, self.stopper, self.rows, self.clock = path, every, stopper, rows, clock
+        self.saved_epoch = None  # the epoch of the last checkpoint this callback wrote
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0 and not self.model.stop_training:
-            save_checkpoint(self.path, self.model, self.stopper, epoch + 1, self.rows, self.clock["wall_seconds"])
+            self.save(epoch + 1)
+
+    def save(self, epoch: int) -> None:
+        """Checkpoint now, at the end of `epoch` (counted from 1)."""
+        save_checkpoint(self.path, self.model, self.stopper, epoch, self.rows, self.clock["wall_seconds"])
+        self.saved_epoch = epoch
 
 
 def save_checkpoint(path: Path, model: keras.Model, stopper: EarlyStopping, epoch: int, rows: list,
@@ -204,6 +212,8 @@ class TensorBoardScalars(keras.callbacks.Callback):
             split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
             with self.writer(split).as_default():
                 tf.summary.write(f"epoch_{name}", tf.constant(float(value)), step=epoch + 1, metadata=metadata)
+        for writer in self.writers.values():  # on disk with the epoch's checkpoint: a stopped run loses no epoch
+            writer.flush()
 
     def on_train_end(self, logs=None):
         for writer in self.writers.values():
@@ -243,3 +253,54 @@ class Heartbeat(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.beat()
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Stops training when `request` (a `StopRequest`: SIGTERM or SIGINT came) asks, within its grace time.
+
+    At an epoch's end (this callback runs last, after the epoch was recorded): checkpoint that epoch through
+    `checkpoint` unless it just did, and stop with Keras's own `model.stop_training`; `interrupted` then tells the
+    trainer not to finish the run. Within an epoch, at each step's end: when the rest of the epoch (estimated from
+    the last epoch's duration, or this epoch's time per step) would not end within the grace time left, raise
+    `Interrupted` at once, so the partial epoch never reaches the history or early stopping; the run resumes from
+    its last checkpoint. An epoch on which early stopping fired is left to finish the run (no checkpoint of it would
+    resume as the same run).
+    """
+
+    def __init__(self, request: StopRequest, checkpoint: Checkpoint, steps_per_epoch: int):
+        super().__init__()
+        self.request, self.checkpoint, self.steps = request, checkpoint, steps_per_epoch
+        self.interrupted, self.last_epoch_seconds, self.epoch = False, None, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.epoch_started = epoch, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.request.requested:
+            return
+        elapsed = time.perf_counter() - self.epoch_started
+        if self.last_epoch_seconds is not None:
+            left = self.last_epoch_seconds - elapsed
+        else:  # the first epoch of this attempt: steps left at this epoch's pace, and a second for validation
+            left = elapsed / (batch + 1) * (self.steps - batch - 1) + 1.0
+        if left > self.request.remaining():
+            self._interrupt(f"at step {batch + 1} of epoch {self.epoch + 1}")
+
+    def on_train_begin(self, logs=None):
+        if self.request.requested:
+            self._interrupt("before the first step")
+
+    def _interrupt(self, where: str):
+        saved = self.checkpoint.saved_epoch
+        raise Interrupted(self.request.signum, f"{where}; the run resumes from " +
+                          (f"its checkpoint of epoch {saved}" if saved else "the start (no checkpoint yet)"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last_epoch_seconds = time.perf_counter() - self.epoch_started
+        if not self.request.requested or self.model.stop_training:
+            return
+        if self.checkpoint.saved_epoch != epoch + 1:
+            self.checkpoint.save(epoch + 1)
+        log.warning("stopping after epoch %d (checkpointed): the run resumes from there", epoch + 1)
+        self.interrupted = True
+        self.model.stop_training = True

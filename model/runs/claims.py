@@ -1,13 +1,14 @@
 """The `RUNNING.json` claim: which process trains a run, so that two workers sharing a folder never train one run.
 
-A claim is created complete (a temporary file hard-linked to that name, which fails if it exists) and refreshed each
-epoch. It names its owner by a random per-process `token` (what `Claim` checks to know a claim is its own), and by
-host, boot, PID namespace, pid and the pid's start time (what lets a reader tell that the owner is dead). A claim may
-be taken over when its heartbeat is more than `STALE_SECONDS` from now (older, or in the future), or when it was
-made in the reader's own PID namespace on this boot by a pid that is gone (or now another process). A claim from
-another PID namespace (another container sharing the folder and host name) is judged by its heartbeat alone: its pid
-means nothing here. Any content is read without error: a heartbeat that is not a number is replaced by the file's
-mtime.
+A claim is created complete (a temporary file hard-linked to that name, which fails if it exists) and its heartbeat
+is refreshed by a daemon thread every `HEARTBEAT_SECONDS` while the claim is held (so liveness does not depend on
+how long an epoch takes), and at each epoch's end. It names its owner by a random per-process `token` (what `Claim`
+checks to know a claim is its own), and by host, boot, PID namespace, pid and the pid's start time (what lets a
+reader tell that the owner is dead). A claim may be taken over when its heartbeat is more than `STALE_SECONDS` from
+now (older, or in the future), or when it was made in the reader's own PID namespace on this boot by a pid that is
+gone (or now another process). A claim from another PID namespace (another container sharing the folder and host
+name) is judged by its heartbeat alone: its pid means nothing here. Any content is read without error: a heartbeat
+that is not a number is replaced by the file's mtime.
 A process inside a Slurm job also records the job (`slurm_job`, e.g. `1234_5` for an array element) and its restart
 count (`slurm_restart`): a claim made by an earlier run of the same job (Slurm requeued it, on this node or another)
 is stale, since Slurm runs one instance of a job at a time, and `release_job_claim` lets a driver drop the claim of a
@@ -20,6 +21,7 @@ import os
 import socket
 import stat
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +31,12 @@ from model.runs.run_folder import RUNNING, now, read_json
 
 log = logging.getLogger(__name__)
 
-STALE_SECONDS = 2 * 3600  # a live trainer refreshes its heartbeat every epoch
+# The one liveness constant: a claim whose heartbeat is older than this is dead and is taken over. The heartbeat is
+# refreshed five times per period (every 30 s by default), so a claim goes stale after five missed beats: 150 s
+# (2.5 minutes) after its process was killed, its machine lost power or its network went away. Clocks of machines
+# sharing a folder must agree to well within it (NTP does). `CLAIM_STALE_SECONDS` overrides it (tests).
+STALE_SECONDS = float(os.environ.get("CLAIM_STALE_SECONDS") or 150)
+HEARTBEAT_SECONDS = STALE_SECONDS / 5
 
 
 def slurm_job(environ=None) -> tuple[str, int] | None:
@@ -199,21 +206,31 @@ class ClaimLost(ClaimHeld):
 
 
 class Claim:
-    """`RUNNING.json` held by this process: `with Claim(run_dir): ...`; `heartbeat()` once per epoch.
+    """`RUNNING.json` held by this process: `with Claim(run_dir) as claim: ...`.
 
     Entering raises `ClaimHeld` if a live claim exists; a stale one is taken over (renamed aside, then re-created
-    by hard link, so of two takers only one wins). `heartbeat()` raises `ClaimLost` once the claim is not ours.
+    by hard link, so of two takers only one wins). While held, a daemon thread refreshes the heartbeat every
+    `heartbeat_seconds` (default `HEARTBEAT_SECONDS`); the trainer also calls `heartbeat()` after each epoch, which
+    raises `ClaimLost` once the claim is not ours (found by either). Leaving removes the claim if it is still ours.
     """
 
-    def __init__(self, run_dir: Path, stale_seconds: float = STALE_SECONDS):
+    def __init__(self, run_dir: Path, stale_seconds: float = STALE_SECONDS, heartbeat_seconds: float | None = None):
         self.path = Path(run_dir) / RUNNING
         self.stale_seconds = stale_seconds
+        self.heartbeat_seconds = HEARTBEAT_SECONDS if heartbeat_seconds is None else heartbeat_seconds
         self.started = now()
+        self.lost: ClaimLost | None = None
+        self.took_over: dict | None = None  # the stale claim this one replaced, if any
+        self._lock = threading.Lock()  # one writer at a time: the beating thread or the trainer
+        self._stop = threading.Event()
+        self._beating: threading.Thread | None = None
 
     def __enter__(self) -> "Claim":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
             if self._create():
+                self._beating = threading.Thread(target=self._beat, name="claim-heartbeat", daemon=True)
+                self._beating.start()
                 return self
             self._take_over_if_stale()
         raise ClaimHeld(self.path.parent, read_json(self.path) or {})
@@ -247,6 +264,7 @@ class Claim:
         if read_json(aside) != claim:  # we moved a fresh claim made meanwhile: put it back
             os.replace(aside, self.path)
             raise ClaimHeld(self.path.parent, read_json(self.path) or {})
+        self.took_over = claim or {}
         aside.unlink(missing_ok=True)
 
     def _record(self) -> dict:
@@ -260,15 +278,44 @@ class Claim:
 
     def heartbeat(self) -> None:
         """Refresh the heartbeat (atomic rewrite of our own claim); `ClaimLost` if another process took it."""
-        claim = read_json(self.path) or {}
-        if not self._ours(claim):
-            raise ClaimLost(self.path.parent, claim)
-        atomic.write_json(self.path, self._record())
+        with self._lock:
+            if self.lost is not None:
+                raise self.lost
+            claim = read_json(self.path) or {}
+            if not self._ours(claim):
+                self.lost = ClaimLost(self.path.parent, claim)
+                raise self.lost
+            atomic.write_json(self.path, self._record())
+
+    def _beat(self) -> None:
+        """The beating thread: `heartbeat()` every `heartbeat_seconds` until the claim is left or lost. A write that
+        fails (a full disk, a file server away) is logged and tried again at the next beat."""
+        while not self._stop.wait(self.heartbeat_seconds):
+            try:
+                self.heartbeat()
+            except ClaimLost:
+                return  # the trainer's next heartbeat() raises it
+            except OSError as err:
+                log.warning("%s: cannot refresh the heartbeat (%s); the claim goes stale after %.0f s without one",
+                            self.path, err.strerror or err, self.stale_seconds)
 
     @staticmethod
     def _ours(claim: dict) -> bool:
         return claim.get("token") == token()
 
     def __exit__(self, *exc) -> None:
-        if self._ours(read_json(self.path) or {}):
-            self.path.unlink(missing_ok=True)
+        self._stop.set()
+        if self._beating is not None:
+            self._beating.join(timeout=5)  # a beat stuck on a slow file server must not hold up a stop
+        with self._lock:
+            if self._ours(read_json(self.path) or {}):
+                self.path.unlink(missing_ok=True)
+
+
+def describe(claim: dict, stale_seconds: float = STALE_SECONDS) -> str:
+    """One line on who holds a claim and how alive it is, for a worker waiting on it: `host H, pid P, heartbeat
+    12 s ago (taken over after 150 s without one)`."""
+    beat = _timestamp(claim.get("heartbeat_unix"))
+    age = "no heartbeat" if beat is None else f"heartbeat {max(0.0, time.time() - beat):.0f} s ago"
+    return (f"host {claim.get('host')}, pid {claim.get('pid')}, {age} (taken over after {stale_seconds:.0f} s "
+            "without one)")

@@ -6,8 +6,10 @@ the process starts when its folder exists, e.g. written by a sweep driver, so th
 TensorFlow loads and the data are read; removed again if the spec turns out bad), trains,
 resuming from the last checkpoint, and writes `DONE.json` last (results, provenance: `model.runs.provenance`), or
 `FAILED.json` with a one-line reason. While it holds the claim it logs to the run folder's `train.log`
-(`model.runs.task_log`: epochs, warnings, a failure's reason then its trace). Exit codes:
-0 trained or already done, 1 the run failed, 2 bad input (nothing written), 3 another live process holds the claim.
+(`model.runs.task_log`: epochs, warnings, a failure's reason then its trace). SIGTERM or SIGINT stops it politely
+(`model.runs.stop_request`): at the next safe point, with a checkpoint, the claim released. Exit codes:
+0 trained or already done, 1 the run failed, 2 bad input (nothing written), 3 another live process holds the claim,
+4 stopped by a signal (resumes from its checkpoint).
 Must not schedule anything (executors do) or know about sweeps.
 """
 import contextlib
@@ -24,6 +26,7 @@ from model import atomic, cli
 from model.errors import SpecError
 from model.runs import claims, overrides, provenance, run_folder, task_log
 from model.runs.spec import Spec
+from model.runs.stop_request import EXIT_STOPPED, Interrupted, StopRequest
 from model.zoo.catalogue import get_network
 
 log = logging.getLogger(__name__)
@@ -90,39 +93,49 @@ def check_run_folder(spec: Spec) -> None:
     run_folder.check_state_files(spec.run_dir)
 
 
-def run(prepared: Prepared, force: bool = False, claim: claims.Claim | None = None) -> tuple[dict, bool]:
+def run(prepared: Prepared, force: bool = False, claim: claims.Claim | None = None,
+        stop: StopRequest | None = None) -> tuple[dict, bool]:
     """Train the run unless it is finished (and not `force`); return its `DONE.json` record and whether this call
     trained it (False when another process finished it first). `claim`: the run's claim when the caller already
     holds it (else it is taken here).
 
     Raises `SpecError` / `DataError` (nothing written) for a run folder outside its output root or holding a
     run-state file that is not a regular file (`check_run_folder`); `claims.ClaimHeld` when another live process
-    trains it (`claims.ClaimLost` when one took the claim over mid-training); other errors, up to writing
+    trains it (`claims.ClaimLost` when one took the claim over mid-training), and `Interrupted` when `stop` (the
+    process's `StopRequest`) stopped it, checkpointed, with the claim released; other errors, up to writing
     `DONE.json`, write `FAILED.json` and propagate.
     """
     check_run_folder(prepared.spec)
     if not force:
         check_same_spec(prepared.spec, prepared.spec.run_dir)
-    return _train_unless_done(prepared, force, claim)
+    return _train_unless_done(prepared, force, claim, stop)
 
 
-def _train_unless_done(prepared: Prepared, force: bool, claim: claims.Claim | None = None) -> tuple[dict, bool]:
+def _train_unless_done(prepared: Prepared, force: bool, claim: claims.Claim | None = None,
+                       stop: StopRequest | None = None) -> tuple[dict, bool]:
     """`run` once the run folder's spec is known to be this one (or `force`)."""
-    run_dir = prepared.spec.run_dir
+    run_dir, stop = prepared.spec.run_dir, stop or StopRequest()
     if not force:
         done = run_folder.read_done(run_dir)
         if done is not None:
             return done, False
-    with claims.Claim(run_dir) if claim is None else contextlib.nullcontext(claim) as claim:
+    held = claims.Claim(run_dir) if claim is None else contextlib.nullcontext(claim)
+    with stop.deferred(), held as claim:  # a signal from here on stops at a safe point
         if force:
             clear_outputs(run_dir)
         elif run_folder.is_done(run_dir):  # finished by another process while we were checking
             return run_folder.read_done(run_dir), False
         with task_log.attached(run_dir, forced=force):
-            return _train(prepared, run_dir, claim), True
+            if claim.took_over is not None:
+                log.warning("%s: took over a stale claim (%s)", run_dir, claims.describe(claim.took_over))
+            try:
+                return _train(prepared, run_dir, claim, stop), True
+            except Interrupted as err:
+                log.warning("%s: %s", run_dir, err)
+                raise
 
 
-def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim) -> dict:
+def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim, stop: StopRequest) -> dict:
     """Train under a held claim, logging to train.log; DONE.json on success, FAILED.json (and the trace in the log)
     on an error."""
     from model.runs import training  # TensorFlow: imported only when a run trains (see prepare)
@@ -134,7 +147,7 @@ def _train(prepared: Prepared, run_dir: Path, claim: claims.Claim) -> dict:
         origin = provenance.at_start(run_folder.now())
         log.info("%s: training on %s", run_dir, provenance.describe(origin["device"]))
         outcome = training.train(spec, prepared.network, prepared.splits, prepared.regulariser, run_dir,
-                                 heartbeat=claim.heartbeat)
+                                 heartbeat=claim.heartbeat, stop=stop)
         activity = outcome.regulariser_activity
         if activity is not None and activity["flagged"]:
             log.warning("%s: %s", run_dir, activity["warning"])
@@ -169,7 +182,8 @@ EXAMPLES = ["{prog} configs/digits/t1.json             # trains digits/0 under T
             "{prog} configs/digits/t1.json --force     # retrain from scratch",
             "{prog} experiments/digits/0/t1/0.01/seed_0/spec.json   # rerun any run from its folder"]
 EXIT_CODES = {0: "trained, or already done", 1: "training failed (FAILED.json and train.log say why)",
-              2: "bad input (nothing written)", 3: "another live process holds the run's claim (RUNNING.json)"}
+              2: "bad input (nothing written)", 3: "another live process holds the run's claim (RUNNING.json)",
+              4: "stopped by SIGTERM/SIGINT (EXIT_STOPPED): checkpointed, claim released, resumes on the next run"}
 
 
 def main(argv=None) -> int:
@@ -181,10 +195,16 @@ def main(argv=None) -> int:
                              "repeatable")
     parser.add_argument("--force", action="store_true", help="retrain from scratch even if finished")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    return cli.run(_execute, parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        with StopRequest().installed() as stop:
+            return cli.run(lambda parsed: _execute(parsed, stop), args)
+    except Interrupted as err:
+        print(f"{err}", file=sys.stderr)
+        return EXIT_STOPPED
 
 
-def _execute(args) -> int:
+def _execute(args, stop: StopRequest) -> int:
     spec = Spec.from_file(args.spec, overrides.parse(args.overrides))
     check_run_folder(spec)  # before the early claim writes RUNNING.json there
     if not args.force:
@@ -196,7 +216,7 @@ def _execute(args) -> int:
         # claimed now when the folder exists (a driver wrote it): the run is `running` while TensorFlow loads
         with claims.Claim(spec.run_dir) if spec.run_dir.is_dir() else contextlib.nullcontext() as claim:
             prepared = prepare(spec)  # bad input: one line, exit 2 (the early claim is released)
-            record, trained = _train_or_fail(prepared, args, claim)
+            record, trained = _train_or_fail(prepared, args, claim, stop)
     except claims.ClaimHeld as err:
         raise cli.CommandFailed(str(err), 3) from None
     if not trained:
@@ -207,10 +227,10 @@ def _execute(args) -> int:
     return 0
 
 
-def _train_or_fail(prepared: Prepared, args, claim) -> tuple[dict, bool]:
+def _train_or_fail(prepared: Prepared, args, claim, stop: StopRequest) -> tuple[dict, bool]:
     """`_train_unless_done`, a failed training turned into exit 1 (FAILED.json says why); a held claim propagates."""
     try:
-        return _train_unless_done(prepared, args.force, claim)  # the spec was checked above
+        return _train_unless_done(prepared, args.force, claim, stop)  # the spec was checked above
     except claims.ClaimHeld:
         raise
     except Exception as err:
@@ -223,4 +243,7 @@ def _train_or_fail(prepared: Prepared, args, claim) -> tuple[dict, bool]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if code == EXIT_STOPPED:  # stopped on a signal, everything on disk: no slow teardown
+        cli.exit_at_once(code)
+    sys.exit(code)

@@ -6,7 +6,8 @@ The provenance keys of a run's `DONE.json`; `at_start` gives all but the last th
 - `dirty`: True when tracked files differ from that commit (untracked files do not count, as in
   `git describe --dirty`), None when unknown;
 - `version`: the package's version (`model.version`): what an installed package records in place of a commit;
-- `host`: the host name; `device`: `device()`;
+- `host`: the host name: `$RUN_HOST` when set (a container's own name is a random id: the README's `docker run`
+  passes the machine's, `-e RUN_HOST="$(hostname)"`), else this system's; `device`: `device()`;
 - `started`: UTC ISO 8601 time this attempt started (a resumed run's earlier attempts are in history.csv);
 - `command`: this process's command line (`sys.orig_argv`), and `launched_by`: the sweep driver's, when a
   driver started it (the `SWEEP_COMMAND` environment variable that `scripts/run_sweep.py` sets), else None;
@@ -27,6 +28,7 @@ from model.version import version
 CODE_ROOT = Path(__file__).resolve().parents[2]  # the checkout holding model/
 COMMIT_ENV = "CODE_COMMIT"  # set in the Docker image, which has no .git
 SWEEP_COMMAND_ENV = "SWEEP_COMMAND"
+HOST_ENV = "RUN_HOST"  # the host name to record, e.g. the machine's for a run inside a container
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -98,6 +100,11 @@ def describe(dev: dict) -> str:
     return f"GPU {dev.get('name')} (CUDA {dev.get('cuda_build')}, cuDNN {dev.get('cudnn_build')})"
 
 
+def host() -> str:
+    """The host name to record: `$RUN_HOST` when set, else this system's."""
+    return os.environ.get(HOST_ENV) or socket.gethostname()
+
+
 def command_line() -> str:
     """This process's command line as a shell would take it."""
     return shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
@@ -106,5 +113,5 @@ def command_line() -> str:
 def at_start(started: str) -> dict:
     """The provenance keys known when a run starts (all but `pairing`, `xla` and `finished`, which the caller adds):
     the code is read now, before training, since the checkout may move while a run trains."""
-    return {**git_state(), "version": version(), "host": socket.gethostname(), "device": device(), "started": started,
+    return {**git_state(), "version": version(), "host": host(), "device": device(), "started": started,
             "command": command_line(), "launched_by": os.environ.get(SWEEP_COMMAND_ENV) or None}

@@ -25,10 +25,12 @@ from model.runs.callbacks import (
     EarlyStopping,
     Heartbeat,
     History,
+    StopOnSignal,
     TensorBoardScalars,
     load_checkpoint,
     write_kept_metrics,
 )
+from model.runs.stop_request import Interrupted, StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -332,13 +334,15 @@ class TrainResult:
     xla: bool  # whether Keras compiled the training step with XLA (`Regulariser.xla` asks for it)
 
 
-def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: None, callbacks=()) -> TrainResult:
+def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: None, callbacks=(),
+          stop: StopRequest | None = None) -> TrainResult:
     """Train `network` (a zoo `Network`) on `splits` under `regulariser` as `spec` says, in `run_dir`.
 
     Resumes from `run_dir/checkpoints/last.npz` when present. Writes history.csv, tensorboard/, checkpoints/ and
     best.weights.h5 (the kept weights: best-val weights, or the last ones when `restore_best` is only_if_stopped and
     max_epochs was reached). Same spec and seed on CPU → the same final weights, interrupted or not. `callbacks`:
-    extra Keras callbacks, run before the built-in ones (they may edit the epoch's logs).
+    extra Keras callbacks, run before the built-in ones (they may edit the epoch's logs). `stop`: a `StopRequest`
+    (SIGTERM/SIGINT) that `StopOnSignal` acts on; raises `Interrupted` when it stopped training (checkpointed).
     """
     run_dir = Path(run_dir)
     keras.utils.set_random_seed(spec.seed)
@@ -357,15 +361,18 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
         first_epoch, rows, clock["wall_seconds"] = state["epoch"], state["history"], state["wall_seconds"]
         log.info("%s: resuming after epoch %d", run_dir, first_epoch)
     history = History(run_dir / run_folder.HISTORY, rows, clock)
+    checkpoint = Checkpoint(checkpoint_path, spec.checkpoint_every, stopper, rows, clock)
+    checkpoint.saved_epoch = first_epoch or None
+    steps = math.ceil(len(splits.x_train) / spec.batch_size)
+    stop_on_signal = StopOnSignal(stop or StopRequest(), checkpoint, steps)
     if model.activity is not None:
         collect = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: model.activity.collect())
         callbacks = [*callbacks, collect]
-    callbacks = [*callbacks, stopper, history, Checkpoint(checkpoint_path, spec.checkpoint_every, stopper, rows, clock),
-                 Heartbeat(heartbeat),
-                 TensorBoardScalars(run_dir / run_folder.TENSORBOARD, hparams(spec), trial_id=spec.task_id)]
+    callbacks = [*callbacks, stopper, history, checkpoint, Heartbeat(heartbeat),
+                 TensorBoardScalars(run_dir / run_folder.TENSORBOARD, hparams(spec), trial_id=spec.task_id),
+                 stop_on_signal]
 
     if first_epoch < spec.max_epochs:
-        steps = math.ceil(len(splits.x_train) / spec.batch_size)
         data = epoch_batches(splits.x_train, splits.y_train, spec.batch_size, spec.seed, first_epoch,
                              spec.max_epochs, spec.shuffle_buffer)
         try:
@@ -377,6 +384,8 @@ def train(spec, network, splits, regulariser, run_dir: Path, heartbeat=lambda: N
             if reason is None:
                 raise
             raise FloatingPointError(reason) from err
+    if stop_on_signal.interrupted:
+        raise Interrupted(stop_on_signal.request.signum, f"after epoch {checkpoint.saved_epoch} (checkpointed)")
 
     epochs = rows[-1]["epoch"] if rows else first_epoch
     restore = stopper.best_weights is not None and (spec.restore_best == "always" or stopper.stopped)

@@ -105,6 +105,8 @@ class Progress:
                     what += f" (val {record['val_accuracy']:.3f})"
             elif outcome.status == "failed":
                 what = f"failed: {outcome.reason}"
+            elif outcome.status == "stopped":
+                what = "stopped (resumes from its checkpoint on the next run)"
             else:
                 what = "finished by another process"
             self._print(f"[{self.settled}/{self.total}] {job.task_id}: {what} · {self.total - self.settled} left · "
@@ -194,9 +196,10 @@ class Progress:
         """The closing lines (`close` first): counts and elapsed time, then `failed <task>: <reason>` for every failed
         task."""
         self.close()
-        counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+        counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed", "stopped")}
         lines = [f"{len(outcomes)} tasks in {duration(self.clock() - self.began)}: {counts['done']} trained now, "
-                 f"{counts['skipped']} already done, {counts['failed']} failed"]
+                 f"{counts['skipped']} already done, {counts['failed']} failed"
+                 + (f", {counts['stopped']} stopped (the next run resumes them)" if counts["stopped"] else "")]
         lines += [f"  failed {o.task_id}: {o.reason}" for o in outcomes if o.status == "failed"]
         return lines
 

@@ -4,6 +4,8 @@ Executors only schedule. Whether a task is finished is read from its run folder 
 trains it from its claim (`RUNNING.json`, created by the run itself), so any executor resumes any sweep and
 several drivers or docker workers may share one experiments folder. A task whose process fails is reported (its
 `FAILED.json`) and left for the next run; one whose process is killed by a signal is retried up to `max_retries`.
+A driver asked to stop (`model.sweeps.shutdown`) starts nothing more, collects its running tasks (stopped politely,
+checkpointed) and reports every unfinished task as `stopped`.
 """
 import logging
 import signal
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.errors import PipelineError
-from model.runs import run_folder, state
+from model.runs import claims, run_folder, state
+from model.runs.stop_request import EXIT_STOPPED
+from model.sweeps import shutdown
 from model.sweeps.progress import Progress
 from model.sweeps.task_process import Job, TaskProcessError
 
@@ -21,6 +25,7 @@ log = logging.getLogger(__name__)
 
 EXIT_FAILED, EXIT_CLAIMED = 1, 3  # `python -m model.runs.execute` exit codes (docs/architecture.md)
 POLL_SECONDS = 5.0  # how often a driver looks again at tasks that another process is training
+WAIT_REPORT_SECONDS = 60.0  # how often a driver says again which tasks it waits for, and since when
 
 
 @dataclass(frozen=True)
@@ -55,11 +60,14 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2, poll_seconds: 
     claim goes stale (then this driver trains them). `workers`: how many jobs the back end runs at once, when it
     knows; then at most that many are submitted at a time (a job's run folder is looked at just before it starts,
     and its time is its run time); None submits every job at once. `progress` (a `Progress`) is told of every
-    submission and outcome. Returns one `TaskOutcome` per job, in `jobs` order.
+    submission and outcome. Once `shutdown.requested` is set, nothing more is submitted, the running jobs are
+    collected (a job stopped by the signal is `stopped`, not retried) and the others are `stopped` too.
+    Returns one `TaskOutcome` per job, in `jobs` order.
     """
     outcomes: dict[str, TaskOutcome] = {}
     kills: dict[str, int] = {}
     touched: set[str] = set()  # jobs submitted or waited for: their outcome is news (the others were done before)
+    waits = Waits()
     todo = deque(jobs)
     in_flight = 0
     if progress is not None:
@@ -71,6 +79,12 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2, poll_seconds: 
             progress.task_done(job, result, quiet)
 
     while todo or in_flight:
+        if shutdown.requested.is_set():  # start nothing more; the running jobs stop and are collected below
+            for job in todo:
+                settle(job, TaskOutcome(job.task_id, "stopped"), quiet=True)
+            todo.clear()
+            if not in_flight:
+                break
         waiting = []
         while todo and (workers is None or in_flight < workers):
             job = todo.popleft()
@@ -85,12 +99,15 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2, poll_seconds: 
             else:  # trained by another process (or just released by it: looked at again next round)
                 touched.add(job.task_id)
                 waiting.append(job)
+        waits.report(waiting)
         if in_flight:
             job, returncode, tail = wait()
             in_flight -= 1
-            if returncode == EXIT_CLAIMED:
+            if shutdown.requested.is_set() and (returncode < 0 or returncode in (EXIT_STOPPED, EXIT_CLAIMED)):
+                settle(job, TaskOutcome(job.task_id, "stopped"))
+            elif returncode == EXIT_CLAIMED:
                 waiting.append(job)
-            elif returncode < 0 and kills.get(job.task_id, 0) < max_retries:
+            elif (returncode < 0 or returncode == EXIT_STOPPED) and kills.get(job.task_id, 0) < max_retries:
                 kills[job.task_id] = kills.get(job.task_id, 0) + 1
                 log.warning("%s: killed by %s; retrying (%d of %d)", job.task_id, _signal_name(returncode),
                             kills[job.task_id], max_retries)
@@ -101,11 +118,28 @@ def schedule(jobs: list[Job], submit, wait, max_retries: int = 2, poll_seconds: 
                 if progress is None:
                     log.info("%s: %s%s", job.task_id, result.status, f" ({result.reason})" if result.reason else "")
         elif waiting:
-            log.info("%d task(s) are being trained by other processes; looking again in %.0f s",
-                     len(waiting), poll_seconds)
             time.sleep(poll_seconds)
         todo.extend(waiting)
     return [outcomes[job.task_id] for job in jobs]
+
+
+class Waits:
+    """Says which tasks a driver waits for because another process trains them: when it starts waiting for one,
+    then every `WAIT_REPORT_SECONDS`, with how long it has waited and how alive the other process's claim is."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock, self.since, self.said = clock, {}, {}
+
+    def report(self, waiting: list[Job]) -> None:
+        now = self.clock()
+        for job in waiting:
+            since = self.since.setdefault(job.task_id, now)
+            if now - self.said.get(job.task_id, -WAIT_REPORT_SECONDS) < WAIT_REPORT_SECONDS:
+                continue
+            self.said[job.task_id] = now
+            claim = run_folder.read_json(Path(job.run_dir) / run_folder.RUNNING) or {}
+            log.info("%s: trained by another process (%s); waiting for it%s", job.task_id, claims.describe(claim),
+                     f" for {now - since:.0f} s so far" if now > since else "")
 
 
 def outcome(job: Job, returncode: int, tail: str) -> TaskOutcome:
@@ -132,6 +166,8 @@ def outcome(job: Job, returncode: int, tail: str) -> TaskOutcome:
 
 
 def _signal_name(returncode: int) -> str:
+    if returncode == EXIT_STOPPED:  # it stopped itself on a signal sent to it alone (not by this driver)
+        return "a signal (stopped politely)"
     try:
         return signal.Signals(-returncode).name
     except ValueError:

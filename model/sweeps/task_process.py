@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.runs import claims
+from model.sweeps import shutdown
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +64,23 @@ def run_process(job: Job, env: dict, python: str | None = None) -> tuple[int, st
     """Run `python -m model.runs.execute <spec>` for `job` in `job.cwd`; return (exit status, last output lines).
 
     A negative status is the signal that killed the process; its `RUNNING.json` is then removed (we run on its
-    host). The process dies with the one that started it (Linux `PR_SET_PDEATHSIG`), so killing a driver or a Ray
-    worker never leaves an orphan training a task.
+    host). While it runs, a stopping driver (`model.sweeps.shutdown`) sends it SIGTERM. The process dies with the
+    one that started it (Linux `PR_SET_PDEATHSIG`), so killing a driver or a Ray worker never leaves an orphan
+    training a task.
     """
     cmd = [python or sys.executable, "-m", "model.runs.execute", job.spec_path]
     proc = subprocess.Popen(cmd, cwd=job.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent(os.getpid()))
+    shutdown.register(proc)  # a stopping driver passes SIGTERM on to it
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    for raw in proc.stdout:
-        line = raw.decode("utf-8", "replace").rstrip()
-        tail.append(line)
-        log.debug("%s | %s", job.task_id, line)
-    returncode = proc.wait()
+    try:
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip()
+            tail.append(line)
+            log.debug("%s | %s", job.task_id, line)
+        returncode = proc.wait()
+    finally:
+        shutdown.unregister(proc)
     if returncode < 0:  # killed: its claim would block the retry until it went stale (same host as the child)
         claims.release_dead_claim(Path(job.run_dir), proc.pid)
     return returncode, "\n".join(tail)
