@@ -24,7 +24,9 @@ RESULTS = Path(__file__).parent / "results" / "bench_sweeps.csv"
 def status_rows(n: int) -> list[dict]:
     return [{"task_id": f"digits/{i % 50}/t1/{i}.0/seed_0", "network": f"digits/{i % 50}", "cell": f"t1 @ {i}",
              "state": "done", "epoch": 10, "max_epochs": 10, "val_accuracy": 0.9, "host": None,
-             "heartbeat_age_s": None, "applied_fraction": 0.95, "error": None, "error_type": None} for i in range(n)]
+             "heartbeat_age_s": None, "applied_fraction": 0.95, "grad_ratio_median": 0.1, "grad_ratio_min": 0.01,
+             "grad_ratio_max": 1.0, "grad_ratio_under_1pct": 0.0, "mean_grad_ratio": 0.2, "error": None,
+             "error_type": None} for i in range(n)]
 
 
 def tasks(n: int, root: Path) -> list:
