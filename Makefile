@@ -120,6 +120,7 @@ $(VENV)/.installed-bench: $(STAMP)
 bench: $(VENV)/.installed-bench
 	$(PY) benchmarks/bench_pairing.py
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_sweeps.py
 
 # Does the GPU path work on this machine, and how fast is it (≤ 5 min on one GPU)? Versions, the GPU TensorFlow sees,
 # in-graph Borůvka vs host Prim, a digits run under T1 with XLA, step times, tasks per hour at 1/2/4 tasks per GPU.

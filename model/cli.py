@@ -109,8 +109,12 @@ def one_line(err: BaseException) -> str:
         return " ".join(str(err).split())
     if isinstance(err, OSError) and err.strerror:
         names = " -> ".join(str(n) for n in (err.filename, err.filename2) if n is not None)
-        log_traceback(err)
-        return f"{names or 'I/O error'}: {err.strerror}"
+        where = log_traceback(err)
+        if names:
+            return f"{names}: {err.strerror}"
+        # every writer of ours names its file (`model.atomic`); one that does not is a defect, traced to the log
+        return (f"I/O error: {err.strerror} (the file is not named: "
+                f"{'traceback in ' + str(where) if where else 'rerun with --debug for the traceback'})")
     where = log_traceback(err)
     detail = " ".join(str(err).split())[:300]
     return (f"internal error {type(err).__name__}{': ' + detail if detail else ''} "

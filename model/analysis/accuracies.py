@@ -5,6 +5,7 @@ running, interrupted) and every expected task without a folder is listed in `Col
 silently dropped. This module reads run folders and CSVs; it must not train, select or test anything.
 """
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,9 @@ import pandas as pd
 from model import atomic
 from model.csv_input import read_csv
 from model.errors import DataError
+from model.regularisers.names import IDS
 from model.runs import provenance, run_folder, state
+from model.runs.spec import did_you_mean
 from model.sweeps import grid
 
 log = logging.getLogger(__name__)
@@ -69,15 +72,21 @@ def _done_row(run: Path, done: dict, task_id: str) -> dict:
         raise DataError(f"{path}: DONE.json lacks key(s) {missing}; expected at least {list(COLUMNS)}")
     row = {key: done.get(key) for key in COLUMNS + EXTRA_COLUMNS}
     activity = done.get("regulariser_activity")
-    for column, key in ACTIVITY_FIELDS.items():
-        row[column] = activity.get(key) if isinstance(activity, dict) else None
-    try:
-        row["weight"], row["seed"] = float(row["weight"]), int(row["seed"])
-    except (TypeError, ValueError):
-        raise DataError(f"{path}: weight {row['weight']!r} / seed {row['seed']!r}: expected a number and an "
-                        "integer") from None
+    for column, key in ACTIVITY_FIELDS.items():  # a value that is not a finite number is left empty
+        row[column] = run_folder.number(activity.get(key)) if isinstance(activity, dict) else None
+    weight, seed = row["weight"], row["seed"]
+    if (isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0
+            or isinstance(seed, bool) or not isinstance(seed, (int, float)) or not math.isfinite(seed)
+            or seed != int(seed) or seed < 0):
+        raise DataError(f"{path}: weight {weight!r} / seed {seed!r}: expected a finite number >= 0 and an "
+                        "integer >= 0")
+    row["weight"], row["seed"] = float(weight), int(seed)
+    for key in ("val_accuracy", "test_accuracy"):
+        value = row[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isnan(value) or 0 <= value <= 1):
+            raise DataError(f"{path}: {key} {value!r}: expected a fraction in [0, 1]")
     row["task_id"] = task_id  # the folder's path relative to the root
-    row["run_dir"] = run.as_posix()  # where the report finds history.csv again
+    row["run_dir"] = run.as_posix()  # where the report finds history.csv again (`write` makes it CSV-relative)
     device, versions = done.get("device"), done.get("versions")
     row["device"] = provenance.describe(device) if isinstance(device, dict) else None
     row["versions"] = (", ".join(f"{name} {version}" for name, version in versions.items())
@@ -144,7 +153,9 @@ def collect_sweep(sweep: str | os.PathLike, root: str | os.PathLike | None = Non
 
 
 def write(collection: Collection, path: str | os.PathLike, force: bool = False) -> tuple[Path, Path]:
-    """Write the accuracies CSV and, beside it, `<stem>.incomplete.csv`; refuse to overwrite without `force`."""
+    """Write the accuracies CSV and, beside it, `<stem>.incomplete.csv`; refuse to overwrite without `force`.
+    `run_dir` is written relative to the CSV's own folder (`read` resolves it from there), so any reader, from
+    any folder, finds the same runs, and the CSV moves with its run folders."""
     path = Path(path)
     side = path.with_name(path.stem + ".incomplete.csv")
     for target in (path, side):
@@ -152,12 +163,28 @@ def write(collection: Collection, path: str | os.PathLike, force: bool = False) 
             raise DataError(f"{target}: is a folder; expected --out to name a CSV file")
     if not force and (path.exists() or side.exists()):
         raise DataError(f"{path}: already exists; pass --force to overwrite it")
-    atomic.write_text(path, collection.frame.to_csv(index=False))
+    frame = collection.frame.copy()
+    here = path.parent.resolve()
+    frame["run_dir"] = [Path(os.path.relpath(Path(run).resolve(), here)).as_posix() for run in frame["run_dir"]]
+    atomic.write_text(path, frame.to_csv(index=False))
     atomic.write_text(side, collection.incomplete.to_csv(index=False))
     return path, side
 
 
-def read(path: str | os.PathLike) -> pd.DataFrame:
+def check_treatments(frame: pd.DataFrame, path: Path) -> None:
+    """`DataError` naming the first regulariser of `frame` that is not an id of the registry
+    (`model.regularisers.names.IDS`: case matters; an upper-cased baseline `NONE` is not the baseline `none`)."""
+    unknown = [name for name in frame["regulariser"].unique() if name not in IDS]  # in row order
+    if unknown:
+        first = unknown[0]
+        row = int((frame["regulariser"] == first).to_numpy().argmax()) + 2
+        others = f" (and {', '.join(repr(n) for n in unknown[1:])})" if unknown[1:] else ""
+        raise DataError(f"{path}: regulariser {first!r} in row {row}{others} is not a treatment of the registry"
+                        f"{did_you_mean(first.lower(), IDS)}; expected one of {', '.join(IDS)}, or pass "
+                        "--allow-unknown-treatments to analyse treatments of your own")
+
+
+def read(path: str | os.PathLike, allow_unknown_treatments: bool = False) -> pd.DataFrame:
     """Read and validate an accuracies CSV: the contract's columns, numeric values, one row per run.
 
     Only `REQUIRED_COLUMNS` must be there; an absent `block` or `seed` column takes its value in `DEFAULTS`, an
@@ -166,7 +193,8 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
     selected on it; otherwise it is an error: selecting on test accuracy would be a leak).
     Raises DataError naming the file and what is wrong (missing or empty file, missing column, non-numeric value,
     a weight that is not a finite number >= 0, a seed that is not an integer >= 0, accuracy outside [0, 1],
-    duplicated run).
+    duplicated run, a regulariser that is not a registry id unless `allow_unknown_treatments`). `run_dir` comes back
+    absolute, resolved from the CSV's folder.
     """
     path = Path(path)
     frame = read_csv(path, REQUIRED_COLUMNS, "accuracies CSV")
@@ -210,9 +238,14 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
                             "[0, 1]; expected a fraction")
     for col in ("block", "network", "regulariser"):
         frame[col] = frame[col].astype(str)
+    if not allow_unknown_treatments:
+        check_treatments(frame, path)
     key = ["network", "regulariser", "weight", "seed"]
     dup = frame[frame.duplicated(key, keep=False)]
     if not dup.empty:
         raise DataError(f"{path}: run {dict(dup[key].iloc[0])} appears more than once")
     frame["seed"] = frame["seed"].astype(np.int64)
+    if "run_dir" in frame:  # relative to the CSV's folder (`write`); an absolute path stays as it is
+        here = path.resolve().parent
+        frame["run_dir"] = [None if pd.isna(run) else os.path.normpath(here / str(run)) for run in frame["run_dir"]]
     return frame

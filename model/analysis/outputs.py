@@ -94,9 +94,11 @@ def paper_settings(frame) -> bool:
 
 def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05, blocks=None,
             capped: bool | None = None, drop_paper_weights: bool | None = None, force: bool = False,
-            baseline_rule: str = "paper", seed: int = 0) -> dict[str, Path]:
+            baseline_rule: str = "paper", seed: int = 0, allow_unknown_treatments: bool = False) -> dict[str, Path]:
     """Analyse every block and `combined`; write `<out_dir>/<name>/`; return {name: folder}.
 
+    A regulariser that is not a registry id is an error (`model.analysis.accuracies.check_treatments`) unless
+    `allow_unknown_treatments` (a table of treatments of the user's own).
     capped / drop_paper_weights: the paper's settings (Nemenyi p clipped like old scikit-posthocs; the weights its
     script dropped by hand, `model.analysis.paper.DROPPED_WEIGHTS`); None (the default) takes them from the runs'
     profile (`paper_settings`), True or False overrides it. baseline_rule: "paper" (regularisers' best
@@ -109,7 +111,7 @@ def extract(accuracies_csv: str | Path, out_dir: str | Path, alpha: float = 0.05
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(f"{out_dir}: exists and is not a folder; expected --out to name a folder (new or existing)")
-    frame = accuracies.read(accuracies_csv)
+    frame = accuracies.read(accuracies_csv, allow_unknown_treatments)
     paper = paper_settings(frame)
     capped = paper if capped is None else capped
     drop_paper_weights = paper if drop_paper_weights is None else drop_paper_weights

@@ -6,12 +6,12 @@ baseline rule beside the matched one (`model.analysis.statistics.select`).
 Reads what `model.analysis.outputs` wrote (statistics.json, intervals.md, paired_tests.md, expected_best.png, the
 `<rule>_baseline/` sub-folder); computes nothing.
 """
-import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
 
+from model.analysis import statistics_file
 from model.analysis.figures.plotting import slug
 from model.analysis.statistics import BASELINE_RULES, can_reject, natural_key
 from model.analysis.tables import to_markdown
@@ -71,7 +71,7 @@ def section(folder: Path, out_dir: Path | None = None) -> str:
     """Markdown for one statistics folder; empty when it has neither intervals, paired tests nor expected-best
     curves. out_dir: where the report is written (expected_best.png is copied there as `best_of_n_<name>.png`)."""
     folder = Path(folder)
-    st = json.loads((folder / "statistics.json").read_text())
+    st, _ = statistics_file.read(folder)
     rule = st.get("baseline_selection", "paper")
     lines = [f"### Is the gain more than selection? ({folder.name})", "",
              f"Baseline: {RULE_NAMES[rule]}."]
@@ -101,7 +101,7 @@ def section(folder: Path, out_dir: Path | None = None) -> str:
                   "network; rliable's definition):", "", paired]
     others = [folder / f"{r}_baseline" for r in BASELINE_RULES if (folder / f"{r}_baseline/statistics.json").exists()]
     if others:
-        alt = json.loads((others[0] / "statistics.json").read_text())
+        alt, _ = statistics_file.read(others[0])
         lines += ["", "Both baseline rules side by side: the baseline's score per network, then ranks and paired "
                   "tests. A gain that vanishes under the matched rule is what choosing among more draws than the "
                   "baseline gives on its own.", "", to_markdown(baseline_scores(st, alt)), "",

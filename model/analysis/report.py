@@ -11,7 +11,7 @@ in (`build(extra_sections=...)`: `scripts/make_report.py` adds the NP/DGP sectio
 figures are drawn by `model.analysis.figures`. This module arranges sections; it must not compute statistics (they
 are read from statistics.json).
 """
-import json
+import io
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -21,7 +21,16 @@ import numpy as np
 import pandas as pd
 
 from model import atomic
-from model.analysis import accuracies, activity_table, html, provenance_block, replicates, summary, tables
+from model.analysis import (
+    accuracies,
+    activity_table,
+    html,
+    provenance_block,
+    replicates,
+    statistics_file,
+    summary,
+    tables,
+)
 from model.analysis.figures import accuracy_vs_weight, plotting, training_curves
 from model.analysis.statistics import natural_key
 from model.analysis.treatments import COLLAPSE_FRACTION, label, treatment_key
@@ -268,22 +277,31 @@ def _histories(frame: pd.DataFrame, selected: dict) -> tuple[dict, dict]:
             continue
         row = match.sort_values("seed").iloc[0]
         run = Path(str(row["run_dir"]))
-        if not (run / run_folder.HISTORY).exists():
+        data = run_folder.read_regular(run / run_folder.HISTORY)  # a fifo or a folder of that name: none
+        if data is None:
             continue
         done = run_folder.read_done(run) or {}
         kept = done.get("kept_epoch", row.get("best_epoch"))
         try:
-            kept = int(kept) if kept is not None and not pd.isna(kept) else None
-            out[treatment] = (pd.read_csv(run / run_folder.HISTORY), kept)
-        except (OSError, TypeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            log.warning("%s: cannot be read (%s); its training curves are left out", run, err)
+            kept = int(kept) if isinstance(kept, (int, float)) and not isinstance(kept, bool) and np.isfinite(kept) \
+                else None
+            out[treatment] = (_numeric(pd.read_csv(io.BytesIO(data))), kept)
+        except (OverflowError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            log.warning("%s: cannot be read (%s); its training curves are left out", run / run_folder.HISTORY, err)
             continue
         activity = done.get("regulariser_activity")
         fraction = activity.get("applied_fraction") if isinstance(activity, dict) else None
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not np.isfinite(fraction):
+            fraction = None  # not recorded, or not a number
         if fraction is None and "reg_applied" in out[treatment][0]:
             fraction = float(pd.to_numeric(out[treatment][0]["reg_applied"], errors="coerce").mean())
         applied[treatment] = fraction
     return out, applied
+
+
+def _numeric(history: pd.DataFrame) -> pd.DataFrame:
+    """history.csv (written by another process, any content) as numbers: text and ±inf become NaN (not drawn)."""
+    return history.apply(pd.to_numeric, errors="coerce").replace([np.inf, -np.inf], np.nan)
 
 
 # ------------------------------------------------------------------------------------------------ building
@@ -295,15 +313,23 @@ def _statistics_folders(statistics_dir: Path) -> list[Path]:
     return folders[-1:] if len(folders) == 2 and folders[-1].name == "combined" else folders
 
 
-def read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv=None, title: str = "Report") -> Inputs:
-    """Read and check everything the sections need (DataError naming the file when something is missing)."""
+def read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv=None, title: str = "Report",
+                allow_unknown_treatments: bool = False) -> Inputs:
+    """Read and check everything the sections need (DataError naming the file when something is missing or
+    damaged, when the CSV's runs cannot be found, or when a regulariser is not a registry id, unless
+    `allow_unknown_treatments`)."""
     accuracies_csv, statistics_dir, out_dir = Path(accuracies_csv), Path(statistics_dir), Path(out_dir)
-    frame = accuracies.read(accuracies_csv)
+    frame = accuracies.read(accuracies_csv, allow_unknown_treatments)
+    if "run_dir" in frame:
+        lost = [run for run in frame["run_dir"] if run is not None and not Path(run).is_dir()]
+        if lost:
+            raise DataError(f"{accuracies_csv}: run_dir {lost[0]} is not a folder ({len(lost)} of {len(frame)} runs "
+                            "not found; run_dir is read relative to the CSV's own folder): keep the CSV where "
+                            "collect_accuracies.py wrote it, beside its runs, or collect again")
     folders = _statistics_folders(statistics_dir)
     if not folders:
         raise DataError(f"{statistics_dir}: no <block>/statistics.json; run extract_statistics.py first")
-    analyses = [AnalysisFolder(f.name, f, json.loads((f / "statistics.json").read_text()),
-                               json.loads(_read_text(f / "details.json") or "{}")) for f in folders]
+    analyses = [AnalysisFolder(f.name, f, *statistics_file.read(f)) for f in folders]
     if measures_csv and not Path(measures_csv).exists():
         raise DataError(f"{measures_csv}: no such measures CSV")
     incomplete_csv = accuracies_csv.with_name(accuracies_csv.stem + ".incomplete.csv")
@@ -315,7 +341,8 @@ def read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv=None, titl
 
 
 def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str | Path, measures_csv=None,
-          title: str = "Report", force: bool = False, extra_sections: tuple = ()) -> Path:
+          title: str = "Report", force: bool = False, extra_sections: tuple = (),
+          allow_unknown_treatments: bool = False) -> Path:
     """Write `<out_dir>/report.md`, its PNGs and the self-contained `<out_dir>/report.html`; return report.md's path.
 
     Training curves come from each run's history.csv, found through the CSV's `run_dir` column (skipped when the
@@ -326,7 +353,7 @@ def build(accuracies_csv: str | Path, statistics_dir: str | Path, out_dir: str |
     report = out_dir / REPORT
     if report.exists() and not force:
         raise DataError(f"{report}: already exists; pass --force to overwrite it")
-    inp = read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv, title)
+    inp = read_inputs(accuracies_csv, statistics_dir, out_dir, measures_csv, title, allow_unknown_treatments)
     out_dir.mkdir(parents=True, exist_ok=True)
     sections = SECTIONS + tuple(extra_sections)
     parts = {}

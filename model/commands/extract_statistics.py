@@ -30,7 +30,7 @@ def work(args) -> int:
     folders = outputs.extract(args.accuracies, args.out, alpha=args.alpha, blocks=args.blocks,
                               capped=None if args.nemenyi_p is None else args.nemenyi_p == "capped",
                               drop_paper_weights=args.drop_paper_weights, force=args.force, baseline_rule=args.baseline,
-                              seed=args.seed)
+                              seed=args.seed, allow_unknown_treatments=args.allow_unknown_treatments)
     for name, folder in folders.items():
         print(f"{name}: {folder / 'statistics.json'}")
     return 0
@@ -62,6 +62,9 @@ def main(argv=None) -> int:
                    help="seed of every random draw: the Monte-Carlo permutation test (when Friedman's exact p is "
                         "too large to enumerate) and the bootstrap of the probability of improvement (default 0)")
     p.add_argument("--force", action="store_true", help="overwrite existing statistics")
+    p.add_argument("--allow-unknown-treatments", action="store_true",
+                   help="accept regulariser names that are not ids of the registry (a table of your own methods); "
+                        "by default one is an error, so a typo or an upper-cased NONE never drops the baseline")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return cli.run(work, p.parse_args(argv))
 

@@ -18,7 +18,8 @@ EXIT_CODES = {0: "report written", 2: "bad input (one line naming the file, colu
 
 def work(args) -> int:
     path = report.build(args.accuracies, args.statistics, args.out, measures_csv=args.measures,
-                        title=args.title, force=args.force, extra_sections=(report_section.section,))
+                        title=args.title, force=args.force, extra_sections=(report_section.section,),
+                        allow_unknown_treatments=args.allow_unknown_treatments)
     print(f"report: {path}")
     return 0
 
@@ -32,6 +33,9 @@ def main(argv=None) -> int:
     p.add_argument("--measures", help="NP/DGP measures CSV (default: measures.csv beside the accuracies, if any)")
     p.add_argument("--title", default="Report", help="page title")
     p.add_argument("--force", action="store_true", help="overwrite an existing report")
+    p.add_argument("--allow-unknown-treatments", action="store_true",
+                   help="accept regulariser names that are not ids of the registry (a table of your own methods); "
+                        "by default one is an error, so a typo or an upper-cased NONE never drops the baseline")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return cli.run(work, p.parse_args(argv))
 

@@ -11,6 +11,7 @@ import re
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from model import atomic
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["run_id", "measure", "value", "layer", "source", "block", "network", "regulariser", "weight", "seed",
            "train_accuracy", "test_accuracy"]
+NUMERIC_COLUMNS = ("value", "weight", "seed", "train_accuracy", "test_accuracy")
 
 
 def finished_runs(root: str | Path) -> list[Path]:
@@ -51,7 +53,7 @@ def measure_run(run_dir: str | Path, data_root: str | Path | None = None) -> pd.
     weights = run_dir / run_folder.WEIGHTS
     if not weights.is_file():
         raise DataError(f"{weights}: missing; a finished run must hold its final weights")
-    spec = done.get("spec", {})
+    spec = done["spec"] if isinstance(done.get("spec"), dict) else {}
     root = data_root if data_root is not None else spec.get("data_root", "data")
     network = get_network(str(done["network"]), str(root), done.get("profile", spec.get("profile", "corrected")))
     model = network.build_model()
@@ -134,11 +136,19 @@ def update(existing: pd.DataFrame | None, runs_roots=(), pgdl_tasks=(), *, data_
 
 
 def read(path: str | Path) -> pd.DataFrame:
-    """Read a measures CSV written by `write`; DataError names the file when it is missing, empty or lacks columns."""
+    """Read a measures CSV written by `write`; DataError names the file when it is missing, empty or lacks columns,
+    or when a numeric column holds text or an infinite number (an empty field is a missing value, NaN)."""
     frame = read_csv(path, COLUMNS, "measures CSV", keep_default_na=False, na_values=[""],
                      dtype={"run_id": str, "layer": str, "regulariser": str})
     for col in ("layer", "regulariser"):
         frame[col] = frame[col].fillna("")
+    for col in NUMERIC_COLUMNS:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = frame[col][(values.isna() & frame[col].notna()) | np.isinf(values)]
+        if not bad.empty:
+            raise DataError(f"{path}: column {col!r} holds {str(bad.iloc[0])!r} in row {int(bad.index[0]) + 2}; "
+                            "expected a finite number or an empty field")
+        frame[col] = values
     return frame
 
 

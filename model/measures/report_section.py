@@ -107,7 +107,9 @@ def measures_section(measures_csv: str | Path, accuracies_csv: str | Path | None
     """
     measures = read_measures(measures_csv)
     if accuracies_csv is not None:
-        measures = with_accuracies(measures, read_accuracies(accuracies_csv))
+        # treatment names are the statistics' to check (the report has, or the user opted out with
+        # --allow-unknown-treatments): here the accuracies only supply each run's gap
+        measures = with_accuracies(measures, read_accuracies(accuracies_csv, allow_unknown_treatments=True))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table, taus = per_regulariser(measures), kendall(measures)

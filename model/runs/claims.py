@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -135,12 +136,16 @@ def claim_is_stale(claim: dict, stale_seconds: float = STALE_SECONDS, mtime: flo
 
 
 def claim_file_is_stale(path: Path, stale_seconds: float = STALE_SECONDS) -> bool:
-    """True when the claim file `path` is missing (or cannot be looked at) or its claim is stale (`claim_is_stale`).
-    A file that does not parse (half written by hand, garbage) is judged by its mtime alone."""
+    """True when the claim file `path` is missing (or cannot be looked at), is not a regular file (a directory, a
+    symlink: no claim; `model.runs.execute` refuses such a run folder in one line) or its claim is stale
+    (`claim_is_stale`). A file that does not parse (half written by hand, garbage) is judged by its mtime alone."""
     try:
-        mtime = Path(path).stat().st_mtime
+        info = os.lstat(path)
     except OSError:  # missing, or cannot be looked at: nothing proves a live owner (waiting would never end)
         return True
+    if not stat.S_ISREG(info.st_mode):
+        return True
+    mtime = info.st_mtime
     return claim_is_stale(read_json(path) or {}, stale_seconds, mtime)
 
 
@@ -241,6 +246,8 @@ class Claim:
             os.link(tmp, self.path)
         except FileExistsError:
             return False
+        except OSError as err:  # a full disk: say which file
+            atomic.name_the_file(err, self.path)
         finally:
             os.unlink(tmp)
         return True

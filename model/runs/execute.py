@@ -86,16 +86,26 @@ def check_same_spec(spec: Spec, run_dir: Path) -> None:
                     "differ); rerun with --force to replace it or choose another output_root")
 
 
+def check_run_folder(spec: Spec) -> None:
+    """Before anything is written: the run folder lies inside the spec's output root, every symlink resolved
+    (`SpecError`; the rule sweeps apply too), and its run-state files are regular files (`DataError`)."""
+    run_folder.check_inside_root(spec.run_dir, spec.output_root)
+    run_folder.check_state_files(spec.run_dir)
+
+
 def run(prepared: Prepared, force: bool = False, claim: claims.Claim | None = None,
         stop: StopRequest | None = None) -> tuple[dict, bool]:
     """Train the run unless it is finished (and not `force`); return its `DONE.json` record and whether this call
     trained it (False when another process finished it first). `claim`: the run's claim when the caller already
     holds it (else it is taken here).
 
-    Raises `claims.ClaimHeld` when another live process trains it (`claims.ClaimLost` when one took the claim over
-    mid-training), and `Interrupted` when `stop` (the process's `StopRequest`) stopped it, checkpointed, with the
-    claim released; other errors, up to writing `DONE.json`, write `FAILED.json` and propagate.
+    Raises `SpecError` / `DataError` (nothing written) for a run folder outside its output root or holding a
+    run-state file that is not a regular file (`check_run_folder`); `claims.ClaimHeld` when another live process
+    trains it (`claims.ClaimLost` when one took the claim over mid-training), and `Interrupted` when `stop` (the
+    process's `StopRequest`) stopped it, checkpointed, with the claim released; other errors, up to writing
+    `DONE.json`, write `FAILED.json` and propagate.
     """
+    check_run_folder(prepared.spec)
     if not force:
         check_same_spec(prepared.spec, prepared.spec.run_dir)
     return _train_unless_done(prepared, force, claim, stop)
@@ -196,6 +206,7 @@ def main(argv=None) -> int:
 
 def _execute(args, stop: StopRequest) -> int:
     spec = Spec.from_file(args.spec, overrides.parse(args.overrides))
+    check_run_folder(spec)  # before the early claim writes RUNNING.json there
     if not args.force:
         check_same_spec(spec, spec.run_dir)  # once, before anything is loaded
         if run_folder.is_done(spec.run_dir):

@@ -34,7 +34,7 @@ from model.sweeps.task_process import Job, run_process, task_env
 
 log = logging.getLogger(__name__)
 
-RECORD = "SLURM.json"  # in a run folder: {"job_id", "submitted", "log"} of the element that last took the task
+RECORD = run_folder.SLURM  # in a run folder: {"job_id", "submitted", "log"} of the element that last took the task
 DEFAULT_TIME = "4:00:00"  # per element; one near its limit is requeued and resumes, so this need not fit a task
 ARRAY_PARALLELISM = 256  # elements running at once unless --array-parallelism says otherwise (submitit's default)
 POLL_SECONDS = 2.0  # how often the driver looks for finished elements
