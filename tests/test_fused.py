@@ -170,7 +170,7 @@ def test_registry_diagnostics_come_from_the_fused_kernel():
 
 
 def test_the_regulariser_called_from_4_threads_at_once_keeps_blas_threads_and_bits():
-    """issue 28 item 8: the BLAS thread count is set once per process (model.regularisers.blas), not limited per call,
+    """The BLAS thread count is set once per process (model.regularisers.blas), not limited per call,
     so concurrent calls cannot leave it changed, and every value and gradient equals the one-at-a-time call's bits."""
     from threadpoolctl import threadpool_info
 

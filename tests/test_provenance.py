@@ -89,7 +89,7 @@ def test_done_json_says_what_produced_the_run(tmp_path, monkeypatch):
     assert started <= finished and started.tzinfo is not None
     assert done["command"] == shlex.join(sys.orig_argv)
     assert done["launched_by"] == "python scripts/run_sweep.py sweep.json"
-    assert done["blas"]["threads"] == 1 and done["blas"]["libraries"]  # fixed once per process (issue 28 item 8)
+    assert done["blas"]["threads"] == 1 and done["blas"]["libraries"]  # fixed once per process
 
 
 def test_accuracies_csv_carries_commit_and_device_and_the_report_flags_mixtures(tmp_path):
