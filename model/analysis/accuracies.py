@@ -171,6 +171,14 @@ def write(collection: Collection, path: str | os.PathLike, force: bool = False) 
     return path, side
 
 
+def add_treatment_names_option(parser) -> None:
+    """`--allow-unknown-treatments` for a command that reads the accuracies CSV (`read(allow_unknown_treatments=)`)."""
+    parser.add_argument("--allow-unknown-treatments", action="store_true",
+                        help="accept regulariser names that are not ids of the registry (a table of your own "
+                             "methods); by default one is an error, so a typo or an upper-cased NONE never drops the "
+                             "baseline")
+
+
 def check_treatments(frame: pd.DataFrame, path: Path) -> None:
     """`DataError` naming the first regulariser of `frame` that is not an id of the registry
     (`model.regularisers.names.IDS`: case matters; an upper-cased baseline `NONE` is not the baseline `none`)."""

@@ -62,9 +62,7 @@ def main(argv=None) -> int:
                    help="seed of every random draw: the Monte-Carlo permutation test (when Friedman's exact p is "
                         "too large to enumerate) and the bootstrap of the probability of improvement (default 0)")
     p.add_argument("--force", action="store_true", help="overwrite existing statistics")
-    p.add_argument("--allow-unknown-treatments", action="store_true",
-                   help="accept regulariser names that are not ids of the registry (a table of your own methods); "
-                        "by default one is an error, so a typo or an upper-cased NONE never drops the baseline")
+    accuracies.add_treatment_names_option(p)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return cli.run(work, p.parse_args(argv))
 

@@ -33,9 +33,7 @@ def main(argv=None) -> int:
     p.add_argument("--measures", help="NP/DGP measures CSV (default: measures.csv beside the accuracies, if any)")
     p.add_argument("--title", default="Report", help="page title")
     p.add_argument("--force", action="store_true", help="overwrite an existing report")
-    p.add_argument("--allow-unknown-treatments", action="store_true",
-                   help="accept regulariser names that are not ids of the registry (a table of your own methods); "
-                        "by default one is an error, so a typo or an upper-cased NONE never drops the baseline")
+    accuracies.add_treatment_names_option(p)
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return cli.run(work, p.parse_args(argv))
 
