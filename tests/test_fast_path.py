@@ -40,7 +40,7 @@ def full_matrix(id):
 
     return registry.Regulariser(id=id, sampling=1.0, options=dict(registry.DEFAULT_OPTIONS, dead_neurons="safe"),
                                 uses_activations=True,
-                                pairing="numpy", xla=False, fn=with_diagnostics)
+                                pairing="numpy", xla=False, small_batches=False, fn=with_diagnostics)
 
 
 def value_and_grads(f, activations):
@@ -66,6 +66,24 @@ def test_host_gram_is_the_symmetric_gram_in_the_input_dtype(dtype):
     np.testing.assert_array_equal(g, g.T)
     np.testing.assert_allclose(g, z.astype(np.float64).T @ z.astype(np.float64), rtol=1e-5 if dtype == np.float32
                                else 1e-12, atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_two_thread_host_gram_is_symmetric_deterministic_and_float32_has_the_bits_of_one_syrk(monkeypatch, dtype):
+    """The tiled two-thread Gram (used from TWO_THREADS_FROM neurons) gives each entry as one BLAS dot product,
+    whatever tile a row falls in: symmetric, the same bits on every call; in float32 OpenBLAS's matmul and syrk
+    kernels agree bit for bit (in float64 they may differ in the last bit). A second call reuses its buffer."""
+    monkeypatch.setattr(persistence, "TWO_THREADS_FROM", 1)
+    monkeypatch.setattr(persistence, "GRAM_TILE", 16)
+    z = np.random.default_rng(4).standard_normal((64, 75)).astype(dtype)   # 5 tiles, the last one short
+    g = persistence.gram_host(z).copy()
+    np.testing.assert_array_equal(g, g.T)
+    assert persistence.gram_host(z.copy()).tobytes() == g.tobytes()
+    if dtype == np.float32:
+        assert g.tobytes() == (z.T @ z).tobytes()
+    np.testing.assert_allclose(g, z.astype(np.float64).T @ z.astype(np.float64), rtol=1e-5, atol=1e-4)
+    again = persistence.gram_host(z[:, :50].copy())
+    np.testing.assert_allclose(again, g[:50, :50], rtol=1e-12 if dtype == np.float64 else 0, atol=0)
 
 
 def test_compiled_prim_reads_a_float32_matrix_exactly():

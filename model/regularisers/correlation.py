@@ -21,15 +21,16 @@ from model.errors import DataError
 DEAD_TOLERANCE = 8.0  # dead ⇔ ‖x − x̄‖ ≤ DEAD_TOLERANCE · eps · √b · max|x|
 
 
-def check_batch(x):
-    """Raise `DataError` unless x is (b, N) with N ≥ 1 and b ≥ 2 where static; add a run-time check otherwise."""
+def check_batch(x, at_run_time=True):
+    """Raise `DataError` unless x is (b, N) with N ≥ 1 and b ≥ 2 where static; otherwise add a run-time check of
+    b ≥ 2 (unless `at_run_time` is False: the caller handles such batches itself)."""
     if x.shape.rank != 2:
         raise DataError(f"activations must be a (batch, neurons) matrix, got shape {x.shape}")
     if x.shape[1] == 0:
         raise DataError("activations have no neurons (an empty layer?); expected at least 1 column")
     if x.shape[0] is not None and x.shape[0] < 2:
         raise DataError(f"a correlation needs a batch of at least 2 samples, got {x.shape[0]}")
-    if x.shape[0] is None:
+    if x.shape[0] is None and at_run_time:
         tf.debugging.assert_greater_equal(tf.shape(x)[0], 2, message="a correlation needs a batch of ≥ 2 samples")
     return x
 

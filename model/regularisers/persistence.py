@@ -22,11 +22,12 @@ exact MST of its matrix).
 This module knows nothing about neurons, correlations of activations or losses.
 """
 import math
+import threading
 
 import numpy as np
 import tensorflow as tf
 
-from model.regularisers import blas
+from model.regularisers import blas, second_thread
 from model.regularisers.names import PAIRINGS
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -75,46 +76,50 @@ def prim_numpy(m, similarity=False):
 def _prim_loop(m, similarity, edges, weights):
     """Scalar O(N²) Prim, written for numba (also runs as plain Python, slowly). Fills edges (N−1, 2), weights.
 
-    The vertices not yet in the tree are kept compacted in `rest`, so round k scans N−1−k entries of one row of m
-    (N²/2 reads in all). Entries are read in float64 whatever m's dtype. Returns False on a non-finite entry.
+    The vertices not yet in the tree are kept compacted: position r of `rest`, `best` and `parent` holds a vertex,
+    the weight of its lightest edge to the tree and that edge's tree endpoint, so round k reads N−1−k entries of one
+    row of m and walks the three arrays in order (N²/2 reads in all). Entries are read in float64 whatever m's dtype.
+    Ties keep the edge smaller in (min, max) endpoint order; for the two candidate edges (v, j) and (p, j) of one
+    vertex j that order is v < p in every arrangement of v, p and j. Returns False on a non-finite entry.
     """
     n = m.shape[0]
-    best = np.full(n, np.inf)                         # weight of the lightest edge from each vertex to the tree
-    parent = np.zeros(n, dtype=np.int64)              # its tree endpoint
-    rest = np.arange(1, n)
+    rest = np.arange(1, n)                            # compacted: the vertices not in the tree,
+    best = np.full(n - 1, np.inf)                     # the weight of the lightest edge from each to the tree,
+    parent = np.zeros(n - 1, dtype=np.int64)          # and its tree endpoint
     n_rest = n - 1
     v = 0
     for k in range(n - 1):
+        row = m[v]
         r_best = -1
         bw = np.inf
         blo = n
         bhi = n
+        finite = True
         for r in range(n_rest):
-            j = rest[r]
-            x = np.float64(m[v, j])
+            x = np.float64(row[rest[r]])
+            finite &= abs(x) < np.inf
             if similarity:
-                x = 1.0 - abs(x)
-                if x < 0.0:
-                    x = 0.0
-            if not abs(x) < np.inf:
-                return False                          # NaN or infinite entry
-            if x < best[j]:
-                best[j] = x
-                parent[j] = v
-            elif x == best[j]:                        # tie: keep the edge smaller in (min, max) endpoint order
-                if min(v, j) < min(parent[j], j) or (min(v, j) == min(parent[j], j) and max(v, j) < max(parent[j], j)):
-                    parent[j] = v
-            w = best[j]
+                x = max(1.0 - abs(x), 0.0)
+            w = best[r]
+            p = parent[r]
+            if x < w or (x == w and v < p):
+                w = x
+                p = v
+                best[r] = x
+                parent[r] = v
             if w <= bw:
-                lo, hi = min(parent[j], j), max(parent[j], j)
+                j = rest[r]
+                lo, hi = min(p, j), max(p, j)
                 if w < bw or lo < blo or (lo == blo and hi < bhi):
                     r_best, bw, blo, bhi = r, w, lo, hi
+        if not finite:
+            return False                              # NaN or infinite entry
         edges[k, 0] = blo
         edges[k, 1] = bhi
         weights[k] = bw
         v = rest[r_best]
         n_rest -= 1
-        rest[r_best] = rest[n_rest]
+        rest[r_best], best[r_best], parent[r_best] = rest[n_rest], best[n_rest], parent[n_rest]
     return True
 
 
@@ -254,12 +259,58 @@ def mst_edges(m, *, similarity=False, pairing="auto"):
     return tf.stop_gradient(edges)
 
 
+TWO_THREADS_FROM = 2048  # N from which the host Gram matrix is computed on two threads (benchmarks/README.md)
+GRAM_TILE = 256  # columns per row tile of the two-thread Gram matrix (128–1024 measured: 256–512 best)
+
+
 def gram_host(z):
-    """zᵀz (N, N) of a (b, N) NumPy array, in z's dtype, by BLAS syrk (NumPy's `zᵀ @ z`: half the flops of a matmul),
-    on the process's fixed BLAS thread count (`model.regularisers.blas`), so its bits depend on neither thread timing
-    nor the core count."""
+    """zᵀz (N, N) of a (b, N) NumPy array, in z's dtype.
+
+    Below `TWO_THREADS_FROM` neurons: one BLAS syrk (NumPy's `zᵀ @ z`) on this thread, a fresh array, so that the
+    Prim that reads it next finds it in this core's cache and, once it is freed, the kernel's next arrays reuse its
+    cache-hot memory (at N = 1010 a two-thread Gram was 0.9 ms faster and the Prim after it 1.4 ms slower; a reused
+    buffer made the loss-and-gradient pass after it 1.3 ms slower). From there on, on two threads
+    (`model.regularisers.second_thread`): the rows are cut into tiles of `GRAM_TILE`; the row tile [i0, i1) is one
+    BLAS matmul of z[:, i0:i1]ᵀ with z[:, i0:] (the diagonal block and everything right of it), then copied
+    transposed below the diagonal; the row tiles go to the two threads alternately by cost, a fixed assignment. The
+    result is then a per-thread buffer, valid until the same thread's next call: at N = 5000 a fresh 100 MB array
+    cost as much again in page faults, two threads faulting at once (32 against 54–98 ms for NumPy's syrk, whose
+    symmetrisation runs at a quarter of a matmul's flop rate). Either way every entry is one BLAS dot product over
+    the batch on the process's fixed BLAS thread count (`model.regularisers.blas`), so its bits depend on neither
+    thread timing nor the core count (with OpenBLAS the two ways give the same float32 bits; float64 ones can differ
+    in the last bit, and which way runs is fixed by N; tests/test_fast_path.py).
+    """
     blas.fix_threads()
-    return z.T @ z
+    n = z.shape[1]
+    if n < TWO_THREADS_FROM:
+        return z.T @ z
+    out = _scratch("gram", n * n, z.dtype).reshape(n, n)
+    mine, other, cost = [], [], [0, 0]
+    for i0 in range(0, n, GRAM_TILE):                      # (i0, i1) row tiles, to the lighter side
+        side = 0 if cost[0] <= cost[1] else 1
+        (mine, other)[side].append((i0, min(i0 + GRAM_TILE, n)))
+        cost[side] += min(GRAM_TILE, n - i0) * (n - i0)
+
+    def rows(tiles):
+        for i0, i1 in tiles:
+            np.matmul(z[:, i0:i1].T, z[:, i0:], out=out[i0:i1, i0:])
+            out[i1:, i0:i1] = out[i0:i1, i1:].T
+
+    second_thread.both(lambda: rows(other), lambda: rows(mine))
+    return out
+
+
+_local = threading.local()
+
+
+def _scratch(name, size, dtype):
+    """A per-thread flat NumPy buffer of at least `size` items of `dtype`, reused across calls (grown when short)."""
+    key = (name, np.dtype(dtype))
+    buffers = _local.__dict__.setdefault("buffers", {})
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[key] = np.empty(size, dtype)
+    return buffer[:size]
 
 
 def mst_edges_of_gram(z, *, exclude=None):
@@ -296,8 +347,8 @@ def prim_of_gram(z, exclude=None):
     if exclude is None or not exclude.any():
         return prim_compiled(gram_host(z), similarity=True)
     kept = np.flatnonzero(~exclude)
-    edges = (kept[prim_compiled(gram_host(np.ascontiguousarray(z[:, kept])), similarity=True)] if len(kept)
-             else np.zeros((0, 2), np.int64))
+    live = np.take(z, kept, axis=1)                        # the live columns (np.take: 3× faster than z[:, kept])
+    edges = kept[prim_compiled(gram_host(live), similarity=True)] if len(kept) else np.zeros((0, 2), np.int64)
     loops = np.repeat(np.flatnonzero(exclude)[:, None], 2, axis=1)
     return np.concatenate([edges, loops])[: z.shape[1] - 1].astype(np.int32)
 

@@ -65,6 +65,7 @@ class Regulariser:
     uses_activations: bool
     pairing: str  # "numpy" (t1/t2: the fused host kernel) or "tf" (in-graph), `persistence.resolve_pairing`
     xla: bool  # compile train_step with XLA: only with the in-graph "tf" pairing (tf.numpy_function cannot be)
+    small_batches: bool  # gives value and gradient 0 itself on a batch of < 2 examples (the fused host kernel)
     fn: object = dataclasses.field(repr=False)  # (activations, weights) -> (value, Diagnostics)
 
     def __call__(self, activations, weights):
@@ -131,7 +132,7 @@ def make(id, *, sampling=1.0, **options):
 
     uses = id not in ("none", "l1", "l2")
     return Regulariser(id=id, sampling=p, options=opts, uses_activations=uses, pairing=pairing, xla=pairing == "tf",
-                       fn=fn)
+                       small_batches=pairing == "numpy" and id in ("t1", "t2"), fn=fn)
 
 
 # ----------------------------------------------------------------------------------------------------------------

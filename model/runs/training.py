@@ -183,7 +183,8 @@ class RegularisedModel(keras.Model):
         """(R of the batch (scalar), its `Diagnostics`, skipped: bool scalar). An activation regulariser contributes
         0 (value and gradient) on a batch of fewer than 2 examples, where no correlation exists (skipped): an
         epoch's last partial batch holds one example when n mod batch_size == 1. Decided at trace time when the
-        batch size is static, else in-graph (`tf.cond`)."""
+        batch size is static, else by the regulariser itself where it can (`Regulariser.small_batches`), else
+        in-graph (`tf.cond`)."""
         if not self.regularised:
             return tf.zeros(()), Diagnostics.none(), tf.constant(False)
         if not self.reads_activations:
@@ -198,6 +199,8 @@ class RegularisedModel(keras.Model):
 
         if size is not None:
             return compute() if size >= 2 else skip()
+        if self.regulariser.small_batches:
+            return (*self.regulariser.value_and_diagnostics(activations, variables), tf.shape(activations[-1])[0] < 2)
         return tf.cond(tf.shape(activations[-1])[0] >= 2, compute, skip)
 
     def test_step(self, data):
