@@ -29,6 +29,7 @@ gradient), and writes benchmarks/results/bench_training.csv.
 A benchmark, not a test: nothing here asserts a time.
 """
 import argparse
+import gc
 import math
 import os
 import statistics
@@ -53,6 +54,7 @@ OURS = ("t1", "t2", "corr", "decov")
 NO_ACCOUNTING = "ours t1 no acct"  # the same T1 step without the activity accounting (model.runs.activity_record)
 TARGETS = {1010: (1.8, 5.0), 5000: (2.5, 10.0)}  # N → (ours t1 / plain at most, original / ours at least)
 ACCOUNTING_TARGET = 1.03
+MEASURED, UNMEASURED = ": measured", ": other"  # rows of an accounting variant's steps that measured ‖ω∇R‖/‖∇CE‖, and the rest
 MEMORY_BYTES = 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # budget for one N×N job
 RESULTS = Path(__file__).parent / "results" / "bench_training.csv"
 
@@ -120,6 +122,7 @@ def ours_step(builder, reg_id, p, xla=None, accounting=True, **options):
             iterators[id(batch)] = iter(tf.data.Dataset.from_tensors(batch).unbatch().batch(BATCH).repeat())
         return float(model.train_function(iterators[id(batch)])["loss"])
 
+    step.measures = lambda: model.accounting and model.activity.due(model.optimizer.iterations)  # the next step?
     return step
 
 
@@ -230,7 +233,7 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
               "original t1 graph": lambda: original_step(builder, p, eager=False),
               **{f"ours {r}": (lambda r=r: ours_step(builder, r, p)) for r in OURS},
               NO_ACCOUNTING: lambda: ours_step(builder, "t1", p, accounting=False)}
-    rows, steps_of, times, cpu = {}, {}, {}, {}
+    rows, steps_of, times, cpu, measured = {}, {}, {}, {}, {}
     load_before = os.getloadavg()[0]
     for variant in variants:
         reason = too_big(variant, n)
@@ -242,20 +245,28 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
             t0 = time.perf_counter()
             step(data[i % len(data)])
         warm = 2 * (time.perf_counter() - t0)
-        steps_of[variant], times[variant], cpu[variant] = step, [], []
+        steps_of[variant], times[variant], cpu[variant], measured[variant] = step, [], [], []
         if warm > slow_s:                                                # very slow: one timed step per round
             rows[variant] = "slow"
     k = 0
-    for r in range(rounds):
-        order = list(steps_of)
-        order = order[r % len(order):] + order[:r % len(order)]          # rotate: nobody always goes first
-        for variant in order:
-            for _ in range(1 if rows.get(variant) == "slow" else steps):
-                t0, c0 = time.perf_counter(), time.process_time()
-                steps_of[variant](data[k % len(data)])
-                times[variant].append(1e3 * (time.perf_counter() - t0))
-                cpu[variant].append(1e3 * (time.process_time() - c0))
-                k += 1
+    gc.collect()                                                         # no collector pause inside a timed step,
+    gc.disable()                                                         # as timeit does
+    try:
+        for r in range(-1, rounds):                                      # round −1: untimed, every variant once more
+            order = list(steps_of)
+            order = order[r % len(order):] + order[:r % len(order)]      # rotate: nobody always goes first
+            for variant in order:
+                for _ in range(1 if rows.get(variant) == "slow" else steps):
+                    measures = getattr(steps_of[variant], "measures", lambda: False)()
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    steps_of[variant](data[k % len(data)])
+                    if r >= 0:
+                        times[variant].append(1e3 * (time.perf_counter() - t0))
+                        cpu[variant].append(1e3 * (time.process_time() - c0))
+                        measured[variant].append(measures)
+                    k += 1
+    finally:
+        gc.enable()
     load = (load_before + os.getloadavg()[0]) / 2
     out = []
     for variant in variants:
@@ -263,6 +274,12 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
             out.append((name, n, p, variant, statistics.median(times[variant]), statistics.median(cpu[variant]),
                         len(times[variant]), "", load, statistics.fmean(times[variant]),
                         statistics.fmean(cpu[variant])))
+            for label, kept in ((MEASURED, True), (UNMEASURED, False)):  # the accounting's two kinds of step
+                ms = [t for t, m in zip(times[variant], measured[variant]) if m == kept]
+                cpu_ms = [t for t, m in zip(cpu[variant], measured[variant]) if m == kept]
+                if ms and any(measured[variant]):
+                    out.append((name, n, p, f"{variant}{label}", statistics.median(ms), statistics.median(cpu_ms),
+                                len(ms), "", load, statistics.fmean(ms), statistics.fmean(cpu_ms)))
         else:
             out.append((name, n, p, variant, math.nan, math.nan, 0, f"not run: {rows[variant]}", load, math.nan,
                         math.nan))
@@ -312,11 +329,14 @@ def print_acceptance(rows):
         parts = [f"{name} N = {n} (load {v['load']:.2f})"]
         if "ours t1" in v:
             parts.append(f"ours t1 / plain {v['ours t1'][1]:.2f} (<= {ours_ratio})")
-        if "ours t1" in v and NO_ACCOUNTING in v:
-            cost = v["ours t1"][3] / v[NO_ACCOUNTING][3]                # means: a measured step is 1 in 10
-            parts.append(f"accounting {cost:.3f} of the mean step ({100 * (cost - 1):+.1f} %, <= "
-                         f"{ACCOUNTING_TARGET}; medians {v['ours t1'][0] / v[NO_ACCOUNTING][0]:.3f}, "
-                         f"mean CPU {v['ours t1'][4] / v[NO_ACCOUNTING][4]:.3f})")
+        if all(k in v for k in ("ours t1" + MEASURED, "ours t1" + UNMEASURED, NO_ACCOUNTING)):
+            # a run's steps are 1 measured in RATIO_EVERY: medians of each kind, so one slow step weighs nothing
+            every, base = activity_record.RATIO_EVERY, v[NO_ACCOUNTING][0]
+            other, measuring = v["ours t1" + UNMEASURED][0], v["ours t1" + MEASURED][0]
+            cost = ((every - 1) * other + measuring) / (every * base)
+            parts.append(f"accounting {cost:.3f} of the step ({100 * (cost - 1):+.1f} %, <= {ACCOUNTING_TARGET}: "
+                         f"other steps {100 * (other / base - 1):+.1f} %, a measured step {measuring - base:+.1f} ms "
+                         f"once in {every}; ratio of means {v['ours t1'][3] / v[NO_ACCOUNTING][3]:.3f})")
             parts.append(f"no-acct / plain {v[NO_ACCOUNTING][1]:.2f}")
         if "ours t1" in v and not math.isnan(v["ours t1"][2]):
             parts.append(f"original / ours {v['ours t1'][2]:.2f} (>= {original_target})")
@@ -326,7 +346,9 @@ def print_acceptance(rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (default 8)")
-    parser.add_argument("--steps", type=int, default=4, help="timed steps per variant and round (default 4)")
+    parser.add_argument("--steps", type=int, default=activity_record.RATIO_EVERY,
+                        help="timed steps per variant and round (default %(default)s: the accounting's measuring period, "
+                             "so each round of ours holds one measured step)")
     parser.add_argument("--slow", type=float, default=2.0,
                         help="a variant whose two warm-up steps take longer than this many seconds is timed once "
                              "per round (default 2)")
@@ -345,11 +367,11 @@ def main(argv=None):
         rows += time_case(name, builder, p, args.rounds, args.steps, args.slow, args.variants)
         print(f"  done: {name} at sampling {p:g} (load {rows[-1][8]:.2f})", flush=True)
     rows = ratios(rows)
-    print(f"\n{'network':<30} {'N':>7} {'p':>6}  {'variant':<17} {'ms/step':>9} {'mean':>9} {'/plain':>7} "
+    print(f"\n{'network':<30} {'N':>7} {'p':>6}  {'variant':<20} {'ms/step':>9} {'mean':>9} {'/plain':>7} "
           f"{'orig/this':>9} {'CPU ms':>8} {'steps':>5} {'load':>5}  note")
     for name, n, p, variant, ms, cpu_ms, count, note, load, mean_ms, _, over_plain, orig_over in rows:
         orig = "" if math.isnan(orig_over) else f"{orig_over:.2f}"
-        print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<17} {ms:>9.1f} {mean_ms:>9.1f} {over_plain:>7.2f} "
+        print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<20} {ms:>9.1f} {mean_ms:>9.1f} {over_plain:>7.2f} "
               f"{orig:>9} {cpu_ms:>8.1f} {count:>5} {load:>5.2f}"
               f"  {note}")
     print_acceptance(rows)

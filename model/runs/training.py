@@ -163,16 +163,19 @@ class RegularisedModel(keras.Model):
     def gradients(self, tape, loss, ce, weighted, variables, apart):
         """(gradients to apply, (∇CE, ω∇R) per variable or None, some ω∇R zeroed as non-finite: bool scalar).
 
-        `apart` (a persistent tape): ω∇R by its own backward pass. Under zero_nonfinite the applied gradient is
-        ∇CE + ω∇R with the non-finite ω∇R zeroed per variable; otherwise it is the gradient of the loss (the same
-        bits whether or not the step measures), and ∇CE = ∇loss − ω∇R."""
+        `apart` (a persistent tape): a second backward pass. Under zero_nonfinite the applied gradient is
+        ∇CE + ω∇R, ω∇R by its own backward pass with its non-finite values zeroed per variable; otherwise it is the
+        gradient of the loss (the same bits whether or not the step measures), ∇CE comes from its own backward pass
+        and ω∇R = ∇loss − ∇CE. ∇CE needs nothing of R, so TensorFlow runs that pass while the host kernel computes R
+        (a measured step cost 1.4 ms more than another at N = 1010, against 2.9 ms with ω∇R's pass instead)."""
         if not apart:
             return tape.gradient(loss, variables), None, tf.constant(False)
+        if not self.zero_nonfinite:
+            ce_grads = tape.gradient(ce, variables)
+            grads = tape.gradient(loss, variables)
+            return grads, (ce_grads, [g - gc for g, gc in zip(grads, ce_grads)]), tf.constant(False)
         reg_grads = [tf.zeros_like(v) if g is None else g for g, v in zip(tape.gradient(weighted, variables),
                                                                            variables)]
-        if not self.zero_nonfinite:
-            grads = tape.gradient(loss, variables)
-            return grads, ([g - gr for g, gr in zip(grads, reg_grads)], reg_grads), tf.constant(False)
         ce_grads = tape.gradient(ce, variables)
         finite = [tf.reduce_all(tf.math.is_finite(g)) for g in reg_grads]
         reg_grads = [tf.where(ok, gr, tf.zeros_like(gr)) for gr, ok in zip(reg_grads, finite)]
