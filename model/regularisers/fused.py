@@ -10,8 +10,9 @@ does, on the (b, N) activations x, in one call, in x's own layout (no transposes
    `model.regularisers.correlation` (max = min, or ‖x − x̄‖ ≤ 8·eps·√b·max|x|, centred after a shift by the first
    row, so a constant column centres to exact zeros at any batch size), z = (x − x̄)/‖x − x̄‖ in x's dtype, 0 for
    dead columns;
-2. the Gram matrix zᵀz by BLAS syrk in x's dtype (`model.regularisers.persistence.gram_host`, on the process's
-   fixed BLAS thread count, `model.regularisers.blas`);
+2. the Gram matrix zᵀz in x's dtype by BLAS (`model.regularisers.persistence.gram_host`, on the process's fixed
+   BLAS thread count, `model.regularisers.blas`): one syrk on this thread below 2048 neurons, from there on tiled
+   matmuls on two threads (the training step's own ops wait for the kernel, so the second core is idle);
 3. the MST of clamp(1 − |zᵀz|, 0, 1) by the compiled Prim (`model.regularisers.persistence.prim_compiled`), reading
    the matrix in float64; under `dead_neurons="exclude"` over the live columns only (`persistence.prim_of_gram`,
    its Gram counted as Prim's time). In float32 the matrix is that of the float32 correlations, and the pairing is
@@ -25,11 +26,12 @@ does, on the (b, N) activations x, in one call, in x's own layout (no transposes
    clip gradient), scattered to the two endpoint columns edge by edge in the MST's order, then back through the
    standardisation (∂/∂xc = (g − z·⟨z, g⟩)/‖xc‖, 0 for dead columns; minus the column mean for the centring).
 
-Every sum runs in one fixed sequential order (no threads in the numba parts; BLAS on a fixed thread count for the
-Gram), so the same input gives the same bits, from any thread, and a resumed run stays bit-identical. Why a
-hand-written kernel: in wall time on the 2-core CPU it was faster than the TensorFlow graph it replaced, whose extra
-time was mostly glue around the host Gram and Prim (benchmarks/README.md). This module knows nothing about Keras
-models or files.
+A batch of fewer than 2 examples gives 0 (no correlation exists) without any in-graph branch. Every sum runs in
+one fixed sequential order (no threads in the numba parts; each Gram entry one BLAS dot product on a fixed thread
+count, whichever thread computes it), so the same input gives the same bits, from any thread, on any core count, and
+a resumed run stays bit-identical. Why a hand-written kernel: in wall time on the 2-core CPU it was faster than the
+TensorFlow graph it replaced, whose extra time was mostly glue around the host Gram and Prim; where its time goes
+now, part by part, is in benchmarks/README.md. This module knows nothing about Keras models or files.
 """
 import time
 
@@ -202,7 +204,8 @@ def host_kernel(x, loss_id, bars, dead_mode, times=None):
 
     loss_id, bars, dead_mode: codes of `IDS`, `BARS`, `DEAD`. Returns (value () and grad (b, N) in x's dtype,
     dead_zeroed bool, bars_zeroed bool, constant_neurons int32, zero_length_bars int32). With `times` (a dict),
-    adds each part's wall seconds under 'standardise', 'gram', 'prim', 'loss_and_gradient'.
+    adds each part's wall seconds under 'standardise', 'gram', 'prim', 'loss_and_gradient' (under
+    `dead_neurons="exclude"` the Gram of the live columns is counted in 'prim'). Fewer than 2 rows: all 0.
     """
     standardise, loss_and_gradient = _kernels()
     clock = time.perf_counter
@@ -250,8 +253,12 @@ def topological_loss(x, id, zero_length_bars="keep", dead_neurons="safe"):
     codes = IDS[id], BARS[zero_length_bars], DEAD[dead_neurons]
     out_types = [x.dtype, x.dtype, tf.bool, tf.bool, tf.int32, tf.int32]
 
+    @tf.autograph.experimental.do_not_convert                  # host code: never rewritten by AutoGraph
+    def call(a):
+        return host_kernel(a, *codes)
+
     value, grad, dead_zeroed, bars_zeroed, constant, _ = tf.numpy_function(
-        lambda a: host_kernel(a, *codes), [tf.stop_gradient(x)], out_types, stateful=False)
+        call, [tf.stop_gradient(x)], out_types, stateful=False)
     value.set_shape(())
     grad.set_shape(x.shape)
     for flag in (dead_zeroed, bars_zeroed, constant):

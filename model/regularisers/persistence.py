@@ -254,7 +254,8 @@ def mst_edges(m, *, similarity=False, pairing="auto"):
     n = m.shape[0]
     if resolve_pairing(pairing) == "tf":
         return boruvka_tf(m, similarity)
-    edges = tf.numpy_function(lambda x: prim_compiled(x, similarity), [m], tf.int32, stateful=False)
+    host = tf.autograph.experimental.do_not_convert(lambda x: prim_compiled(x, similarity))  # never AutoGraph'd
+    edges = tf.numpy_function(host, [m], tf.int32, stateful=False)
     edges.set_shape((None if n is None else max(n - 1, 0), 2))
     return tf.stop_gradient(edges)
 
