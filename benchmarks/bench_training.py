@@ -23,11 +23,11 @@ random; a few distinct batches are cycled. Variants are interleaved round by rou
 after warm-up steps (`warm_up_steps`) and one untimed round, the garbage collector off while timing; a round gives each
 variant `RATIO_EVERY` steps, so our variants' measured steps (one in ten) are among the timed ones, also reported
 apart (`: measured`, `: other`). The figure is the median over the timed steps; the accounting's cost is
-(9 · median of the other steps + median of the measured ones) / (10 · median without the accounting). Variants whose N×N matrices cannot
-fit in memory are listed as not run, with the reason. Prints the table, then the acceptance ratios side by side with the
-load average (ours t1 / plain against 1.8 at N = 1010 and 2.5 at N ≈ 5000, the accounting's cost against 3 %, original /
-ours against 5 and 10), the fused T1 kernel's parts timed alone at the MLPs' N (standardisation, Gram, Prim, loss and
-gradient), and writes benchmarks/results/bench_training.csv.
+(9 · median of the other steps + median of the measured ones) / (10 · median without the accounting). Variants whose
+N×N matrices cannot fit in memory are listed as not run, with the reason. Prints the table, then the acceptance
+ratios side by side with the load average (ours t1 / plain against 1.8 at N = 1010 and 2.5 at N ≈ 5000, the
+accounting's cost against 3 %, original / ours against 5 and 10), the fused T1 kernel's parts timed alone at the
+MLPs' N (standardisation, Gram, Prim, loss and gradient), and writes benchmarks/results/bench_training.csv.
 A benchmark, not a test: nothing here asserts a time.
 """
 import argparse
@@ -56,7 +56,7 @@ OURS = ("t1", "t2", "corr", "decov")
 NO_ACCOUNTING = "ours t1 no acct"  # the same T1 step without the activity accounting (model.runs.activity_record)
 TARGETS = {1010: (1.8, 5.0), 5000: (2.5, 10.0)}  # N → (ours t1 / plain at most, original / ours at least)
 ACCOUNTING_TARGET = 1.03
-MEASURED, UNMEASURED = ": measured", ": other"  # rows of an accounting variant's steps that measured ‖ω∇R‖/‖∇CE‖, and the rest
+MEASURED, UNMEASURED = ": measured", ": other"  # an accounting variant's steps that measured ‖ω∇R‖/‖∇CE‖; the rest
 MEMORY_BYTES = 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # budget for one N×N job
 RESULTS = Path(__file__).parent / "results" / "bench_training.csv"
 
@@ -349,8 +349,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (default 8)")
     parser.add_argument("--steps", type=int, default=activity_record.RATIO_EVERY,
-                        help="timed steps per variant and round (default %(default)s: the accounting's measuring period, "
-                             "so each round of ours holds one measured step)")
+                        help="timed steps per variant and round (default %(default)s: the accounting's measuring "
+                             "period, so each round of ours holds one measured step)")
     parser.add_argument("--slow", type=float, default=2.0,
                         help="a variant whose two warm-up steps take longer than this many seconds is timed once "
                              "per round (default 2)")
