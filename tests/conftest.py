@@ -1,4 +1,5 @@
-"""Shared test helpers: the repository root, the MNIST test-set files (real or synthetic), run folders with DONE.json.
+"""Shared test helpers: the repository root, the MNIST test-set files (real or synthetic), run folders with DONE.json,
+a file object whose writes a test intercepts.
 
 Test modules import the helpers by name (`from conftest import write_done`; pytest puts tests/ on sys.path) and use
 the fixtures. No test depends on an absolute machine path: the real MNIST test set is looked up relative to the
@@ -68,6 +69,27 @@ def write_done(root: Path, network: str, regulariser: str, weight: float, seed: 
               "stop_reason": "max_epochs", "wall_seconds": 1.5, "versions": {}, "spec": {}, **extra}
     run_folder.write_done(run, record)
     return run
+
+
+class HookedWrites:
+    """A file object whose `write(data)` first calls `hook(data)` (which may raise, as a full disk does), then writes
+    to the wrapped file `f`; everything else, context management included, is `f`'s."""
+
+    def __init__(self, f, hook):
+        self.f, self.hook = f, hook
+
+    def write(self, data):
+        self.hook(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
 
 
 def pytest_terminal_summary(terminalreporter):

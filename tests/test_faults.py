@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_done
+from conftest import HookedWrites, write_done
 from download_server import LoopbackServer
 
 from model import atomic
@@ -399,26 +399,9 @@ def test_09_a_member_inflating_past_its_declared_size_is_refused_before_it_is_wr
     src.write_bytes(compressed)
     written = []
     real_open = open
-
-    class Counting:
-        def __init__(self, f):
-            self.f = f
-
-        def write(self, data):
-            written.append(len(data))
-            return self.f.write(data)
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-    monkeypatch.setattr(remote_zip, "open", lambda p, mode="r", *a, **k: Counting(real_open(p, mode, *a, **k))
-                        if "w" in mode else real_open(p, mode, *a, **k), raising=False)
+    monkeypatch.setattr(remote_zip, "open", lambda p, mode="r", *a, **k: HookedWrites(
+        real_open(p, mode, *a, **k), lambda data: written.append(len(data))) if "w" in mode
+        else real_open(p, mode, *a, **k), raising=False)
     with pytest.raises(DataError, match="more than the 1000 bytes"):
         remote_zip._inflate(src, dest, member.method, member.size, "bomb.zip", member.name)
     assert sum(written) <= 1000

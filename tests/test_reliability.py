@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import write_done
+from conftest import HookedWrites, write_done
 from test_faults import ROOT, assert_one_line_exit_2, command
 
 from model import atomic, cli
@@ -191,25 +191,12 @@ def _no_space(monkeypatch, where: Path):
     real_write, real_fdopen = os.write, os.fdopen
     fds = set()
 
-    class Full:
-        def __init__(self, f):
-            self.f = f
-
-        def __getattr__(self, name):
-            return getattr(self.f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, data):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def full(data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     def fdopen(fd, *args, **kwargs):
         f = real_fdopen(fd, *args, **kwargs)
-        return Full(f) if os.readlink(f"/proc/self/fd/{fd}").startswith(str(where)) else f
+        return HookedWrites(f, full) if os.readlink(f"/proc/self/fd/{fd}").startswith(str(where)) else f
 
     def write(fd, data):
         if fd in fds or os.readlink(f"/proc/self/fd/{fd}").startswith(str(where)):
