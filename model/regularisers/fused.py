@@ -229,9 +229,8 @@ def host_kernel(x, loss_id, bars, dead_mode, times=None):
         edges = persistence.prim_compiled(gram, similarity=True)
     t3 = clock()
     grad = np.empty_like(x)
-    value, dead_zeroed, bars_zeroed, zero_length = loss_and_gradient(
-        x, z, mean, inv, dead, edges, loss_id, bars, dead_mode, np.empty((b, n)),
-        grad)
+    value, dead_zeroed, bars_zeroed, zero_length = loss_and_gradient(x, z, mean, inv, dead, edges, loss_id, bars,
+                                                                     dead_mode, np.empty((b, n)), grad)
     t4 = clock()
     if times is not None:
         for part, seconds in (("standardise", t1 - t0), ("gram", t2 - t1), ("prim", t3 - t2),

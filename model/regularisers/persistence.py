@@ -285,7 +285,7 @@ def gram_host(z):
     n = z.shape[1]
     if n < TWO_THREADS_FROM:
         return z.T @ z
-    out = _scratch("gram", n * n, z.dtype).reshape(n, n)
+    out = _gram_buffer(n * n, z.dtype).reshape(n, n)
     mine, other, cost = [], [], [0, 0]
     for i0 in range(0, n, GRAM_TILE):                      # (i0, i1) row tiles, to the lighter side
         side = 0 if cost[0] <= cost[1] else 1
@@ -304,13 +304,13 @@ def gram_host(z):
 _local = threading.local()
 
 
-def _scratch(name, size, dtype):
-    """A per-thread flat NumPy buffer of at least `size` items of `dtype`, reused across calls (grown when short)."""
-    key = (name, np.dtype(dtype))
-    buffers = _local.__dict__.setdefault("buffers", {})
-    buffer = buffers.get(key)
+def _gram_buffer(size, dtype):
+    """This thread's flat NumPy buffer for the two-thread Gram, at least `size` items of `dtype`, reused across calls
+    (grown when short)."""
+    buffers = _local.__dict__.setdefault("gram", {})
+    buffer = buffers.get(np.dtype(dtype))
     if buffer is None or buffer.size < size:
-        buffer = buffers[key] = np.empty(size, dtype)
+        buffer = buffers[np.dtype(dtype)] = np.empty(size, dtype)
     return buffer[:size]
 
 
