@@ -69,12 +69,16 @@ def test_host_gram_is_the_symmetric_gram_in_the_input_dtype(dtype):
 
 
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
-def test_two_thread_host_gram_is_symmetric_deterministic_and_float32_has_the_bits_of_one_syrk(monkeypatch, dtype):
+@pytest.mark.parametrize("fresh_below", (persistence.FRESH_BELOW_BYTES, 0), ids=("fresh array", "reused buffer"))
+def test_two_thread_host_gram_is_symmetric_deterministic_and_float32_has_the_bits_of_one_syrk(monkeypatch, dtype,
+                                                                                            fresh_below):
     """The tiled two-thread Gram (used from TWO_THREADS_FROM neurons) gives each entry as one BLAS dot product,
     whatever tile a row falls in: symmetric, the same bits on every call; in float32 OpenBLAS's matmul and syrk
-    kernels agree bit for bit (in float64 they may differ in the last bit). A second call reuses its buffer."""
+    kernels agree bit for bit (in float64 they may differ in the last bit). Into a fresh array, or into a reused
+    buffer (large matrices), whose second call gives the right smaller matrix."""
     monkeypatch.setattr(persistence, "TWO_THREADS_FROM", 1)
     monkeypatch.setattr(persistence, "GRAM_TILE", 16)
+    monkeypatch.setattr(persistence, "FRESH_BELOW_BYTES", fresh_below)
     z = np.random.default_rng(4).standard_normal((64, 75)).astype(dtype)   # 5 tiles, the last one short
     g = persistence.gram_host(z).copy()
     np.testing.assert_array_equal(g, g.T)

@@ -150,6 +150,23 @@ def test_same_input_same_bits(dtype):
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
 
 
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+@pytest.mark.parametrize("dead_mode", fused.DEAD.values())
+def test_the_layers_blocks_give_the_bits_of_their_concatenation(dtype, dead_mode):
+    """TensorFlow hands the kernel the layers' blocks unconcatenated; value, gradient (block by block) and
+    diagnostics are those of the concatenated matrix, bit for bit."""
+    x = np.maximum(np.random.default_rng(5).standard_normal((32, 60)), 0.0).astype(dtype)
+    x[:, 7] = 1.5                                                              # a constant neuron
+    blocks = np.split(x, [25, 45, 59], axis=1)                                 # 25, 20, 14 and 1 columns
+    for loss_id in fused.IDS.values():
+        whole = fused.host_kernel(x, loss_id, fused.BARS["keep"], dead_mode)
+        parts = fused.host_kernel(blocks, loss_id, fused.BARS["keep"], dead_mode)
+        assert [g.shape for g in parts[1]] == [block.shape for block in blocks]
+        assert np.concatenate(parts[1], axis=1).tobytes() == whole[1].tobytes()
+        assert all(np.asarray(a).tobytes() == np.asarray(b).tobytes() for a, b in zip(whole[:1] + whole[2:],
+                                                                                     parts[:1] + parts[2:]))
+
+
 def test_one_implementation_per_device_kind():
     cpu, gpu = registry.make("t1"), registry.make("t1", pairing="tf")   # no GPU here: "auto" is the host pairing
     assert cpu.pairing == "numpy" and not cpu.xla and gpu.pairing == "tf" and gpu.xla

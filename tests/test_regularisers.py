@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from model.errors import DataError, SpecError
 from model.regularisers import persistence, registry
-from model.regularisers.sampling import sample_neurons
+from model.regularisers.sampling import sample_neurons, sampled_layers
 
 ACTIVATION_IDS = ("t1", "t2", "corr", "decov")
 
@@ -116,6 +116,8 @@ def test_sampling_keeps_top_neurons_per_layer_and_the_last_layer_whole():
     np.testing.assert_array_equal(x, [[-5.0, 2.0, 3.0, 7.0, 8.0, 9.0], [5.0, -2.0, 3.0, 1.0, 2.0, 3.0]])
     np.testing.assert_array_equal(sample_neurons([a0, a1, logits], 1.0).numpy(), tf.concat([a0, a1, logits], 1))
     assert sample_neurons([a0, a1, logits], 0.3).shape == (2, 4)           # ⌊0.3·2⌋ = 0: layer a1 contributes nothing
+    assert [b.shape[1] for b in sampled_layers([a0, a1, logits], 0.3)] == [1, 3]   # the same cloud, by layer
+    np.testing.assert_array_equal(tf.concat(sampled_layers([a0, a1, logits], 0.5), 1), x)
 
 
 def test_sampling_gradient_flows_to_kept_neurons_only():

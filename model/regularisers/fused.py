@@ -3,15 +3,16 @@
 `topological_loss(x, id, zero_length_bars, dead_neurons)` is what `model.regularisers.registry.make` uses for `t1`
 and `t2` wherever the pairing is on the host (`pairing="numpy"`, the default without a GPU; the GPU path is the
 in-graph TensorFlow graph of `registry`). TensorFlow sees one `tf.numpy_function` inside a `tf.custom_gradient`,
-whose backward pass is `upstream · ∂R/∂x`, the gradient having been computed by the forward call. `host_kernel`
-does, on the (b, N) activations x, in one call, in x's own layout (no transposes):
+whose backward pass is `upstream · ∂R/∂x`, the gradient having been computed by the forward call; the layers'
+activations go in as their own blocks of columns and their gradients come out so (no concatenation, no slices).
+`host_kernel` does, on the (b, N) activations x, in one call, in x's own layout (no transposes):
 
 1. standardisation (`_standardise`, numba): column means and norms accumulated in float64, the dead mask of
    `model.regularisers.correlation` (max = min, or ‖x − x̄‖ ≤ 8·eps·√b·max|x|, centred after a shift by the first
    row, so a constant column centres to exact zeros at any batch size), z = (x − x̄)/‖x − x̄‖ in x's dtype, 0 for
    dead columns;
 2. the Gram matrix zᵀz in x's dtype by BLAS (`model.regularisers.persistence.gram_host`, on the process's fixed
-   BLAS thread count, `model.regularisers.blas`): one syrk on this thread below 2048 neurons, from there on tiled
+   BLAS thread count, `model.regularisers.blas`): one syrk on this thread below 512 neurons, from there on tiled
    matmuls on two threads (the training step's own ops wait for the kernel, so the second core is idle);
 3. the MST of clamp(1 − |zᵀz|, 0, 1) by the compiled Prim (`model.regularisers.persistence.prim_compiled`), reading
    the matrix in float64; under `dead_neurons="exclude"` over the live columns only (`persistence.prim_of_gram`,
@@ -46,50 +47,57 @@ BARS = {"keep": 0, "drop": 1, "zero_loss": 2}
 DEAD = {"safe": 0, "zero_grad": 1, "exclude": 2}
 
 
-def _standardise(x, tolerance, z, inv, dead):
-    """x (b, N) → z (b, N) in x's dtype, inv (N,) float64 (1/‖xc‖, 0 if dead), dead (N,) bool. Returns the means.
+def _standardise(xs, tolerance, z, inv, dead):
+    """xs: the (b, n_l) blocks of x (b, N), N = Σ n_l, in order → z (b, N) in x's dtype, inv (N,) float64
+    (1/‖xc‖, 0 if dead), dead (N,) bool. Returns the means (N,).
 
-    Row by row, so memory is read in order and each row is one vectorised loop; each column's sums still run over
-    the rows in order (i = 0 … b−1)."""
-    b, n = x.shape
-    first = np.empty(n)                                        # shift by the first row: a constant column centres to 0
-    x0 = x[0]
-    for j in range(n):
-        first[j] = np.float64(x0[j])
-    total = np.zeros(n)
-    top = np.zeros(n)
-    low = np.full(n, np.inf)
-    high = np.full(n, -np.inf)
-    for i in range(b):
-        xi = x[i]
-        for j in range(n):
-            v = np.float64(xi[j])
-            total[j] += v - first[j]
-            top[j] = max(top[j], abs(v))
-            low[j] = min(low[j], v)
-            high[j] = max(high[j], v)
-    m = total / b
-    ss = np.zeros(n)
-    for i in range(b):
-        xi = x[i]
-        for j in range(n):
-            c = (np.float64(xi[j]) - first[j]) - m[j]
-            ss[j] += c * c
-    mean = first + m
-    for j in range(n):
-        norm = np.sqrt(ss[j])
-        dead[j] = low[j] == high[j] or norm <= tolerance * np.sqrt(np.float64(b)) * top[j]
-        inv[j] = 0.0 if dead[j] else 1.0 / norm
-    for i in range(b):
-        xi, zi = x[i], z[i]
-        for j in range(n):
-            zi[j] = ((np.float64(xi[j]) - first[j]) - m[j]) * inv[j]
+    Block by block, row by row, so memory is read in order and each row is one vectorised loop; each column's sums
+    still run over the rows in order (i = 0 … b−1)."""
+    b, n = z.shape
+    mean = np.empty(n)
+    o = 0
+    for block in range(len(xs)):
+        x = xs[block]
+        w = x.shape[1]
+        first = np.empty(w)                                    # shift by the first row: a constant column centres to 0
+        x0 = x[0]
+        for j in range(w):
+            first[j] = np.float64(x0[j])
+        total = np.zeros(w)
+        top = np.zeros(w)
+        low = np.full(w, np.inf)
+        high = np.full(w, -np.inf)
+        for i in range(b):
+            xi = x[i]
+            for j in range(w):
+                v = np.float64(xi[j])
+                total[j] += v - first[j]
+                top[j] = max(top[j], abs(v))
+                low[j] = min(low[j], v)
+                high[j] = max(high[j], v)
+        m = total / b
+        ss = np.zeros(w)
+        for i in range(b):
+            xi = x[i]
+            for j in range(w):
+                c = (np.float64(xi[j]) - first[j]) - m[j]
+                ss[j] += c * c
+        for j in range(w):
+            norm = np.sqrt(ss[j])
+            dead[o + j] = low[j] == high[j] or norm <= tolerance * np.sqrt(np.float64(b)) * top[j]
+            inv[o + j] = 0.0 if dead[o + j] else 1.0 / norm
+            mean[o + j] = first[j] + m[j]
+        for i in range(b):
+            xi, zi = x[i], z[i]
+            for j in range(w):
+                zi[o + j] = ((np.float64(xi[j]) - first[j]) - m[j]) * inv[o + j]
+        o += w
     return mean
 
 
-def _loss_and_gradient(x, z, mean, inv, dead, edges, loss_id, bars, dead_mode, g, grad):
-    """Loss of the MST edges (N−1, 2) and its gradient w.r.t. x (b, N), written into grad (b, N, x's dtype); g (b, N)
-    float64 is scratch.
+def _loss_and_gradient(xs, z, mean, inv, dead, edges, loss_id, bars, dead_mode, g, grads):
+    """Loss of the MST edges (N−1, 2) and its gradient w.r.t. x (b, N), given as its blocks xs (b, n_l) and written
+    into grads, blocks of the same shapes in x's dtype; g (b, N) float64 is scratch.
 
     Returns (value, dead_zeroed, bars_zeroed, zero_length): the loss (float64, from deaths in z's dtype); whether
     the dead-neuron policy zeroed the gradient; whether the zero-length-bar policy left no gradient (`zero_loss` with
@@ -148,8 +156,9 @@ def _loss_and_gradient(x, z, mean, inv, dead, edges, loss_id, bars, dead_mode, g
     dead_zeroed = dead_mode == 1 and any_dead
     if bars_zeroed:
         value = 0.0
-    grad[:, :] = 0.0
     if bars_zeroed or dead_zeroed:
+        for block in range(len(grads)):
+            grads[block][:, :] = 0.0
         return value, dead_zeroed, bars_zeroed, zero_length
     gc = np.zeros(k)                                           # ∂R/∂c_e
     for e in range(k):
@@ -166,22 +175,27 @@ def _loss_and_gradient(x, z, mean, inv, dead, edges, loss_id, bars, dead_mode, g
                 za = np.float64(zi[a])
                 gi[a] += gc[e] * np.float64(zi[q])
                 gi[q] += gc[e] * za
-    dot = np.zeros(n)                                          # back through z = (x − x̄)/‖x − x̄‖
-    for i in range(b):
-        xi, gi = x[i], g[i]
-        for j in range(n):
-            dot[j] += (np.float64(xi[j]) - mean[j]) * inv[j] * gi[j]
-    col = np.zeros(n)
-    for i in range(b):
-        xi, gi = x[i], g[i]
-        for j in range(n):
-            v = inv[j] * (gi[j] - (np.float64(xi[j]) - mean[j]) * inv[j] * dot[j])
-            gi[j] = v
-            col[j] += v
-    for i in range(b):
-        gi, oi = g[i], grad[i]
-        for j in range(n):
-            oi[j] = 0.0 if dead[j] else gi[j] - col[j] / b
+    o = 0
+    for block in range(len(xs)):                               # back through z = (x − x̄)/‖x − x̄‖, block by block
+        x, grad = xs[block], grads[block]
+        w = x.shape[1]
+        dot = np.zeros(w)
+        for i in range(b):
+            xi, gi = x[i], g[i]
+            for j in range(w):
+                dot[j] += (np.float64(xi[j]) - mean[o + j]) * inv[o + j] * gi[o + j]
+        col = np.zeros(w)
+        for i in range(b):
+            xi, gi = x[i], g[i]
+            for j in range(w):
+                v = inv[o + j] * (gi[o + j] - (np.float64(xi[j]) - mean[o + j]) * inv[o + j] * dot[j])
+                gi[o + j] = v
+                col[j] += v
+        for i in range(b):
+            gi, oi = g[i], grad[i]
+            for j in range(w):
+                oi[j] = 0.0 if dead[o + j] else gi[o + j] - col[j] / b
+        o += w
     return value, dead_zeroed, bars_zeroed, zero_length
 
 
@@ -200,24 +214,32 @@ def _kernels():
 
 
 def host_kernel(x, loss_id, bars, dead_mode, times=None):
-    """T1/T2 of the (b, N) float32/float64 array x and its gradient, one call (module docstring).
+    """T1/T2 of the (b, N) float32/float64 activations x and its gradient, one call (module docstring).
 
-    loss_id, bars, dead_mode: codes of `IDS`, `BARS`, `DEAD`. Returns (value () and grad (b, N) in x's dtype,
-    dead_zeroed bool, bars_zeroed bool, constant_neurons int32, zero_length_bars int32). With `times` (a dict),
-    adds each part's wall seconds under 'standardise', 'gram', 'prim', 'loss_and_gradient' (under
-    `dead_neurons="exclude"` the Gram of the live columns is counted in 'prim'). Fewer than 2 rows: all 0.
+    x: one (b, N) array, or a sequence of (b, n_l) arrays of one dtype, x's blocks of columns in order (the layers,
+    so that TensorFlow neither concatenates them before the call nor slices the gradient after it).
+    loss_id, bars, dead_mode: codes of `IDS`, `BARS`, `DEAD`. Returns (value () and grad in x's dtype and form (an
+    array, or a list of blocks), dead_zeroed bool, bars_zeroed bool, constant_neurons int32, zero_length_bars
+    int32). With `times` (a dict), adds each part's wall seconds under 'standardise', 'gram', 'prim',
+    'loss_and_gradient' (under `dead_neurons="exclude"` the Gram of the live columns is counted in 'prim'). Fewer
+    than 2 rows: all 0.
     """
     standardise, loss_and_gradient = _kernels()
     clock = time.perf_counter
     t0 = clock()
-    x = np.ascontiguousarray(x)
-    b, n = x.shape
+    blocks = tuple(np.ascontiguousarray(block) for block in ((x,) if isinstance(x, np.ndarray) else x))
+    b, dtype = blocks[0].shape[0], blocks[0].dtype
+    n = sum(block.shape[1] for block in blocks)
+    grads = [np.empty_like(block) for block in blocks]
+    form = (lambda grads: grads[0]) if isinstance(x, np.ndarray) else list
     if b < 2:                                                 # no correlation: skipped (`topological_loss`)
-        return np.zeros((), x.dtype), np.zeros_like(x), np.bool_(False), np.bool_(False), np.int32(0), np.int32(0)
-    z = np.empty_like(x)
+        for grad in grads:
+            grad[:] = 0
+        return np.zeros((), dtype), form(grads), np.bool_(False), np.bool_(False), np.int32(0), np.int32(0)
+    z = np.empty((b, n), dtype)
     inv = np.empty(n)
     dead = np.empty(n, dtype=np.bool_)
-    mean = standardise(x, DEAD_TOLERANCE * np.finfo(x.dtype).eps, z, inv, dead)
+    mean = standardise(blocks, DEAD_TOLERANCE * np.finfo(dtype).eps, z, inv, dead)
     t1 = clock()
     if dead_mode == DEAD["exclude"]:                          # the MST of the live columns alone, loops dropped
         t2 = clock()
@@ -228,43 +250,49 @@ def host_kernel(x, loss_id, bars, dead_mode, times=None):
         t2 = clock()
         edges = persistence.prim_compiled(gram, similarity=True)
     t3 = clock()
-    grad = np.empty_like(x)
-    value, dead_zeroed, bars_zeroed, zero_length = loss_and_gradient(x, z, mean, inv, dead, edges, loss_id, bars,
-                                                                     dead_mode, np.empty((b, n)), grad)
+    value, dead_zeroed, bars_zeroed, zero_length = loss_and_gradient(blocks, z, mean, inv, dead, edges, loss_id,
+                                                                     bars, dead_mode, np.empty((b, n)), tuple(grads))
     t4 = clock()
     if times is not None:
         for part, seconds in (("standardise", t1 - t0), ("gram", t2 - t1), ("prim", t3 - t2),
                               ("loss_and_gradient", t4 - t3)):
             times[part] = times.get(part, 0.0) + seconds
-    return (np.asarray(value, x.dtype), grad, np.bool_(dead_zeroed), np.bool_(bars_zeroed),
+    return (np.asarray(value, dtype), form(grads), np.bool_(dead_zeroed), np.bool_(bars_zeroed),
             np.int32(dead.sum()), np.int32(zero_length))
 
 
 def topological_loss(x, id, zero_length_bars="keep", dead_neurons="safe"):
     """T1 or T2 (`id`) of x (b, N), float32/float64, through `host_kernel`; differentiable (w.r.t. x).
 
-    Returns (value (), diagnostics): diagnostics = (dead_zeroed bool, bars_zeroed bool, constant_neurons int32),
-    the same decisions the value was computed with (not differentiated). A batch of fewer than 2 examples (known
-    only at run time) gives value and gradient 0 and no diagnostics, as `RegularisedModel` skips it, with no
-    in-graph branch (a `tf.cond` around the call cost 0.4 ms per step at N = 1010). Not XLA-compilable (one host op).
+    x: a (b, N) tensor or a list of (b, n_l) tensors, its blocks of columns (the sampled layers, N = Σ n_l), which
+    reach the host kernel as they are and get their gradients as they are (a concatenation before the call and the
+    gradient's slices after it cost 0.4 ms per step at N = 1010). Returns (value (), diagnostics): diagnostics =
+    (dead_zeroed bool, bars_zeroed bool, constant_neurons int32), the same decisions the value was computed with
+    (not differentiated). A batch of fewer than 2 examples (known only at run time) gives value and gradient 0 and
+    no diagnostics, as `RegularisedModel` skips it, with no in-graph branch (a `tf.cond` around the call cost 0.4 ms
+    per step at N = 1010). Not XLA-compilable (one host op).
     """
-    x = check_batch(tf.convert_to_tensor(x), at_run_time=False)   # the host kernel gives 0 for fewer than 2 rows
+    blocks = [check_batch(tf.convert_to_tensor(block), at_run_time=False)     # the kernel gives 0 below 2 rows
+              for block in (x if isinstance(x, (list, tuple)) else [x])]
+    dtype, k = blocks[0].dtype, len(blocks)
     codes = IDS[id], BARS[zero_length_bars], DEAD[dead_neurons]
-    out_types = [x.dtype, x.dtype, tf.bool, tf.bool, tf.int32, tf.int32]
 
     @tf.autograph.experimental.do_not_convert                  # host code: never rewritten by AutoGraph
-    def call(a):
-        return host_kernel(a, *codes)
+    def call(*arrays):
+        value, grads, *diagnostics = host_kernel(arrays, *codes)
+        return (value, *grads, *diagnostics)
 
-    value, grad, dead_zeroed, bars_zeroed, constant, _ = tf.numpy_function(
-        call, [tf.stop_gradient(x)], out_types, stateful=False)
+    out = tf.numpy_function(call, [tf.stop_gradient(block) for block in blocks],
+                            [dtype] * (1 + k) + [tf.bool, tf.bool, tf.int32, tf.int32], stateful=False)
+    value, grads, diagnostics = out[0], out[1:1 + k], out[1 + k:4 + k]
     value.set_shape(())
-    grad.set_shape(x.shape)
-    for flag in (dead_zeroed, bars_zeroed, constant):
+    for grad, block in zip(grads, blocks):
+        grad.set_shape(block.shape)
+    for flag in diagnostics:
         flag.set_shape(())
 
     @tf.custom_gradient
-    def attach(x):                                             # R(x) with the gradient the host call computed
-        return tf.identity(value), lambda upstream: upstream * grad
+    def attach(*xs):                                           # R(x) with the gradient the host call computed
+        return tf.identity(value), lambda upstream: [upstream * grad for grad in grads]
 
-    return attach(x), (dead_zeroed, bars_zeroed, constant)
+    return attach(*blocks), tuple(diagnostics)

@@ -260,32 +260,37 @@ def mst_edges(m, *, similarity=False, pairing="auto"):
     return tf.stop_gradient(edges)
 
 
-TWO_THREADS_FROM = 2048  # N from which the host Gram matrix is computed on two threads (benchmarks/README.md)
+TWO_THREADS_FROM = 512  # N from which the host Gram matrix is computed on two threads (benchmarks/README.md)
 GRAM_TILE = 256  # columns per row tile of the two-thread Gram matrix (128–1024 measured: 256–512 best)
+FRESH_BELOW_BYTES = 32 * 2**20  # a Gram matrix smaller than this is a fresh array; from here on a reused buffer
 
 
 def gram_host(z):
     """zᵀz (N, N) of a (b, N) NumPy array, in z's dtype.
 
-    Below `TWO_THREADS_FROM` neurons: one BLAS syrk (NumPy's `zᵀ @ z`) on this thread, a fresh array, so that the
-    Prim that reads it next finds it in this core's cache and, once it is freed, the kernel's next arrays reuse its
-    cache-hot memory (at N = 1010 a two-thread Gram was 0.9 ms faster and the Prim after it 1.4 ms slower; a reused
-    buffer made the loss-and-gradient pass after it 1.3 ms slower). From there on, on two threads
-    (`model.regularisers.second_thread`): the rows are cut into tiles of `GRAM_TILE`; the row tile [i0, i1) is one
-    BLAS matmul of z[:, i0:i1]ᵀ with z[:, i0:] (the diagonal block and everything right of it), then copied
-    transposed below the diagonal; the row tiles go to the two threads alternately by cost, a fixed assignment. The
-    result is then a per-thread buffer, valid until the same thread's next call: at N = 5000 a fresh 100 MB array
-    cost as much again in page faults, two threads faulting at once (32 against 54–98 ms for NumPy's syrk, whose
-    symmetrisation runs at a quarter of a matmul's flop rate). Either way every entry is one BLAS dot product over
-    the batch on the process's fixed BLAS thread count (`model.regularisers.blas`), so its bits depend on neither
-    thread timing nor the core count (with OpenBLAS the two ways give the same float32 bits; float64 ones can differ
-    in the last bit, and which way runs is fixed by N; tests/test_fast_path.py).
+    Below `TWO_THREADS_FROM` neurons: one BLAS syrk (NumPy's `zᵀ @ z`) on this thread. From there on, on two threads
+    (`model.regularisers.second_thread`; the training step's own ops wait for the kernel, so the second core is
+    idle): the rows are cut into tiles of `GRAM_TILE`; the row tile [i0, i1) is one BLAS matmul of z[:, i0:i1]ᵀ with
+    z[:, i0:] (the diagonal block and everything right of it), then copied transposed below the diagonal; the row
+    tiles go to the two threads alternately by cost, a fixed assignment. In the MNIST MLP's training step (N = 1010)
+    that made the step 0.9 ms shorter; at N = 5000 the Gram took 32 ms against 54 ms for NumPy's syrk.
+    Where the result lives matters as much: below `FRESH_BELOW_BYTES` it is a fresh array, which glibc's malloc
+    serves from memory the kernel's previous arrays freed, still in cache (a reused buffer at N = 1010 made the step
+    1.6 ms *slower* than the one-thread syrk); from there on (glibc maps every allocation of 32 MiB or more afresh,
+    page by page) it is a per-thread buffer, valid until the same thread's next call (at N = 5000 a fresh 100 MB
+    array cost as much again in page faults, two threads faulting at once).
+    Either way every entry is one BLAS dot product over the batch on the process's fixed BLAS thread count
+    (`model.regularisers.blas`), so its bits depend on neither thread timing nor the core count (with OpenBLAS the
+    two ways give the same float32 bits; float64 ones can differ in the last bit, and which way runs is fixed by N;
+    tests/test_fast_path.py).
     """
     blas.fix_threads()
     n = z.shape[1]
     if n < TWO_THREADS_FROM:
         return z.T @ z
-    out = _gram_buffer(n * n, z.dtype).reshape(n, n)
+    size = n * n
+    out = (np.empty(size, z.dtype) if size * z.dtype.itemsize < FRESH_BELOW_BYTES
+           else _gram_buffer(size, z.dtype)).reshape(n, n)
     mine, other, cost = [], [], [0, 0]
     for i0 in range(0, n, GRAM_TILE):                      # (i0, i1) row tiles, to the lighter side
         side = 0 if cost[0] <= cost[1] else 1
@@ -305,8 +310,8 @@ _local = threading.local()
 
 
 def _gram_buffer(size, dtype):
-    """This thread's flat NumPy buffer for the two-thread Gram, at least `size` items of `dtype`, reused across calls
-    (grown when short)."""
+    """This thread's flat NumPy buffer for a large two-thread Gram, at least `size` items of `dtype`, reused across
+    calls (grown when short)."""
     buffers = _local.__dict__.setdefault("gram", {})
     buffer = buffers.get(np.dtype(dtype))
     if buffer is None or buffer.size < size:

@@ -27,7 +27,7 @@ from model.errors import SpecError
 from model.regularisers import fused, persistence
 from model.regularisers.correlation import check_batch, dead_neurons, standardise
 from model.regularisers.names import DEAD_NEURONS, DEFAULT_OPTIONS, IDS, PAPER_OPTIONS, ZERO_LENGTH_BARS, check
-from model.regularisers.sampling import sample_neurons
+from model.regularisers.sampling import sampled_layers
 
 # the vocabulary (ids, options) lives in model.regularisers.names, TensorFlow-free; re-exported here
 __all__ = ["IDS", "DEFAULT_OPTIONS", "PAPER_OPTIONS", "ZERO_LENGTH_BARS", "DEAD_NEURONS", "Diagnostics",
@@ -114,15 +114,17 @@ def make(id, *, sampling=1.0, **options):
         fn = _l1 if id == "l1" else _l2
     else:
         loss = {"t1": _t1, "t2": _t2, "corr": _corr, "decov": _decov}[id]
-        if pairing == "numpy" and id in ("t1", "t2"):
+        blocks = pairing == "numpy" and id in ("t1", "t2")     # the fused host kernel takes the layers' blocks
+        if blocks:
             loss = _fused(id)
 
         def fn(activations, weights):
-            x = sample_neurons(activations, p)
-            if x.shape[1] < 2:
-                raise SpecError(f"regulariser {id} needs at least 2 sampled neurons, got {x.shape[1]} "
+            kept = sampled_layers(activations, p)
+            n = sum(block.shape[1] for block in kept)
+            if n < 2:
+                raise SpecError(f"regulariser {id} needs at least 2 sampled neurons, got {n} "
                                 f"(sampling={p}); raise the sampling fraction")
-            return loss(x, opts)
+            return loss(kept if blocks else tf.concat(kept, axis=1), opts)
 
     if id in ("none", "l1", "l2"):
         weight_fn = fn

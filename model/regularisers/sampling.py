@@ -35,6 +35,13 @@ def sample_neurons(activations, p=1.0):
 
     activations: list of layer outputs (b, ...), logits last. Layers with ⌊p·n⌋ = 0 contribute nothing.
     """
+    kept = sampled_layers(activations, p)
+    return kept[0] if len(kept) == 1 else tf.concat(kept, axis=1)
+
+
+def sampled_layers(activations, p=1.0):
+    """The same point cloud as its blocks of columns: a list of (b, n_l), one per layer that contributes, in order
+    (`sample_neurons` is their concatenation)."""
     p = check_fraction(p)
     flat = flatten(activations)
     kept = []
@@ -47,4 +54,4 @@ def sample_neurons(activations, p=1.0):
             importance = tf.stop_gradient(tf.reduce_mean(tf.abs(a), axis=0))
             kept.append(tf.gather(a, tf.math.top_k(importance, k=k).indices, axis=1))
     kept.append(flat[-1])
-    return kept[0] if len(kept) == 1 else tf.concat(kept, axis=1)
+    return kept
