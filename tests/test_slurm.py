@@ -52,6 +52,27 @@ def wait_until_gone(cluster, timeout: float = 600) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- without a cluster
+def test_a_requeue_whose_scontrol_the_requeue_itself_killed_ends_the_element_without_a_result(tmp_path):
+    """submitit's `scontrol requeue` of a timed-out element can die of the SIGTERM its own requeue sends to the job;
+    the element then exits as one Slurm ended (143, no result), not as a failed one."""
+    script = f"""
+import subprocess, sys
+sys.path.insert(0, {str(ROOT)!r})
+from types import SimpleNamespace
+from model.sweeps import slurm
+def requeue_killed_mid_run(job, env):
+    raise subprocess.CalledProcessError(-15, ["scontrol", "requeue", "1_1"])
+slurm.run_process = requeue_killed_mid_run
+slurm.Element(SimpleNamespace(task_id="digits/0/t1/0.01/seed_0"), hide_gpus=True)()
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 143, proc.stderr
+    assert "while submitit's requeue of it was running" in proc.stdout
+    other = subprocess.CalledProcessError(1, ["scontrol", "requeue", "1_1"])
+    assert not slurm.requeue_killed(other) and slurm.requeue_killed(
+        subprocess.CalledProcessError(-15, ["scontrol", "requeue", "1_1"]))
+
+
 @pytest.mark.parametrize("text, expected", [("90", 90), ("4:00:00", 240), ("1-12", 2160), ("1-0:30", 1470),
                                             ("0:30", 1), ("2-00:00:01", 2881)])
 def test_time_limits_in_slurm_formats_become_minutes(text, expected):
@@ -161,7 +182,9 @@ def test_slurm_sweep_gives_the_local_results_and_requeued_elements_resume(refere
     assert results(path) == results(reference[0])
     logs = {action: Path(slurm.read_record(task.run_dir)["log"]).read_text() for action, task in hit.items()}
     assert "Slurm ended this element (SIGTERM)" in logs["requeue"]
-    assert "Calling checkpoint method" in logs["time limit"] and "Requeued job" in logs["time limit"]
+    assert "Calling checkpoint method" in logs["time limit"]
+    assert ("Requeued job" in logs["time limit"]                # or the requeue's own SIGTERM ended scontrol first
+            or "while submitit's requeue of it was running" in logs["time limit"])
     for action, text in logs.items():  # epoch 2 when the signal landed after epoch 2's checkpoint, before DONE.json
         assert re.search(r"resuming after epoch [12]\b", text), f"{action}: {text[-3000:]}"
     for task in tasks:

@@ -166,7 +166,14 @@ class Element:
         task_log = logging.getLogger("model.sweeps.task_process")
         task_log.addHandler(handler)
         task_log.setLevel(logging.DEBUG)
-        returncode, tail = run_process(self.job, task_env(gpus="-1" if self.hide_gpus else None))
+        try:
+            returncode, tail = run_process(self.job, task_env(gpus="-1" if self.hide_gpus else None))
+        except subprocess.CalledProcessError as err:
+            if not requeue_killed(err):
+                raise
+            print(f"{self.job.task_id}: Slurm ended this element (SIGTERM) while submitit's requeue of it was "
+                  "running; the task resumes when it runs again", flush=True)
+            os._exit(128 + signal.SIGTERM)  # as below: a requeued element runs again
         if ending:
             print(f"{self.job.task_id}: Slurm ended this element (SIGTERM); the task resumes when it runs again",
                   flush=True)
@@ -181,6 +188,13 @@ class Element:
         import submitit
 
         return submitit.helpers.DelayedSubmission(self)
+
+
+def requeue_killed(err: subprocess.CalledProcessError) -> bool:
+    """Whether `err` is submitit's `scontrol requeue` of a timed-out element killed by SIGTERM: the requeue it asked
+    for ends every process of the job, its own `scontrol` too when that has not returned yet. Slurm did requeue the
+    element then; submitit, seeing the error, would record it as failed (on success it exits without a result)."""
+    return list(err.cmd[:2]) == ["scontrol", "requeue"] and err.returncode == -signal.SIGTERM
 
 
 # ---------------------------------------------------------------------------------------------- the driver
