@@ -227,9 +227,12 @@ def test_detached_sweep_and_generated_sbatch_script_give_the_local_results(refer
 
     wait_until_gone(slurm_cluster)
     script_log = (scripted_task.run_dir.parents[4] / "slurm" / "sbatch" / f"{element}.out").read_text()
-    # epoch 2 when the signal landed after epoch 2's checkpoint, before DONE.json (seen on a quiet machine)
+    # epoch 2 when the signal landed after epoch 2's checkpoint, before DONE.json (seen on a quiet machine); no
+    # resume when the requeue's SIGTERM reached the task after its last epoch: it then finishes (DONE.json, the right
+    # thing to do) and the requeued element finds it done (seen once in CI)
     assert "time limit near, requeueing" in script_log, script_log[-3000:]
-    assert re.search(r"resuming after epoch [12]\b", script_log), script_log[-3000:]
+    assert (re.search(r"resuming after epoch [12]\b", script_log)
+            or "already done (DONE.json)" in script_log), script_log[-3000:]
     want = results(reference[0])
     for path in (detached, scripted):
         got = results(path)
