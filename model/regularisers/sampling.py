@@ -35,8 +35,7 @@ def sample_neurons(activations, p=1.0):
 
     activations: list of layer outputs (b, ...), logits last. Layers with ⌊p·n⌋ = 0 contribute nothing.
     """
-    kept = sampled_layers(activations, p)
-    return kept[0] if len(kept) == 1 else tf.concat(kept, axis=1)
+    return tf.concat(sampled_layers(activations, p), axis=1)
 
 
 def sampled_layers(activations, p=1.0):
