@@ -24,8 +24,11 @@ activations go in as their own blocks of columns and their gradients come out so
    rounded to x's dtype as the TensorFlow path's are), deaths d_e = clamp(1 − |c_e|, 0, 1), the zero-length-bar
    policy, the loss (T1 = −Σ w d; T2 = ½ std − ½ mean of the counted deaths, ∂std := 0 where std = 0), the dead-neuron
    policy, then the gradient written out: ∂R/∂c_e = −sign(c_e)·∂R/∂d_e (0 where the clamp cut, as TensorFlow's
-   clip gradient), scattered to the two endpoint columns edge by edge in the MST's order, then back through the
-   standardisation (∂/∂xc = (g − z·⟨z, g⟩)/‖xc‖, 0 for dead columns; minus the column mean for the centring).
+   clip gradient), scattered to the two endpoint columns edge by edge in the MST's order (g = ∂R/∂z), then back
+   through the standardisation (∂/∂xc = (g − z·⟨z, g⟩)/‖xc‖, 0 for dead columns; minus the column mean for the
+   centring). ⟨z, g⟩ and g's column sums are O(N) sums over the edges, of the edge sums and of z's column sums, so
+   g is formed one row at a time and written out at once: two passes over z's rows in all, no (b, N) scratch (the
+   three passes over a float64 (b, N) g it replaced took 0.9 ms more at N = 1010, benchmarks/README.md).
 
 A batch of fewer than 2 examples gives 0 (no correlation exists) without any in-graph branch. Every sum runs in
 one fixed sequential order (no threads in the numba parts; each Gram entry one BLAS dot product on a fixed thread
@@ -49,12 +52,11 @@ DEAD = {"safe": 0, "zero_grad": 1, "exclude": 2}
 
 def _standardise(xs, tolerance, z, inv, dead):
     """xs: the (b, n_l) blocks of x (b, N), N = Σ n_l, in order → z (b, N) in x's dtype, inv (N,) float64
-    (1/‖xc‖, 0 if dead), dead (N,) bool. Returns the means (N,).
+    (1/‖xc‖, 0 if dead), dead (N,) bool.
 
     Block by block, row by row, so memory is read in order and each row is one vectorised loop; each column's sums
     still run over the rows in order (i = 0 … b−1)."""
-    b, n = z.shape
-    mean = np.empty(n)
+    b = z.shape[0]
     o = 0
     for block in range(len(xs)):
         x = xs[block]
@@ -86,31 +88,35 @@ def _standardise(xs, tolerance, z, inv, dead):
             norm = np.sqrt(ss[j])
             dead[o + j] = low[j] == high[j] or norm <= tolerance * np.sqrt(np.float64(b)) * top[j]
             inv[o + j] = 0.0 if dead[o + j] else 1.0 / norm
-            mean[o + j] = first[j] + m[j]
         for i in range(b):
             xi, zi = x[i], z[i]
             for j in range(w):
                 zi[o + j] = ((np.float64(xi[j]) - first[j]) - m[j]) * inv[o + j]
         o += w
-    return mean
 
 
-def _loss_and_gradient(xs, z, mean, inv, dead, edges, loss_id, bars, dead_mode, g, grads):
-    """Loss of the MST edges (N−1, 2) and its gradient w.r.t. x (b, N), given as its blocks xs (b, n_l) and written
-    into grads, blocks of the same shapes in x's dtype; g (b, N) float64 is scratch.
+def _loss_and_gradient(z, inv, dead, edges, loss_id, bars, dead_mode, grads):
+    """Loss of the MST edges (N−1, 2) of the standardised z (b, N) and its gradient w.r.t. x, written into grads:
+    x's blocks of columns (b, n_l), in x's dtype.
 
     Returns (value, dead_zeroed, bars_zeroed, zero_length): the loss (float64, from deaths in z's dtype); whether
     the dead-neuron policy zeroed the gradient; whether the zero-length-bar policy left no gradient (`zero_loss` with
-    a death ≤ 0, `drop` with none > 0); how many deaths are exactly 0. Loops run row by row; every sum runs over
-    the rows in order, and the contributions to one entry of g in the MST's edge order.
+    a death ≤ 0, `drop` with none > 0); how many deaths are exactly 0. Two passes over z's rows: the edge sums (and
+    z's column sums), then the gradient row by row; every sum runs over the rows in order, and the contributions to
+    one entry in the MST's edge order.
     """
     b, n = z.shape
     k = edges.shape[0]
-    sums = np.zeros(k)
+    ea = np.ascontiguousarray(edges[:, 0])
+    eq = np.ascontiguousarray(edges[:, 1])
+    sums = np.zeros(k)                                         # Σᵢ z_ia z_iq per edge, and Σᵢ z_ij per column
+    colsum = np.zeros(n)
     for i in range(b):
         zi = z[i]
         for e in range(k):
-            sums[e] += np.float64(zi[edges[e, 0]]) * np.float64(zi[edges[e, 1]])
+            sums[e] += np.float64(zi[ea[e]]) * np.float64(zi[eq[e]])
+        for j in range(n):
+            colsum[j] += np.float64(zi[j])
     c = np.empty(k)
     d = np.empty(k)
     w = np.empty(k)
@@ -160,42 +166,50 @@ def _loss_and_gradient(xs, z, mean, inv, dead, edges, loss_id, bars, dead_mode, 
         for block in range(len(grads)):
             grads[block][:, :] = 0.0
         return value, dead_zeroed, bars_zeroed, zero_length
-    gc = np.zeros(k)                                           # ∂R/∂c_e
+    # ∂R/∂c_e, kept for the edges where it is not 0 (0 where the clamp cut, as TensorFlow's clip gradient; sign(0) = 0).
+    # ∂R/∂z = g = z·S, S the symmetric (N, N) matrix holding gc_e at each edge's two places; back through
+    # z = (x − x̄)·inv: ∂R/∂x = inv·(g − z·⟨z, g⟩) minus its column mean. ⟨z_a, g_a⟩ = Σ_{e∋a} gc_e·c_e and
+    # Σᵢ g_ia = Σ_{e∋a} gc_e·Σᵢ z_i,other come from the edge and column sums (O(N)), so g is formed a row at a time
+    active = 0
+    ga = np.empty(k, edges.dtype)
+    gq = np.empty(k, edges.dtype)
+    gc = np.empty(k)
+    dot = np.zeros(n)
+    gsum = np.zeros(n)
     for e in range(k):
-        if 1.0 - abs(c[e]) < 0.0 or c[e] == 0.0:               # the clamp cut it, or sign(0) = 0
+        if 1.0 - abs(c[e]) < 0.0 or c[e] == 0.0:
             continue
-        gc[e] = -gd[e] if c[e] > 0.0 else gd[e]
-    for i in range(b):                                         # ∂R/∂z, edge by edge in the MST's order
-        gi, zi = g[i], z[i]
-        for j in range(n):
-            gi[j] = 0.0
-        for e in range(k):
-            if gc[e] != 0.0:
-                a, q = edges[e, 0], edges[e, 1]
-                za = np.float64(zi[a])
-                gi[a] += gc[e] * np.float64(zi[q])
-                gi[q] += gc[e] * za
-    o = 0
-    for block in range(len(xs)):                               # back through z = (x − x̄)/‖x − x̄‖, block by block
-        x, grad = xs[block], grads[block]
-        w = x.shape[1]
-        dot = np.zeros(w)
-        for i in range(b):
-            xi, gi = x[i], g[i]
-            for j in range(w):
-                dot[j] += (np.float64(xi[j]) - mean[o + j]) * inv[o + j] * gi[o + j]
-        col = np.zeros(w)
-        for i in range(b):
-            xi, gi = x[i], g[i]
-            for j in range(w):
-                v = inv[o + j] * (gi[o + j] - (np.float64(xi[j]) - mean[o + j]) * inv[o + j] * dot[j])
-                gi[o + j] = v
-                col[j] += v
-        for i in range(b):
-            gi, oi = g[i], grad[i]
-            for j in range(w):
-                oi[j] = 0.0 if dead[o + j] else gi[o + j] - col[j] / b
-        o += w
+        a, q = ea[e], eq[e]
+        ge = -gd[e] if c[e] > 0.0 else gd[e]
+        ga[active], gq[active], gc[active] = a, q, ge
+        active += 1
+        dot[a] += ge * sums[e]
+        dot[q] += ge * sums[e]
+        gsum[a] += ge * colsum[q]
+        gsum[q] += ge * colsum[a]
+    scale = np.zeros(n)                                        # ∂R/∂x_ij = scale_j·g_ij − shift_j·z_ij − offset_j
+    shift = np.zeros(n)
+    offset = np.zeros(n)
+    for j in range(n):
+        if not dead[j]:
+            scale[j] = inv[j]
+            shift[j] = inv[j] * dot[j]
+            offset[j] = inv[j] * (gsum[j] - dot[j] * colsum[j]) / b
+    row = np.empty(n)                                          # g's row i
+    for i in range(b):
+        zi = z[i]
+        row[:] = 0.0
+        for e in range(active):
+            a, q = ga[e], gq[e]
+            za = np.float64(zi[a])
+            row[a] += gc[e] * np.float64(zi[q])
+            row[q] += gc[e] * za
+        o = 0
+        for block in range(len(grads)):
+            out = grads[block][i]
+            for j in range(out.shape[0]):
+                out[j] = scale[o + j] * row[o + j] - shift[o + j] * np.float64(zi[o + j]) - offset[o + j]
+            o += out.shape[0]
     return value, dead_zeroed, bars_zeroed, zero_length
 
 
@@ -239,7 +253,7 @@ def host_kernel(x, loss_id, bars, dead_mode, times=None):
     z = np.empty((b, n), dtype)
     inv = np.empty(n)
     dead = np.empty(n, dtype=np.bool_)
-    mean = standardise(blocks, DEAD_TOLERANCE * np.finfo(dtype).eps, z, inv, dead)
+    standardise(blocks, DEAD_TOLERANCE * np.finfo(dtype).eps, z, inv, dead)
     t1 = clock()
     if dead_mode == DEAD["exclude"]:                          # the MST of the live columns alone, loops dropped
         t2 = clock()
@@ -250,8 +264,8 @@ def host_kernel(x, loss_id, bars, dead_mode, times=None):
         t2 = clock()
         edges = persistence.prim_compiled(gram, similarity=True)
     t3 = clock()
-    value, dead_zeroed, bars_zeroed, zero_length = loss_and_gradient(blocks, z, mean, inv, dead, edges, loss_id,
-                                                                     bars, dead_mode, np.empty((b, n)), tuple(grads))
+    value, dead_zeroed, bars_zeroed, zero_length = loss_and_gradient(z, inv, dead, edges, loss_id, bars, dead_mode,
+                                                                     tuple(grads))
     t4 = clock()
     if times is not None:
         for part, seconds in (("standardise", t1 - t0), ("gram", t2 - t1), ("prim", t3 - t2),
