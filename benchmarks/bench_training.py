@@ -24,10 +24,14 @@ after warm-up steps (`warm_up_steps`) and one untimed round, the garbage collect
 variant `RATIO_EVERY` steps, so our variants' measured steps (one in ten) are among the timed ones, also reported
 apart (`: measured`, `: other`). The figure is the median over the timed steps; the accounting's cost is
 (9 · median of the other steps + median of the measured ones) / (10 · median without the accounting). Variants whose
-N×N matrices cannot fit in memory are listed as not run, with the reason. Prints the table, then the acceptance
-ratios side by side with the load average (ours t1 / plain against 1.8 at N = 1010 and 2.5 at N ≈ 5000, the
-accounting's cost against 3 %, original / ours against 5 and 10), the fused T1 kernel's parts timed alone at the
-MLPs' N (standardisation, Gram, Prim, loss and gradient), and writes benchmarks/results/bench_training.csv.
+N×N matrices cannot fit in memory are listed as not run, with the reason. The two MLP cases (those with acceptance
+targets) then run `--acceptance-rounds` (30) more rounds of plain, ours t1 and ours t1 no acct alone, reported as
+their own rows (`[acceptance]`): three variants a round and 300 steps each make those ratios steadier than the
+main rounds' (whose ours/plain at N = 1010 moved by ±5 % between runs of the same code). Prints the table, then
+the acceptance ratios of each phase side by side with its load average (ours t1 / plain against 1.8 at N = 1010
+and 2.5 at N ≈ 5000, the accounting's cost against 3 %, original / ours against 5 and 10), the fused T1 kernel's
+parts timed alone at the MLPs' N (standardisation, Gram, Prim, loss and gradient), and writes
+benchmarks/results/bench_training.csv.
 A benchmark, not a test: nothing here asserts a time.
 """
 import argparse
@@ -56,6 +60,7 @@ OURS = ("t1", "t2", "corr", "decov")
 NO_ACCOUNTING = "ours t1 no acct"  # the same T1 step without the activity accounting (model.runs.activity_record)
 TARGETS = {1010: (1.8, 5.0), 5000: (2.5, 10.0)}  # N → (ours t1 / plain at most, original / ours at least)
 ACCOUNTING_TARGET = 1.03
+ACCEPTANCE = " [acceptance]"  # the acceptance rounds' rows: plain, ours t1 and ours t1 no acct timed alone
 MEASURED, UNMEASURED = ": measured", ": other"  # an accounting variant's steps that measured ‖ω∇R‖/‖∇CE‖; the rest
 MEMORY_BYTES = 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")  # budget for one N×N job
 RESULTS = Path(__file__).parent / "results" / "bench_training.csv"
@@ -226,7 +231,10 @@ def warm_up_steps(variant):
     return 2 * activity_record.RATIO_EVERY + 3 if variant.startswith("ours") else 3
 
 
-def time_case(name, builder, p, rounds, steps, slow_s, variants):
+def time_case(name, builder, p, rounds, steps, slow_s, variants, acceptance_rounds):
+    """Rows of one case: each variant's timed steps over `rounds` interleaved rounds; then, for a case with an
+    acceptance target (`TARGETS`), `acceptance_rounds` more rounds of plain, ours t1 and ours t1 without the
+    accounting alone, reported as their own rows (variant names ending in `ACCEPTANCE`)."""
     net = builder()
     n = sampled_neurons(net, p)
     data = batches(net)
@@ -235,21 +243,38 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
               "original t1 graph": lambda: original_step(builder, p, eager=False),
               **{f"ours {r}": (lambda r=r: ours_step(builder, r, p)) for r in OURS},
               NO_ACCOUNTING: lambda: ours_step(builder, "t1", p, accounting=False)}
-    rows, steps_of, times, cpu, measured = {}, {}, {}, {}, {}
+    notes, steps_of = {}, {}
     load_before = os.getloadavg()[0]
     for variant in variants:
         reason = too_big(variant, n)
         if reason:
-            rows[variant] = reason
+            notes[variant] = f"not run: {reason}"
             continue
         step = makers[variant]()
         for i in range(warm_up_steps(variant)):                         # trace, compile, first runs of each graph
             t0 = time.perf_counter()
             step(data[i % len(data)])
         warm = 2 * (time.perf_counter() - t0)
-        steps_of[variant], times[variant], cpu[variant], measured[variant] = step, [], [], []
+        steps_of[variant] = step
         if warm > slow_s:                                                # very slow: one timed step per round
-            rows[variant] = "slow"
+            notes[variant] = "slow"
+    timed = interleave(steps_of, data, rounds, steps, notes)
+    load = (load_before + os.getloadavg()[0]) / 2
+    out = rows_of(name, n, p, variants, timed, notes, load, "")
+    acceptance = {v: steps_of[v] for v in ("plain", "ours t1", NO_ACCOUNTING) if v in steps_of}
+    if n in TARGETS and acceptance_rounds and len(acceptance) == 3:
+        load_before = os.getloadavg()[0]
+        timed = interleave(acceptance, data, acceptance_rounds, steps, {})
+        load = (load_before + os.getloadavg()[0]) / 2
+        out += rows_of(name, n, p, list(acceptance), timed, {}, load, ACCEPTANCE)
+    return out
+
+
+def interleave(steps_of, data, rounds, steps, notes):
+    """Time the variants' steps (variant → step function) round by round, one untimed round first, the garbage
+    collector off; a variant noted "slow" runs once per round. Returns variant → (ms list, CPU ms list, measured
+    flags), one entry per timed step."""
+    timed = {variant: ([], [], []) for variant in steps_of}
     k = 0
     gc.collect()                                                         # no collector pause inside a timed step,
     gc.disable()                                                         # as timeit does
@@ -258,33 +283,40 @@ def time_case(name, builder, p, rounds, steps, slow_s, variants):
             order = list(steps_of)
             order = order[r % len(order):] + order[:r % len(order)]      # rotate: nobody always goes first
             for variant in order:
-                for _ in range(1 if rows.get(variant) == "slow" else steps):
+                for _ in range(1 if notes.get(variant) == "slow" else steps):
                     measures = getattr(steps_of[variant], "measures", lambda: False)()
                     t0, c0 = time.perf_counter(), time.process_time()
                     steps_of[variant](data[k % len(data)])
                     if r >= 0:
-                        times[variant].append(1e3 * (time.perf_counter() - t0))
-                        cpu[variant].append(1e3 * (time.process_time() - c0))
-                        measured[variant].append(measures)
+                        ms, cpu, measured = timed[variant]
+                        ms.append(1e3 * (time.perf_counter() - t0))
+                        cpu.append(1e3 * (time.process_time() - c0))
+                        measured.append(measures)
                     k += 1
     finally:
         gc.enable()
-    load = (load_before + os.getloadavg()[0]) / 2
+    return timed
+
+
+def rows_of(name, n, p, variants, timed, notes, load, suffix):
+    """One row per variant (median and mean ms and CPU ms of its timed steps), and for a variant with measured
+    steps its measured and other steps apart; a variant not timed gets its note. `suffix` ends every variant name."""
     out = []
     for variant in variants:
-        if variant in times:
-            out.append((name, n, p, variant, statistics.median(times[variant]), statistics.median(cpu[variant]),
-                        len(times[variant]), "", load, statistics.fmean(times[variant]),
-                        statistics.fmean(cpu[variant])))
-            for label, kept in ((MEASURED, True), (UNMEASURED, False)):  # the accounting's two kinds of step
-                ms = [t for t, m in zip(times[variant], measured[variant]) if m == kept]
-                cpu_ms = [t for t, m in zip(cpu[variant], measured[variant]) if m == kept]
-                if ms and any(measured[variant]):
-                    out.append((name, n, p, f"{variant}{label}", statistics.median(ms), statistics.median(cpu_ms),
-                                len(ms), "", load, statistics.fmean(ms), statistics.fmean(cpu_ms)))
-        else:
-            out.append((name, n, p, variant, math.nan, math.nan, 0, f"not run: {rows[variant]}", load, math.nan,
+        if variant not in timed:
+            out.append((name, n, p, variant + suffix, math.nan, math.nan, 0, notes[variant], load, math.nan,
                         math.nan))
+            continue
+        times, cpu, measured = timed[variant]
+        out.append((name, n, p, variant + suffix, statistics.median(times), statistics.median(cpu), len(times), "",
+                    load, statistics.fmean(times), statistics.fmean(cpu)))
+        for label, kept in ((MEASURED, True), (UNMEASURED, False)):      # the accounting's two kinds of step
+            ms = [t for t, m in zip(times, measured) if m == kept]
+            cpu_ms = [t for t, m in zip(cpu, measured) if m == kept]
+            if ms and any(measured):
+                out.append((name, n, p, f"{variant}{label}{suffix}", statistics.median(ms),
+                            statistics.median(cpu_ms), len(ms), "", load, statistics.fmean(ms),
+                            statistics.fmean(cpu_ms)))
     return out
 
 
@@ -307,42 +339,50 @@ def breakdown(n, repeats=20):
 # ----------------------------------------------------------------------------------------------------------------
 
 def ratios(rows):
-    """ours/plain for every row, original/ours for our rows (original t1 of the same case)."""
+    """ours/plain for every row (against the plain row of the same phase: main rounds or `ACCEPTANCE`),
+    original/ours for our rows (original t1 of the same case)."""
     by_case = {}
     for row in rows:
         by_case.setdefault((row[0], row[2]), {})[row[3]] = row[4]
     out = []
     for row in rows:
         case = by_case[(row[0], row[2])]
-        over_plain = row[4] / case.get("plain", math.nan)                # ms/step is row[4]
+        plain = "plain" + (ACCEPTANCE if row[3].endswith(ACCEPTANCE) else "")
+        over_plain = row[4] / case.get(plain, math.nan)                  # ms/step is row[4]
         original_over = case.get("original t1", math.nan) / row[4] if row[3].startswith("ours") else math.nan
         out.append((*row, over_plain, original_over))
     return out
 
 
 def print_acceptance(rows):
-    """The issue's acceptance ratios per case, side by side with the load average of the case's run."""
+    """The issue's acceptance ratios per case and phase (the main rounds; the acceptance rounds of plain, ours t1
+    and ours t1 without the accounting alone), side by side with the load average of that phase."""
     by_case = {}
-    for name, n, p, variant, ms, *_, load, mean_ms, mean_cpu, over_plain, orig_over in rows:
-        by_case.setdefault((name, n, p), {"load": load})[variant] = (ms, over_plain, orig_over, mean_ms, mean_cpu)
-    print("\nAcceptance (one interleaved run per case; target in brackets):")
-    for (name, n, _p), v in by_case.items():
+    for name, n, p, variant, ms, *_, load, mean_ms, _mean_cpu, over_plain, orig_over in rows:
+        by_case.setdefault((name, n, p), {})[variant] = (ms, over_plain, orig_over, mean_ms, load)
+    print("\nAcceptance (interleaved runs; target in brackets):")
+    for (name, n, _p), case in by_case.items():
         ours_ratio, original_target = TARGETS.get(n, (math.nan, math.nan))
-        parts = [f"{name} N = {n} (load {v['load']:.2f})"]
-        if "ours t1" in v:
-            parts.append(f"ours t1 / plain {v['ours t1'][1]:.2f} (<= {ours_ratio})")
-        if all(k in v for k in ("ours t1" + MEASURED, "ours t1" + UNMEASURED, NO_ACCOUNTING)):
-            # a run's steps are 1 measured in RATIO_EVERY: medians of each kind, so one slow step weighs nothing
-            every, base = activity_record.RATIO_EVERY, v[NO_ACCOUNTING][0]
-            other, measuring = v["ours t1" + UNMEASURED][0], v["ours t1" + MEASURED][0]
-            cost = ((every - 1) * other + measuring) / (every * base)
-            parts.append(f"accounting {cost:.3f} of the step ({100 * (cost - 1):+.1f} %, <= {ACCOUNTING_TARGET}: "
-                         f"other steps {100 * (other / base - 1):+.1f} %, a measured step {measuring - base:+.1f} ms "
-                         f"once in {every}; ratio of means {v['ours t1'][3] / v[NO_ACCOUNTING][3]:.3f})")
-            parts.append(f"no-acct / plain {v[NO_ACCOUNTING][1]:.2f}")
-        if "ours t1" in v and not math.isnan(v["ours t1"][2]):
-            parts.append(f"original / ours {v['ours t1'][2]:.2f} (>= {original_target})")
-        print("  " + "; ".join(parts))
+        for suffix, phase in (("", "main rounds"), (ACCEPTANCE, "acceptance rounds")):
+            v = {variant[:len(variant) - len(suffix)]: row for variant, row in case.items()
+                 if variant.endswith(suffix) and (suffix or not variant.endswith(ACCEPTANCE))}
+            if "ours t1" not in v:
+                continue
+            steps = v["ours t1"][0]
+            parts = [f"{name} N = {n}, {phase} (load {v['ours t1'][4]:.2f})",
+                     f"ours t1 / plain {v['ours t1'][1]:.2f} (<= {ours_ratio})"]
+            if all(k in v for k in ("ours t1" + MEASURED, "ours t1" + UNMEASURED, NO_ACCOUNTING)):
+                # a run's steps are 1 measured in RATIO_EVERY: medians of each kind, so one slow step weighs nothing
+                every, base = activity_record.RATIO_EVERY, v[NO_ACCOUNTING][0]
+                other, measuring = v["ours t1" + UNMEASURED][0], v["ours t1" + MEASURED][0]
+                cost = ((every - 1) * other + measuring) / (every * base)
+                parts.append(f"accounting {cost:.3f} of the step ({100 * (cost - 1):+.1f} %, <= {ACCOUNTING_TARGET}: "
+                             f"other steps {100 * (other / base - 1):+.1f} %, a measured step {measuring - base:+.1f} "
+                             f"ms once in {every}; ratio of means {v['ours t1'][3] / v[NO_ACCOUNTING][3]:.3f})")
+                parts.append(f"no-acct / plain {v[NO_ACCOUNTING][1]:.2f}")
+            if not math.isnan(v["ours t1"][2]):
+                parts.append(f"original / ours {v['ours t1'][2]:.2f} (>= {original_target})")
+            print("  " + "; ".join(parts) + f"; ours t1 {steps:.1f} ms")
 
 
 def main(argv=None):
@@ -354,6 +394,9 @@ def main(argv=None):
     parser.add_argument("--slow", type=float, default=2.0,
                         help="a variant whose two warm-up steps take longer than this many seconds is timed once "
                              "per round (default 2)")
+    parser.add_argument("--acceptance-rounds", type=int, default=30,
+                        help="for the cases with an acceptance target, this many more interleaved rounds of plain, "
+                             "ours t1 and ours t1 without the accounting alone, reported apart (default 30; 0: none)")
     parser.add_argument("--cases", type=int, nargs="*", default=range(len(CASES)),
                         help=f"which cases, 0..{len(CASES) - 1} (default all)")
     parser.add_argument("--variants", nargs="*", default=["plain", "plain XLA", "original t1", "original t1 graph",
@@ -366,14 +409,14 @@ def main(argv=None):
     rows = []
     for i in args.cases:
         name, builder, p = CASES[i]
-        rows += time_case(name, builder, p, args.rounds, args.steps, args.slow, args.variants)
+        rows += time_case(name, builder, p, args.rounds, args.steps, args.slow, args.variants, args.acceptance_rounds)
         print(f"  done: {name} at sampling {p:g} (load {rows[-1][8]:.2f})", flush=True)
     rows = ratios(rows)
-    print(f"\n{'network':<30} {'N':>7} {'p':>6}  {'variant':<20} {'ms/step':>9} {'mean':>9} {'/plain':>7} "
+    print(f"\n{'network':<30} {'N':>7} {'p':>6}  {'variant':<32} {'ms/step':>9} {'mean':>9} {'/plain':>7} "
           f"{'orig/this':>9} {'CPU ms':>8} {'steps':>5} {'load':>5}  note")
     for name, n, p, variant, ms, cpu_ms, count, note, load, mean_ms, _, over_plain, orig_over in rows:
         orig = "" if math.isnan(orig_over) else f"{orig_over:.2f}"
-        print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<20} {ms:>9.1f} {mean_ms:>9.1f} {over_plain:>7.2f} "
+        print(f"{name:<30} {n:>7} {p:>6.3f}  {variant:<32} {ms:>9.1f} {mean_ms:>9.1f} {over_plain:>7.2f} "
               f"{orig:>9} {cpu_ms:>8.1f} {count:>5} {load:>5.2f}"
               f"  {note}")
     print_acceptance(rows)
