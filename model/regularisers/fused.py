@@ -28,7 +28,7 @@ activations go in as their own blocks of columns and their gradients come out so
    through the standardisation (∂/∂xc = (g − z·⟨z, g⟩)/‖xc‖, 0 for dead columns; minus the column mean for the
    centring). ⟨z, g⟩ and g's column sums are O(N) sums over the edges, of the edge sums and of z's column sums, so
    g is formed one row at a time and written out at once: two passes over z's rows in all, no (b, N) scratch (the
-   three passes over a float64 (b, N) g it replaced took 0.9 ms more at N = 1010, benchmarks/README.md).
+   four passes and the float64 (b, N) g they replaced cost 0.5 ms more a step at N = 1010, benchmarks/README.md).
 
 A batch of fewer than 2 examples gives 0 (no correlation exists) without any in-graph branch. Every sum runs in
 one fixed sequential order (no threads in the numba parts; each Gram entry one BLAS dot product on a fixed thread
