@@ -368,7 +368,7 @@ def print_acceptance(rows):
                  if variant.endswith(suffix) and (suffix or not variant.endswith(ACCEPTANCE))}
             if "ours t1" not in v:
                 continue
-            steps = v["ours t1"][0]
+            ours_ms = v["ours t1"][0]
             parts = [f"{name} N = {n}, {phase} (load {v['ours t1'][4]:.2f})",
                      f"ours t1 / plain {v['ours t1'][1]:.2f} (<= {ours_ratio})"]
             if all(k in v for k in ("ours t1" + MEASURED, "ours t1" + UNMEASURED, NO_ACCOUNTING)):
@@ -382,7 +382,7 @@ def print_acceptance(rows):
                 parts.append(f"no-acct / plain {v[NO_ACCOUNTING][1]:.2f}")
             if not math.isnan(v["ours t1"][2]):
                 parts.append(f"original / ours {v['ours t1'][2]:.2f} (>= {original_target})")
-            print("  " + "; ".join(parts) + f"; ours t1 {steps:.1f} ms")
+            print("  " + "; ".join(parts) + f"; ours t1 {ours_ms:.1f} ms")
 
 
 def main(argv=None):

@@ -177,7 +177,7 @@ def _loss_and_gradient(z, inv, dead, edges, loss_id, bars, dead_mode, grads):
     dot = np.zeros(n)
     gsum = np.zeros(n)
     for e in range(k):
-        if 1.0 - abs(c[e]) < 0.0 or c[e] == 0.0:
+        if 1.0 - abs(c[e]) < 0.0 or c[e] == 0.0 or gd[e] == 0.0:
             continue
         a, q = ea[e], eq[e]
         ge = -gd[e] if c[e] > 0.0 else gd[e]
