@@ -171,16 +171,18 @@ class Element:
         except subprocess.CalledProcessError as err:
             if not requeue_killed(err):
                 raise
-            print(f"{self.job.task_id}: Slurm ended this element (SIGTERM) while submitit's requeue of it was "
-                  "running; the task resumes when it runs again", flush=True)
-            os._exit(128 + signal.SIGTERM)  # as below: a requeued element runs again
+            self.ended(" while submitit's requeue of it was running")
         if ending:
-            print(f"{self.job.task_id}: Slurm ended this element (SIGTERM); the task resumes when it runs again",
-                  flush=True)
-            os._exit(128 + signal.SIGTERM)  # no result file: a requeued element runs again
+            self.ended()
         if self.record_failures and returncode not in (0, EXIT_CLAIMED):
             outcome(self.job, returncode, tail)
         return returncode, tail
+
+    def ended(self, when: str = ""):
+        """Exit as an element Slurm ended (SIGTERM): 143 and no result file, so that a requeued element runs again."""
+        print(f"{self.job.task_id}: Slurm ended this element (SIGTERM){when}; the task resumes when it runs again",
+              flush=True)
+        os._exit(128 + signal.SIGTERM)
 
     def checkpoint(self):
         """submitit's hook before it requeues a timed-out element: resubmit it unchanged (the run checkpoints
