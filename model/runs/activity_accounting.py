@@ -2,9 +2,9 @@
 
 What is counted and summarised is `model.runs.activity_record`'s vocabulary. Here it is done:
 - the per-step outcome counts and constant-neuron counts are summed in the training step's own graph
-  (`update_state`, per epoch and per run), as one XLA cluster with the per-epoch results (`result`): a few dozen
-  scalar ops as single launches, since each separately scheduled small op cost wall time on a loaded CPU far beyond
-  its CPU time (benchmarks/README.md);
+  (`update_state`, per epoch and per run), with the per-epoch results (`result`): a few dozen scalar ops, left in
+  the step's graph as they are (a nested XLA cluster for them, formerly used, cost 1–2 % of the T1 step at N = 1010
+  in its launches; inline they are within the noise of no accounting at all, benchmarks/README.md);
 - ‖ω∇R‖ / ‖∇CE‖ needs ω∇R apart from the gradient of the sum, i.e. a second backward pass through the network. Where
   the step takes the two apart anyway (`reg_nonfinite="zero_per_variable"`) it is measured on every step; otherwise
   only on *measured* steps (`due`: optimiser iterations divisible by `activity_record.RATIO_EVERY`), which run a
@@ -55,8 +55,6 @@ class ActivityAccounting(keras.metrics.Metric):
         self.totals = self.add_variable(shape=(size,), initializer="zeros", dtype="float64", name="totals")
         self.last_ratio = self.add_variable(shape=(), initializer="zeros", dtype="float32", name="last_ratio")
         self.ratios = []
-        self._add = tf.function(self._add_step, jit_compile=True)
-        self._result = tf.function(self._epoch_result, jit_compile=True)
 
     def due(self, iterations) -> bool:
         """Whether the step about to run (optimiser `iterations` done before it) measures the ratio."""
@@ -69,10 +67,7 @@ class ActivityAccounting(keras.metrics.Metric):
         if parts is not None:
             ratio, measured = gradient_ratio(*parts), tf.constant(True)
             self.last_ratio.assign(ratio)
-        self._add(diagnostics, tf.convert_to_tensor(skipped), tf.convert_to_tensor(nonfinite), ratio, measured)
-
-    def _add_step(self, diagnostics, skipped, nonfinite, ratio, measured):
-        sums = step_sums(diagnostics, skipped, nonfinite, ratio, measured)
+        sums = step_sums(diagnostics, tf.convert_to_tensor(skipped), tf.convert_to_tensor(nonfinite), ratio, measured)
         self.epoch.assign_add(sums)
         self.totals.assign_add(sums)
 
@@ -84,9 +79,6 @@ class ActivityAccounting(keras.metrics.Metric):
         self.epoch.assign(tf.zeros_like(self.epoch))
 
     def result(self):
-        return self._result()
-
-    def _epoch_result(self):
         s = dict(zip(activity_record.SUMS, tf.unstack(tf.convert_to_tensor(self.epoch))))
         steps = tf.add_n([s[o] for o in activity_record.OUTCOMES])
         out = {f"reg_{o}": s[o] / steps for o in activity_record.OUTCOMES}
