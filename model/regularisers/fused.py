@@ -187,14 +187,11 @@ def _loss_and_gradient(z, inv, dead, edges, loss_id, bars, dead_mode, grads):
         dot[q] += ge * sums[e]
         gsum[a] += ge * colsum[q]
         gsum[q] += ge * colsum[a]
-    scale = np.zeros(n)                                        # ∂R/∂x_ij = scale_j·g_ij − shift_j·z_ij − offset_j
-    shift = np.zeros(n)
-    offset = np.zeros(n)
+    shift = np.empty(n)                                        # ∂R/∂x_ij = inv_j·g_ij − shift_j·z_ij − offset_j
+    offset = np.empty(n)                                       # (all 0 for a dead column, whose inv is 0)
     for j in range(n):
-        if not dead[j]:
-            scale[j] = inv[j]
-            shift[j] = inv[j] * dot[j]
-            offset[j] = inv[j] * (gsum[j] - dot[j] * colsum[j]) / b
+        shift[j] = inv[j] * dot[j]
+        offset[j] = inv[j] * (gsum[j] - dot[j] * colsum[j]) / b
     row = np.empty(n)                                          # g's row i
     for i in range(b):
         zi = z[i]
@@ -208,7 +205,7 @@ def _loss_and_gradient(z, inv, dead, edges, loss_id, bars, dead_mode, grads):
         for block in range(len(grads)):
             out = grads[block][i]
             for j in range(out.shape[0]):
-                out[j] = scale[o + j] * row[o + j] - shift[o + j] * np.float64(zi[o + j]) - offset[o + j]
+                out[j] = inv[o + j] * row[o + j] - shift[o + j] * np.float64(zi[o + j]) - offset[o + j]
             o += out.shape[0]
     return value, dead_zeroed, bars_zeroed, zero_length
 
