@@ -67,7 +67,7 @@ class ActivityAccounting(keras.metrics.Metric):
         if parts is not None:
             ratio, measured = gradient_ratio(*parts), tf.constant(True)
             self.last_ratio.assign(ratio)
-        sums = step_sums(diagnostics, tf.convert_to_tensor(skipped), tf.convert_to_tensor(nonfinite), ratio, measured)
+        sums = step_sums(diagnostics, skipped, nonfinite, ratio, measured)
         self.epoch.assign_add(sums)
         self.totals.assign_add(sums)
 
